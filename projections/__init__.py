@@ -1,0 +1,1 @@
+"""Turning invoice events into read-model rows: the pure fold and its SQL store."""

@@ -1,0 +1,361 @@
+"""The batch fold: a batch of decoded records + the states they touch -> everything
+one transaction must write (pure, no I/O).
+
+Per invoice, events apply strictly in ``sequence`` order and exactly once:
+- sequence <= last applied: a duplicate (same event id) or a conflict (another id);
+- sequence == last + 1: applied, or quarantined if the state machine forbids it,
+  after which any held successors are released in order;
+- sequence > last + 1: held until the gap fills.
+A quarantined event does not consume its sequence: the invoice waits for a good
+event at that position (a corrected one, or the same one retried), and the open
+gap is reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from contracts import ContractError, Decoded, InvoiceCreated, InvoiceEvent, Reason
+from projections.figures import (
+    ZERO_TOTALS,
+    contribution,
+    receivable_part,
+    subtract,
+)
+from projections.invoice import InvoiceState, advance, check_transition, created_state
+
+InvoiceKey = tuple[str, str]  # (tenant_id, invoice_id)
+
+APPLIED, DUPLICATE, HELD, RELEASED, QUARANTINED = (
+    "applied",
+    "duplicate",
+    "held",
+    "released",
+    "quarantined",
+)
+
+
+class Position(msgspec.Struct, frozen=True):
+    topic: str
+    partition: int
+    offset: int
+
+
+class Incoming(msgspec.Struct, kw_only=True):
+    """One record to fold: where it came from, its bytes, and what decoding made of it."""
+
+    position: Position
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    decoded: Decoded | None = None
+    error: ContractError | None = None
+    # The event as stored (structured-mode JSON); set when it must be kept.
+    body: bytes | None = None
+
+
+class Pending(msgspec.Struct, kw_only=True):
+    """An accepted event waiting to apply: in this batch, or held from an earlier one."""
+
+    event: InvoiceEvent
+    decoded: Decoded
+    position: Position
+    body: bytes
+    held_at: dt.datetime | None = None  # set when it was loaded from the held table
+
+
+class StoredEvent(msgspec.Struct, frozen=True):
+    """One row of the append-only event store."""
+
+    tenant_id: str
+    invoice_id: str
+    sequence: int
+    event_id: str
+    type: str
+    time: dt.datetime
+    position: Position
+    body: bytes
+
+
+class Quarantined(msgspec.Struct, frozen=True):
+    """One row of the quarantine: the raw bytes, where they were, and why."""
+
+    position: Position
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    reason: str
+    detail: str
+    event_id: str | None = None
+    tenant_id: str | None = None
+    invoice_id: str | None = None
+    sequence: int | None = None
+    event_type: str | None = None
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    events: list[StoredEvent]
+    invoices: list[InvoiceState]
+    totals: dict[tuple[str, str, int], tuple[int, ...]]
+    customer_totals: dict[tuple[str, str, str, int], tuple[int, ...]]
+    receivable: dict[tuple[str, str, dt.date, int], tuple[int, ...]]
+    customer_receivable: dict[tuple[str, str, str, dt.date, int], tuple[int, ...]]
+    held_added: list[tuple[InvoiceKey, Pending]]
+    held_removed: list[tuple[InvoiceKey, int]]
+    quarantined: list[Quarantined]
+    outcomes: Counter[tuple[str, int, str, str]]
+    newest_event_time: dict[tuple[str, int], dt.datetime]
+
+
+def event_key(event: InvoiceEvent) -> InvoiceKey:
+    return event.tenantid, event.subject
+
+
+def event_type(event: InvoiceEvent) -> str:
+    """The CloudEvents ``type`` (the Struct's tag)."""
+    return str(event.__struct_config__.tag)
+
+
+class BatchFold:
+    """Folds one batch. ``states`` holds every invoice the batch touches that
+    exists; ``held`` the held events of those invoices (by sequence)."""
+
+    def __init__(
+        self,
+        states: dict[InvoiceKey, InvoiceState],
+        held: Mapping[InvoiceKey, Mapping[int, Pending]] | None = None,
+    ) -> None:
+        self.states = states
+        self.held: dict[InvoiceKey, dict[int, Pending]] = defaultdict(dict)
+        for key, by_sequence in (held or {}).items():
+            self.held[key].update(by_sequence)
+        self._before: dict[InvoiceKey, tuple[int, ...]] = {}
+        self._partition: dict[InvoiceKey, int] = {}
+        self._events: list[StoredEvent] = []
+        self._held_added: dict[tuple[InvoiceKey, int], Pending] = {}
+        self._held_removed: list[tuple[InvoiceKey, int]] = []
+        self._quarantined: list[Quarantined] = []
+        self._outcomes: Counter[tuple[str, int, str, str]] = Counter()
+        self._newest: dict[tuple[str, int], dt.datetime] = {}
+
+    # -- intake ---------------------------------------------------------------
+
+    def add(self, item: Incoming) -> str:
+        """Fold one record; returns its outcome."""
+        if item.error is not None or item.decoded is None:
+            error = item.error or ContractError(Reason.MALFORMED, "record could not be decoded")
+            return self._quarantine_record(item, error)
+        event = item.decoded.event
+        if item.key is not None and item.key != event.subject.encode():
+            error = ContractError(
+                Reason.SUBJECT_MISMATCH,
+                f"subject {event.subject!r} differs from the Kafka key {item.key!r}",
+            )
+            return self._quarantine_record(item, error)
+        if item.body is None:
+            raise ValueError("an accepted record needs its stored body")
+        pending = Pending(
+            event=event, decoded=item.decoded, position=item.position, body=item.body
+        )
+        return self._offer(event_key(event), pending)
+
+    def _offer(self, key: InvoiceKey, pending: Pending) -> str:
+        event = pending.event
+        state = self.states.get(key)
+        last = 0 if state is None else state.last_sequence
+        sequence = event.sequence
+        if isinstance(event, InvoiceCreated) and sequence != 1:
+            return self._quarantine_pending(
+                pending,
+                ContractError(
+                    Reason.INVALID_SEQUENCE,
+                    f"invoice.created must have sequence 1, not {sequence}",
+                ),
+            )
+        if sequence <= last:
+            assert state is not None
+            if state.event_ids[sequence - 1] == event.id:
+                return self._count(pending.position, DUPLICATE)
+            return self._conflict(pending, state.event_ids[sequence - 1])
+        if sequence > last + 1:
+            waiting = self.held[key].get(sequence)
+            if waiting is None:
+                self.held[key][sequence] = pending
+                self._held_added[(key, sequence)] = pending
+                return self._count(pending.position, HELD)
+            if waiting.event.id == event.id:
+                return self._count(pending.position, DUPLICATE)
+            return self._conflict(pending, waiting.event.id)
+        outcome = self._apply(key, pending)
+        if outcome == APPLIED:
+            self._release(key)
+        return outcome
+
+    def _release(self, key: InvoiceKey) -> None:
+        """Apply held successors whose gap has just filled, in order."""
+        waiting = self.held.get(key)
+        while waiting:
+            state = self.states[key]
+            pending = waiting.pop(state.last_sequence + 1, None)
+            if pending is None:
+                return
+            if self._held_added.pop((key, pending.event.sequence), None) is None:
+                # It was held by an earlier batch: its row goes away.
+                self._held_removed.append((key, pending.event.sequence))
+            self._count(pending.position, RELEASED)
+            if self._apply(key, pending) != APPLIED:
+                return
+
+    # -- application ------------------------------------------------------------
+
+    def _apply(self, key: InvoiceKey, pending: Pending) -> str:
+        event = pending.event
+        state = self.states.get(key)
+        try:
+            if state is None:
+                if not isinstance(event, InvoiceCreated) or pending.decoded.amounts is None:
+                    raise ContractError(
+                        Reason.INVALID_SEQUENCE,
+                        f"{event_type(event)} at sequence 1: an invoice's first event is invoice.created",
+                    )
+                state = created_state(event, pending.decoded.amounts, pending.position.partition)
+                self._before.setdefault(key, ZERO_TOTALS)
+                self.states[key] = state
+            else:
+                amount = check_transition(state, event)
+                if key not in self._before:
+                    self._before[key] = contribution(state)
+                advance(state, event, amount)
+        except ContractError as error:
+            return self._quarantine_pending(pending, error)
+        position = pending.position
+        self._partition[key] = position.partition
+        self._events.append(
+            StoredEvent(
+                tenant_id=key[0],
+                invoice_id=key[1],
+                sequence=event.sequence,
+                event_id=event.id,
+                type=event_type(event),
+                time=event.time,
+                position=position,
+                body=pending.body,
+            )
+        )
+        newest_key = (position.topic, position.partition)
+        newest = self._newest.get(newest_key)
+        if newest is None or event.time > newest:
+            self._newest[newest_key] = event.time
+        return self._count(position, APPLIED)
+
+    # -- outcomes ---------------------------------------------------------------
+
+    def _count(self, position: Position, outcome: str, reason: str = "") -> str:
+        self._outcomes[(position.topic, position.partition, outcome, reason)] += 1
+        return outcome
+
+    def _conflict(self, pending: Pending, other_id: str) -> str:
+        return self._quarantine_pending(
+            pending,
+            ContractError(
+                Reason.SEQUENCE_CONFLICT,
+                f"sequence {pending.event.sequence} of invoice {pending.event.subject} "
+                f"is already taken by event {other_id}",
+            ),
+        )
+
+    def _quarantine_pending(self, pending: Pending, error: ContractError) -> str:
+        event = pending.event
+        self._quarantined.append(
+            Quarantined(
+                position=pending.position,
+                key=event.subject.encode(),
+                value=pending.body,
+                headers=(),
+                reason=str(error.reason),
+                detail=error.detail,
+                event_id=event.id,
+                tenant_id=event.tenantid,
+                invoice_id=event.subject,
+                sequence=event.sequence,
+                event_type=event_type(event),
+            )
+        )
+        return self._count(pending.position, QUARANTINED, str(error.reason))
+
+    def _quarantine_record(self, item: Incoming, error: ContractError) -> str:
+        event = item.decoded.event if item.decoded is not None else None
+        self._quarantined.append(
+            Quarantined(
+                position=item.position,
+                key=item.key,
+                value=item.value,
+                headers=item.headers,
+                reason=str(error.reason),
+                detail=error.detail,
+                event_id=None if event is None else event.id,
+                tenant_id=None if event is None else event.tenantid,
+                invoice_id=None if event is None else event.subject,
+                sequence=None if event is None else event.sequence,
+                event_type=None if event is None else event_type(event),
+            )
+        )
+        return self._count(item.position, QUARANTINED, str(error.reason))
+
+    # -- result -----------------------------------------------------------------
+
+    def finish(self) -> BatchResult:
+        totals: dict[tuple[str, str, int], list[int]] = {}
+        customer_totals: dict[tuple[str, str, str, int], list[int]] = {}
+        receivable: dict[tuple[str, str, dt.date, int], list[int]] = {}
+        customer_receivable: dict[tuple[str, str, str, dt.date, int], list[int]] = {}
+        invoices: list[InvoiceState] = []
+        for key, before in self._before.items():
+            state = self.states[key]
+            invoices.append(state)
+            delta = subtract(contribution(state), before)
+            if not any(delta):
+                continue
+            partition = self._partition[key]
+            tenant, customer, currency = state.tenant_id, state.customer_id, state.currency
+            _add(totals, (tenant, currency, partition), delta)
+            _add(customer_totals, (tenant, customer, currency, partition), delta)
+            part = receivable_part(delta)
+            if any(part):
+                _add(receivable, (tenant, currency, state.due_date, partition), part)
+                _add(
+                    customer_receivable,
+                    (tenant, customer, currency, state.due_date, partition),
+                    part,
+                )
+        return BatchResult(
+            events=self._events,
+            invoices=invoices,
+            totals=_freeze(totals),
+            customer_totals=_freeze(customer_totals),
+            receivable=_freeze(receivable),
+            customer_receivable=_freeze(customer_receivable),
+            held_added=[(key, pending) for (key, _), pending in self._held_added.items()],
+            held_removed=self._held_removed,
+            quarantined=self._quarantined,
+            outcomes=self._outcomes,
+            newest_event_time=self._newest,
+        )
+
+
+def _add(into: dict[tuple, list[int]], key: tuple, delta: Iterable[int]) -> None:  # type: ignore[type-arg]
+    current = into.get(key)
+    if current is None:
+        into[key] = list(delta)
+    else:
+        for index, value in enumerate(delta):
+            current[index] += value
+
+
+def _freeze(rows: dict[tuple, list[int]]) -> dict:  # type: ignore[type-arg]
+    """Drop keys whose changes cancelled out within the batch."""
+    return {key: tuple(values) for key, values in rows.items() if any(values)}

@@ -1,0 +1,107 @@
+"""One batch, one transaction: decode, load, fold, write, advance positions.
+
+Everything a batch changes — event store rows, read-model rows, summary
+deltas, held and quarantined events, outcome counts and the partitions'
+positions — commits together or not at all, which is what makes an
+at-least-once log produce an exactly-once effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+import msgspec
+
+from contracts import ContractError, decode, encode
+from projections import positions, versions
+from projections.batch import BatchFold, BatchResult, Incoming, Position, Quarantined, event_key
+from projections.store import ProjectionStore
+
+
+class RawRecord(msgspec.Struct, frozen=True):
+    """A Kafka record as read, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int | None = None
+
+
+def incoming(record: RawRecord) -> Incoming:
+    """Decode one record (pure). Binary-mode events are stored re-encoded as
+    structured JSON, so every stored body decodes on its own."""
+    position = Position(record.topic, record.partition, record.offset)
+    try:
+        decoded = decode(record.value, record.headers)
+    except ContractError as error:
+        return Incoming(
+            position=position, key=record.key, value=record.value, headers=record.headers,
+            error=error,
+        )  # fmt: skip
+    binary = any(name == "ce_specversion" for name, _ in record.headers)
+    return Incoming(
+        position=position,
+        key=record.key,
+        value=record.value,
+        headers=record.headers,
+        decoded=decoded,
+        body=encode(decoded.event) if binary or record.value is None else record.value,
+    )
+
+
+# Called with the quarantined events before the transaction commits (the
+# dead-letter copy): if it fails, nothing commits and the batch is retried.
+BeforeCommit = Callable[[Sequence[Quarantined]], Awaitable[None]]
+
+
+class Projector:
+    """Applies batches of records to the active projection version."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._stores: dict[str, ProjectionStore] = {}
+
+    def store(self, schema: str) -> ProjectionStore:
+        if schema not in self._stores:
+            self._stores[schema] = ProjectionStore(schema)
+        return self._stores[schema]
+
+    async def apply(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[RawRecord],
+        expected: dict[int, int],
+        before_commit: BeforeCommit | None = None,
+    ) -> BatchResult:
+        """Apply ``records`` (one topic, each partition's records in offset order);
+        ``expected`` is each partition's stored position when the batch was read.
+        Raises positions.StalePosition if another owner moved a partition on."""
+        items = [incoming(r) for r in records]
+        keys = sorted({event_key(i.decoded.event) for i in items if i.decoded is not None})
+        moves = {p: (expected[p], _next_offset(records, p)) for p in {r.partition for r in records}}
+        async with conn.transaction():
+            await versions.lock_shared(conn)
+            version = await versions.active(conn)
+            store = self.store(version.schema_name)
+            # Positions first: compare-and-set, and row locks that queue a zombie.
+            await positions.advance(conn, self.topic, moves)
+            states, held = await store.load(conn, keys)
+            fold = BatchFold(states, held)
+            for item in items:
+                fold.add(item)
+            result = fold.finish()
+            await positions.record_event_times(
+                conn, self.topic, {p: t for (_, p), t in result.newest_event_time.items()}
+            )
+            if before_commit is not None and result.quarantined:
+                await before_commit(result.quarantined)
+            await store.write(conn, result)
+        return result
+
+
+def _next_offset(records: Sequence[RawRecord], partition: int) -> int:
+    return max(r.offset for r in records if r.partition == partition) + 1

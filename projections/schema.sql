@@ -1,0 +1,151 @@
+-- The read models of one projection version, created in schema {schema}.
+-- Summary rows are sharded by the Kafka partition that produced them, so
+-- workers owning different partitions never write the same row; readers sum
+-- the shards. Money: bigint minor units per invoice, numeric for sums (no
+-- overflow however many invoices add up).
+
+CREATE TABLE {schema}.invoices (
+    tenant_id             text        NOT NULL,
+    invoice_id            text        NOT NULL,
+    partition             integer     NOT NULL,
+    invoice_number        text        NOT NULL,
+    customer_id           text        NOT NULL,
+    customer_name         text,
+    currency              text        NOT NULL,
+    issue_date            date        NOT NULL,
+    due_date              date        NOT NULL,
+    accounting_date       date        NOT NULL,
+    billing_period_start  date,
+    billing_period_end    date,
+    billing_schedule_id   text,
+    series_id             text,
+    document_type         text        NOT NULL,
+    net                   bigint      NOT NULL,
+    tax                   bigint      NOT NULL,
+    gross                 bigint      NOT NULL,
+    usage_gross           bigint      NOT NULL,
+    fixed_gross           bigint      NOT NULL,
+    recurring_gross       bigint      NOT NULL,
+    one_time_gross        bigint      NOT NULL,
+    quantity_is_zero      boolean     NOT NULL,
+    status                text        NOT NULL,
+    payment_status        text        NOT NULL,
+    amount_paid           bigint      NOT NULL,
+    balance               bigint      NOT NULL,
+    overpaid              bigint      NOT NULL,
+    -- The balance split by charge type and recurrence (SPEC §2).
+    balance_usage         bigint      NOT NULL,
+    balance_fixed         bigint      NOT NULL,
+    balance_recurring     bigint      NOT NULL,
+    balance_one_time      bigint      NOT NULL,
+    payment_count         integer     NOT NULL,
+    last_paid_at          timestamptz,
+    last_payment_amount   bigint,
+    sent_at               timestamptz,
+    sent_date             date,
+    voided_at             timestamptz,
+    void_reason           text,
+    event_ids             text[]      NOT NULL,
+    payment_ids           text[]      NOT NULL,
+    created_at            timestamptz,
+    updated_at            timestamptz,
+    PRIMARY KEY (tenant_id, invoice_id)
+);
+CREATE INDEX invoices_by_issue_date ON {schema}.invoices (tenant_id, issue_date, invoice_number, invoice_id);
+CREATE INDEX invoices_by_customer ON {schema}.invoices (tenant_id, customer_id, currency);
+
+CREATE TABLE {schema}.currency_totals (
+    tenant_id   text    NOT NULL,
+    currency    text    NOT NULL,
+    partition   integer NOT NULL,
+    invoice_count         bigint  NOT NULL DEFAULT 0,
+    gross_total           numeric NOT NULL DEFAULT 0,
+    draft_count           bigint  NOT NULL DEFAULT 0,
+    draft_gross           numeric NOT NULL DEFAULT 0,
+    sent_count            bigint  NOT NULL DEFAULT 0,
+    sent_net              numeric NOT NULL DEFAULT 0,
+    sent_tax              numeric NOT NULL DEFAULT 0,
+    sent_gross            numeric NOT NULL DEFAULT 0,
+    voided_count          bigint  NOT NULL DEFAULT 0,
+    voided_gross          numeric NOT NULL DEFAULT 0,
+    unpaid_count          bigint  NOT NULL DEFAULT 0,
+    unpaid_gross          numeric NOT NULL DEFAULT 0,
+    partially_paid_count  bigint  NOT NULL DEFAULT 0,
+    partially_paid_gross  numeric NOT NULL DEFAULT 0,
+    paid_count            bigint  NOT NULL DEFAULT 0,
+    paid_gross            numeric NOT NULL DEFAULT 0,
+    collected             numeric NOT NULL DEFAULT 0,
+    paid_capped           numeric NOT NULL DEFAULT 0,
+    overpaid              numeric NOT NULL DEFAULT 0,
+    receivable_count      bigint  NOT NULL DEFAULT 0,
+    receivable_balance    numeric NOT NULL DEFAULT 0,
+    receivable_usage      numeric NOT NULL DEFAULT 0,
+    receivable_fixed      numeric NOT NULL DEFAULT 0,
+    receivable_recurring  numeric NOT NULL DEFAULT 0,
+    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, currency, partition)
+);
+
+CREATE TABLE {schema}.customer_totals (
+    tenant_id   text    NOT NULL,
+    customer_id text    NOT NULL,
+    currency    text    NOT NULL,
+    partition   integer NOT NULL,
+    invoice_count         bigint  NOT NULL DEFAULT 0,
+    gross_total           numeric NOT NULL DEFAULT 0,
+    draft_count           bigint  NOT NULL DEFAULT 0,
+    draft_gross           numeric NOT NULL DEFAULT 0,
+    sent_count            bigint  NOT NULL DEFAULT 0,
+    sent_net              numeric NOT NULL DEFAULT 0,
+    sent_tax              numeric NOT NULL DEFAULT 0,
+    sent_gross            numeric NOT NULL DEFAULT 0,
+    voided_count          bigint  NOT NULL DEFAULT 0,
+    voided_gross          numeric NOT NULL DEFAULT 0,
+    unpaid_count          bigint  NOT NULL DEFAULT 0,
+    unpaid_gross          numeric NOT NULL DEFAULT 0,
+    partially_paid_count  bigint  NOT NULL DEFAULT 0,
+    partially_paid_gross  numeric NOT NULL DEFAULT 0,
+    paid_count            bigint  NOT NULL DEFAULT 0,
+    paid_gross            numeric NOT NULL DEFAULT 0,
+    collected             numeric NOT NULL DEFAULT 0,
+    paid_capped           numeric NOT NULL DEFAULT 0,
+    overpaid              numeric NOT NULL DEFAULT 0,
+    receivable_count      bigint  NOT NULL DEFAULT 0,
+    receivable_balance    numeric NOT NULL DEFAULT 0,
+    receivable_usage      numeric NOT NULL DEFAULT 0,
+    receivable_fixed      numeric NOT NULL DEFAULT 0,
+    receivable_recurring  numeric NOT NULL DEFAULT 0,
+    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, customer_id, currency, partition)
+);
+
+-- Receivable balances bucketed by due date: overdue as of D is the sum of the
+-- rows with due_date < D, exact at query time with no sweeper.
+CREATE TABLE {schema}.currency_receivable (
+    tenant_id   text    NOT NULL,
+    currency    text    NOT NULL,
+    due_date    date    NOT NULL,
+    partition   integer NOT NULL,
+    receivable_count      bigint  NOT NULL DEFAULT 0,
+    receivable_balance    numeric NOT NULL DEFAULT 0,
+    receivable_usage      numeric NOT NULL DEFAULT 0,
+    receivable_fixed      numeric NOT NULL DEFAULT 0,
+    receivable_recurring  numeric NOT NULL DEFAULT 0,
+    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, currency, due_date, partition)
+);
+
+CREATE TABLE {schema}.customer_receivable (
+    tenant_id   text    NOT NULL,
+    customer_id text    NOT NULL,
+    currency    text    NOT NULL,
+    due_date    date    NOT NULL,
+    partition   integer NOT NULL,
+    receivable_count      bigint  NOT NULL DEFAULT 0,
+    receivable_balance    numeric NOT NULL DEFAULT 0,
+    receivable_usage      numeric NOT NULL DEFAULT 0,
+    receivable_fixed      numeric NOT NULL DEFAULT 0,
+    receivable_recurring  numeric NOT NULL DEFAULT 0,
+    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, customer_id, currency, due_date, partition)
+);

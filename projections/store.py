@@ -1,0 +1,260 @@
+"""The SQL of the projections: load the states a batch needs in one round trip
+each, write everything a batch produced with bulk statements (COPY and
+``unnest`` arrays, never a statement per event). The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import asyncpg
+
+from contracts import decode
+from projections.batch import BatchResult, InvoiceKey, Pending, Position
+from projections.figures import RECEIVABLE, TOTALS, is_count
+from projections.invoice import InvoiceState
+
+# Columns of the invoices table, in the order the rows are staged.
+INVOICE_COLUMNS: tuple[str, ...] = (
+    "tenant_id", "invoice_id", "partition", "invoice_number", "customer_id",
+    "customer_name", "currency", "issue_date", "due_date", "accounting_date",
+    "billing_period_start", "billing_period_end", "billing_schedule_id", "series_id",
+    "document_type", "net", "tax", "gross", "usage_gross", "fixed_gross",
+    "recurring_gross", "one_time_gross", "quantity_is_zero", "status", "payment_status",
+    "amount_paid", "balance", "overpaid", "balance_usage", "balance_fixed",
+    "balance_recurring", "balance_one_time", "payment_count", "last_paid_at",
+    "last_payment_amount", "sent_at", "sent_date", "voided_at", "void_reason",
+    "event_ids", "payment_ids", "created_at", "updated_at",
+)  # fmt: skip
+
+# InvoiceState fields stored as-is; the other columns are derived on write.
+_STATE_FIELDS = frozenset(InvoiceState.__struct_fields__)
+
+EVENT_STORE_COLUMNS = (
+    "tenant_id", "invoice_id", "sequence", "event_id", "type", "event_time",
+    "topic", "partition", "kafka_offset", "body",
+)  # fmt: skip
+HELD_COLUMNS = (
+    "tenant_id", "invoice_id", "sequence", "event_id", "topic", "partition",
+    "kafka_offset", "body",
+)  # fmt: skip
+QUARANTINE_COLUMNS = (
+    "topic", "partition", "kafka_offset", "kafka_key", "raw", "header_keys",
+    "header_values", "reason", "detail", "event_id", "tenant_id", "invoice_id",
+    "sequence", "event_type",
+)  # fmt: skip
+
+LOAD_HELD = """
+SELECT h.tenant_id, h.invoice_id, h.sequence, h.topic, h.partition, h.kafka_offset,
+       h.body, h.held_at
+FROM billing.held_events h
+JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, invoice_id) USING (tenant_id, invoice_id)
+"""
+
+DELETE_HELD = """
+DELETE FROM billing.held_events h
+USING unnest($1::text[], $2::text[], $3::int[]) AS k(tenant_id, invoice_id, sequence)
+WHERE h.tenant_id = k.tenant_id AND h.invoice_id = k.invoice_id AND h.sequence = k.sequence
+"""
+
+UPSERT_OUTCOMES = """
+INSERT INTO billing.event_outcomes AS t (topic, partition, outcome, reason, count)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[])
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (topic, partition, outcome, reason) DO UPDATE SET count = t.count + excluded.count
+"""
+
+
+def _sql_type(column: str) -> str:
+    return "bigint" if is_count(column) else "numeric"
+
+
+def _upsert_sums(table: str, keys: Sequence[tuple[str, str]], figures: Sequence[str]) -> str:
+    """INSERT … ON CONFLICT adding deltas, from one array per column; rows are
+    written in key order so concurrent writers could never deadlock."""
+    columns = [name for name, _ in keys] + list(figures)
+    types = [sql_type for _, sql_type in keys] + [_sql_type(f) for f in figures]
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
+    key_list = ", ".join(name for name, _ in keys)
+    updates = ", ".join(f"{f} = t.{f} + excluded.{f}" for f in figures)
+    return (
+        f"INSERT INTO {{schema}}.{table} AS t ({', '.join(columns)})\n"
+        f"SELECT * FROM unnest({arrays}) ORDER BY {', '.join(str(i) for i in range(1, len(keys) + 1))}\n"
+        f"ON CONFLICT ({key_list}) DO UPDATE SET {updates}"
+    )
+
+
+_TENANT, _CUSTOMER, _CURRENCY = ("tenant_id", "text"), ("customer_id", "text"), ("currency", "text")
+_DUE, _PARTITION = ("due_date", "date"), ("partition", "int")
+UPSERT_CURRENCY_TOTALS = _upsert_sums("currency_totals", (_TENANT, _CURRENCY, _PARTITION), TOTALS)
+UPSERT_CUSTOMER_TOTALS = _upsert_sums(
+    "customer_totals", (_TENANT, _CUSTOMER, _CURRENCY, _PARTITION), TOTALS
+)
+UPSERT_CURRENCY_RECEIVABLE = _upsert_sums(
+    "currency_receivable", (_TENANT, _CURRENCY, _DUE, _PARTITION), RECEIVABLE
+)
+UPSERT_CUSTOMER_RECEIVABLE = _upsert_sums(
+    "customer_receivable", (_TENANT, _CUSTOMER, _CURRENCY, _DUE, _PARTITION), RECEIVABLE
+)
+
+# Invoices go through a per-connection staging table: COPY carries the text[]
+# columns that unnest() would flatten, then one upsert moves them.
+CREATE_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS invoices_stage (LIKE {schema}.invoices) ON COMMIT DELETE ROWS
+"""
+UPSERT_INVOICES = (
+    f"INSERT INTO {{schema}}.invoices ({', '.join(INVOICE_COLUMNS)})\n"
+    f"SELECT {', '.join(INVOICE_COLUMNS)} FROM invoices_stage ORDER BY tenant_id, invoice_id\n"
+    "ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS[2:])
+)
+LOAD_INVOICES = (
+    f"SELECT {', '.join(c for c in INVOICE_COLUMNS if c in _STATE_FIELDS)}\n"
+    "FROM {schema}.invoices i\n"
+    "JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, invoice_id) USING (tenant_id, invoice_id)"
+)
+
+
+def invoice_row(state: InvoiceState) -> tuple[Any, ...]:
+    usage, fixed, recurring, one_time = state.balance_split()
+    derived = {
+        "payment_status": state.payment_status,
+        "balance": state.balance,
+        "overpaid": state.overpaid,
+        "balance_usage": usage,
+        "balance_fixed": fixed,
+        "balance_recurring": recurring,
+        "balance_one_time": one_time,
+        "sent_date": state.sent_date,
+    }
+    return tuple(
+        getattr(state, c) if c in _STATE_FIELDS else derived[c] for c in INVOICE_COLUMNS
+    )
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows -> one list per column, for unnest()."""
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for index, value in enumerate(row):
+            columns[index].append(value)
+    return columns
+
+
+class ProjectionStore:
+    """Reads and writes one projection version (its schema)."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._sql = {
+            name: sql.replace("{schema}", schema)
+            for name, sql in {
+                "load_invoices": LOAD_INVOICES,
+                "create_stage": CREATE_STAGE,
+                "upsert_invoices": UPSERT_INVOICES,
+                "currency_totals": UPSERT_CURRENCY_TOTALS,
+                "customer_totals": UPSERT_CUSTOMER_TOTALS,
+                "currency_receivable": UPSERT_CURRENCY_RECEIVABLE,
+                "customer_receivable": UPSERT_CUSTOMER_RECEIVABLE,
+            }.items()
+        }
+
+    async def load(
+        self, conn: asyncpg.Connection, keys: Iterable[InvoiceKey]
+    ) -> tuple[dict[InvoiceKey, InvoiceState], dict[InvoiceKey, dict[int, Pending]]]:
+        """The states of these invoices that exist, and their held events."""
+        tenants, invoices = _columns(keys, 2) if keys else ([], [])
+        states: dict[InvoiceKey, InvoiceState] = {}
+        for record in await conn.fetch(self._sql["load_invoices"], tenants, invoices):
+            state = InvoiceState(**dict(record.items()))
+            states[(state.tenant_id, state.invoice_id)] = state
+        held: dict[InvoiceKey, dict[int, Pending]] = {}
+        for record in await conn.fetch(LOAD_HELD, tenants, invoices):
+            # Held bodies were valid when held; decoding them again cannot fail.
+            decoded = decode(record["body"])
+            position = Position(record["topic"], record["partition"], record["kafka_offset"])
+            held.setdefault((record["tenant_id"], record["invoice_id"]), {})[
+                record["sequence"]
+            ] = Pending(
+                event=decoded.event,
+                decoded=decoded,
+                position=position,
+                body=record["body"],
+                held_at=record["held_at"],
+            )
+        return states, held
+
+    async def write(self, conn: asyncpg.Connection, result: BatchResult) -> None:
+        if result.events:
+            await conn.copy_records_to_table(
+                "event_store",
+                schema_name="billing",
+                columns=EVENT_STORE_COLUMNS,
+                records=[
+                    (e.tenant_id, e.invoice_id, e.sequence, e.event_id, e.type, e.time,
+                     e.position.topic, e.position.partition, e.position.offset, e.body)
+                    for e in result.events
+                ],
+            )  # fmt: skip
+        if result.invoices:
+            await conn.execute(self._sql["create_stage"])
+            await conn.copy_records_to_table(
+                "invoices_stage",
+                columns=INVOICE_COLUMNS,
+                records=[invoice_row(state) for state in result.invoices],
+            )
+            await conn.execute(self._sql["upsert_invoices"])
+        await self._add_sums(conn, "currency_totals", result.totals)
+        await self._add_sums(conn, "customer_totals", result.customer_totals)
+        await self._add_sums(conn, "currency_receivable", result.receivable)
+        await self._add_sums(conn, "customer_receivable", result.customer_receivable)
+        if result.held_removed:
+            await conn.execute(
+                DELETE_HELD,
+                *_columns(((k[0], k[1], seq) for k, seq in result.held_removed), 3),
+            )
+        if result.held_added:
+            await conn.copy_records_to_table(
+                "held_events",
+                schema_name="billing",
+                columns=HELD_COLUMNS,
+                records=[
+                    (key[0], key[1], p.event.sequence, p.event.id, p.position.topic,
+                     p.position.partition, p.position.offset, p.body)
+                    for key, p in result.held_added
+                ],
+            )  # fmt: skip
+        if result.quarantined:
+            await conn.copy_records_to_table(
+                "quarantine",
+                schema_name="billing",
+                columns=QUARANTINE_COLUMNS,
+                records=[
+                    (q.position.topic, q.position.partition, q.position.offset, q.key,
+                     q.value, [k for k, _ in q.headers], [v for _, v in q.headers],
+                     q.reason, q.detail, q.event_id, q.tenant_id, q.invoice_id,
+                     q.sequence, q.event_type)
+                    for q in result.quarantined
+                ],
+            )  # fmt: skip
+        if result.outcomes:
+            await conn.execute(
+                UPSERT_OUTCOMES,
+                *_columns(
+                    ((*key, count) for key, count in sorted(result.outcomes.items())), 5
+                ),
+            )
+
+    async def _add_sums(
+        self, conn: asyncpg.Connection, name: str, deltas: dict[Any, tuple[int, ...]]
+    ) -> None:
+        if deltas:
+            rows = sorted(deltas.items())
+            await conn.execute(self._sql[name], *_columns(((*k, *v) for k, v in rows), _width(rows)))
+
+
+def _width(rows: list[tuple[tuple[Any, ...], tuple[int, ...]]]) -> int:
+    key, values = rows[0]
+    return len(key) + len(values)
+

@@ -1,0 +1,105 @@
+"""Projection versions: each lives in its own schema (proj_<n>); exactly one is
+active. The API reads the active one through views in ``billing_read``; workers
+write to it by name. Switching the active version happens in one transaction
+under an exclusive advisory lock that every worker batch takes shared, so no
+batch straddles a switch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+DDL = (Path(__file__).with_name("schema.sql")).read_text()
+DDL_HASH = hashlib.sha256(DDL.encode()).hexdigest()[:16]
+READ_SCHEMA = "billing_read"
+# Taken shared by every worker batch, exclusively by a switch.
+SWITCH_LOCK = 7_340_001
+
+ACTIVE = """
+SELECT version, schema_name, status, ddl_hash, applied_seq
+FROM billing.projection_versions WHERE status = 'active'
+"""
+TABLES = """
+SELECT table_name FROM information_schema.tables
+WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name
+"""
+
+
+class Version(msgspec.Struct, frozen=True):
+    version: int
+    schema_name: str
+    status: str
+    ddl_hash: str
+    applied_seq: int
+
+
+class NoActiveVersion(Exception):
+    """The database has no active projection version: run `billing migrate`."""
+
+
+async def active(conn: asyncpg.Connection) -> Version:
+    row = await conn.fetchrow(ACTIVE)
+    if row is None:
+        raise NoActiveVersion("no active projection version: run `billing migrate` first")
+    return Version(**dict(row.items()))
+
+
+async def lock_shared(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", SWITCH_LOCK)
+
+
+async def create(conn: asyncpg.Connection) -> Version:
+    """A new, empty version (status 'building') with the current DDL."""
+    async with conn.transaction():
+        number = await conn.fetchval(
+            "SELECT coalesce(max(version), 0) + 1 FROM billing.projection_versions"
+        )
+        schema = f"proj_{number}"
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        await conn.execute(DDL.replace("{schema}", schema))
+        await conn.execute(
+            "INSERT INTO billing.projection_versions (version, schema_name, status, ddl_hash)"
+            " VALUES ($1, $2, 'building', $3)",
+            number,
+            schema,
+            DDL_HASH,
+        )
+    return Version(number, schema, "building", DDL_HASH, 0)
+
+
+async def switch_to(conn: asyncpg.Connection, version: Version) -> None:
+    """Make ``version`` active and point the read views at it. Call inside a
+    transaction holding the exclusive SWITCH_LOCK."""
+    await conn.execute(
+        "UPDATE billing.projection_versions SET status = 'retired', retired_at = now()"
+        " WHERE status = 'active'"
+    )
+    await conn.execute(
+        "UPDATE billing.projection_versions SET status = 'active', promoted_at = now()"
+        " WHERE version = $1",
+        version.version,
+    )
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {READ_SCHEMA}")
+    for row in await conn.fetch(TABLES, version.schema_name):
+        table = row["table_name"]
+        # DROP + CREATE rather than CREATE OR REPLACE: a new version may change columns.
+        await conn.execute(f"DROP VIEW IF EXISTS {READ_SCHEMA}.{table}")
+        await conn.execute(
+            f"CREATE VIEW {READ_SCHEMA}.{table} AS SELECT * FROM {version.schema_name}.{table}"
+        )
+
+
+async def ensure_active(conn: asyncpg.Connection) -> Version:
+    """The active version, creating and activating the first one on a new database."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SWITCH_LOCK)
+        row = await conn.fetchrow(ACTIVE)
+        if row is not None:
+            return Version(**dict(row.items()))
+        version = await create(conn)
+        await switch_to(conn, version)
+        return await active(conn)

@@ -1,0 +1,1 @@
+"""The read API (Litestar): SQL over the read models, JSON via msgspec."""

@@ -1,0 +1,76 @@
+"""API-key authentication: ``Authorization: Bearer <key>``, ``Authorization:
+Basic base64(<key>:)`` and ``x-api-key: <key>``. The key decides the tenant;
+every query is scoped to it. Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from services import keys
+
+# Paths served without a key.
+PUBLIC_PATHS = ["^/schema", "^/health", "^/metrics$"]
+
+
+def key_from_headers(authorization: str | None, x_api_key: str | None) -> str:
+    """The presented key, or NotAuthorizedException saying what is wrong."""
+    if x_api_key:
+        return x_api_key.strip()
+    if not authorization:
+        raise NotAuthorizedException("missing API key: send Authorization: Bearer <key> or x-api-key")
+    scheme, _, credentials = authorization.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if scheme.lower() == "basic" and credentials:
+        try:
+            user, _, _ = base64.b64decode(credentials, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise NotAuthorizedException("malformed Basic credentials") from None
+        if user:
+            return user
+    raise NotAuthorizedException("malformed Authorization header: use Bearer <key> or Basic")
+
+
+class KeyCache:
+    """Recent key lookups (by hash), so a hot client costs no query per request.
+    Revocation takes effect within ``ttl`` seconds."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[bytes, tuple[str | None, float]] = {}
+
+    def get(self, digest: bytes) -> tuple[bool, str | None]:
+        entry = self._entries.get(digest)
+        if entry is None or entry[1] < time.monotonic():
+            return False, None
+        return True, entry[0]
+
+    def put(self, digest: bytes, tenant: str | None) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[digest] = (tenant, time.monotonic() + self.ttl)
+
+
+class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:  # type: ignore[type-arg]
+        key = key_from_headers(
+            connection.headers.get("authorization"), connection.headers.get("x-api-key")
+        )
+        state = connection.app.state
+        cache: KeyCache = state.key_cache
+        digest = keys.hash_key(key)
+        found, tenant = cache.get(digest)
+        if not found:
+            tenant = await keys.tenant_of(state.pool, digest)
+            cache.put(digest, tenant)
+        if tenant is None:
+            raise NotAuthorizedException("unknown or revoked API key")
+        return AuthenticationResult(user=tenant, auth=None)

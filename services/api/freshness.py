@@ -1,0 +1,83 @@
+"""What a response reflects, and read-your-writes.
+
+Positions are read before the data, so the data reflects at least them:
+``X-Projection-Position: <topic>:<partition>=<next offset>,...`` and
+``X-Projection-Event-Time``: the newest applied event's time. A caller holding
+a position from a publisher (``partition:offset``, comma-separated) passes it
+as ``X-Min-Position`` or ``minPosition``; the request waits until every named
+partition has applied that offset, or answers 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import asyncpg
+import msgspec
+
+from services.api.problems import ApiProblem, BadParameter
+
+READ_POSITIONS = """
+SELECT partition, next_offset, last_event_time FROM billing.partition_positions
+WHERE topic = $1 ORDER BY partition
+"""
+POLL_SECONDS = 0.01
+
+
+class Positions(msgspec.Struct, frozen=True):
+    topic: str
+    next_offsets: dict[int, int]
+    newest_event_time: dt.datetime | None
+
+    def headers(self) -> dict[str, str]:
+        position = ",".join(f"{self.topic}:{p}={o}" for p, o in self.next_offsets.items())
+        headers = {"X-Projection-Position": position}
+        if self.newest_event_time is not None:
+            headers["X-Projection-Event-Time"] = self.newest_event_time.isoformat()
+        return headers
+
+    def reached(self, wanted: dict[int, int]) -> bool:
+        return all(self.next_offsets.get(p, 0) > offset for p, offset in wanted.items())
+
+
+def parse_min_position(value: str | None, parameter: str = "minPosition") -> dict[int, int]:
+    """``"0:41,3:7"`` -> {0: 41, 3: 7}."""
+    if not value:
+        return {}
+    wanted: dict[int, int] = {}
+    for part in value.split(","):
+        partition, sep, offset = part.strip().partition(":")
+        if not sep or not partition.isdigit() or not offset.isdigit():
+            raise BadParameter(parameter, f"expected partition:offset[,partition:offset…], got {value!r}")
+        wanted[int(partition)] = max(wanted.get(int(partition), -1), int(offset))
+    return wanted
+
+
+async def read_positions(conn: asyncpg.Connection | asyncpg.Pool, topic: str) -> Positions:
+    rows = await conn.fetch(READ_POSITIONS, topic)
+    times = [r["last_event_time"] for r in rows if r["last_event_time"] is not None]
+    return Positions(
+        topic=topic,
+        next_offsets={r["partition"]: r["next_offset"] for r in rows},
+        newest_event_time=max(times) if times else None,
+    )
+
+
+async def wait_for(
+    conn: asyncpg.Connection | asyncpg.Pool, topic: str, wanted: dict[int, int], max_wait: float
+) -> Positions:
+    deadline = time.monotonic() + max_wait
+    while True:
+        current = await read_positions(conn, topic)
+        if current.reached(wanted):
+            return current
+        if time.monotonic() >= deadline:
+            raise ApiProblem(
+                503,
+                "Not yet fresh",
+                f"the projections have not reached position {wanted} within {max_wait:.1f}s",
+                headers={"Retry-After": "1", **current.headers()},
+            )
+        await asyncio.sleep(POLL_SECONDS)

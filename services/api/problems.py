@@ -1,0 +1,84 @@
+"""RFC 9457 problem details: every error the API returns is one of these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from services.logging import get_logger
+
+log = get_logger("api")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    # The offending query/path parameter, when there is one.
+    parameter: str | None = None
+
+
+class ApiProblem(HTTPException):
+    """Raised by handlers: rendered as problem+json with its status."""
+
+    def __init__(self, status: int, title: str, detail: str, *, parameter: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.title = title
+        self.parameter = parameter
+
+
+class BadParameter(ApiProblem):
+    def __init__(self, parameter: str, detail: str) -> None:
+        super().__init__(400, "Bad parameter", f"{parameter}: {detail}", parameter=parameter)
+
+
+def _slug(title: str) -> str:
+    return "/problems/" + title.lower().replace(" ", "-")
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if isinstance(exc, ApiProblem):
+        status, title, parameter = exc.status_code, exc.title, exc.parameter
+        detail, headers = exc.detail, exc.headers
+    elif isinstance(exc, HTTPException):
+        status, parameter, headers = exc.status_code, None, exc.headers
+        title = {
+            401: "Unauthorized",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Request too large",
+            429: "Too many requests",
+        }.get(status, "Bad request" if status < 500 else "Server error")
+        detail = exc.detail
+        if isinstance(exc, NotFoundException) and detail == "Not Found":
+            detail = f"no resource at {request.url.path}"
+        if isinstance(exc, NotAuthorizedException):
+            headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="invoices"'}
+        if status == 400 and isinstance(exc.extra, list) and exc.extra:
+            # Litestar's own validation of typed parameters: name the parameter.
+            first = exc.extra[0]
+            if isinstance(first, dict) and first.get("key"):
+                parameter = str(first["key"])
+                detail = f"{parameter}: {first.get('message', detail)}"
+    else:
+        log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
+        status, title, parameter, headers = HTTP_500_INTERNAL_SERVER_ERROR, "Server error", None, None
+        detail = "the server could not answer this request"
+    body = Problem(
+        type=_slug(title),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        parameter=parameter,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

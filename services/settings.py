@@ -1,0 +1,74 @@
+"""One typed settings object, read from ``BILLING_*`` environment variables.
+
+Every process builds it once at start-up (``Settings.from_env()``) and passes it
+down explicitly; nothing reads the environment at import time. The defaults
+point at the local stack (deploy/local/stack.py) so a laptop needs no set-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+PREFIX = "BILLING_"
+
+
+class SettingsError(ValueError):
+    """A BILLING_* variable that cannot be used; the message names it."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = "postgresql://billing@127.0.0.1:15432/billing"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    topic: str = "invoice-events"
+    dlq_topic: str = "invoice-events.dlq"
+    consumer_group: str = "invoice-projections"
+    # Partitions of the topics when this service creates them; workers scale
+    # out up to this many.
+    topic_partitions: int = 4
+    # Worker batching: up to batch_max_records per transaction, waiting at most
+    # batch_wait_ms for a batch to fill.
+    batch_max_records: int = 5000
+    batch_wait_ms: int = 50
+    # A held event whose gap is still open after this long is reported.
+    gap_alert_seconds: float = 300.0
+    # Prometheus metrics of the worker on 127.0.0.1:<port>; 0 turns them off.
+    worker_metrics_port: int = 9465
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Read-your-writes: how long a request may wait for a position.
+    freshness_wait_max_ms: int = 5000
+    cors_origins: tuple[str, ...] = ()
+    # Readiness fails when any partition lags more events than this.
+    ready_max_lag: int = 100_000
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = env.get(PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = raw.split(",") if field.name == "cors_origins" else raw
+        values.update(overrides)
+        try:
+            # strict=False turns "5000" into 5000 and "0.5" into 0.5.
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"invalid setting: {exc} (variables are {PREFIX}<FIELD>)") from exc
+
+
+def describe() -> list[tuple[str, str]]:
+    """(variable, default) pairs, for --help and the README."""
+    return [
+        (PREFIX + f.name.upper(), repr(f.default))
+        for f in msgspec.structs.fields(Settings)
+    ]

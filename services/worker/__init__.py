@@ -1,0 +1,1 @@
+"""The projection worker: Kafka in, one PostgreSQL transaction per batch out."""

@@ -1,0 +1,230 @@
+"""The Kafka loop of the projection worker.
+
+Positions live in PostgreSQL (projections/positions.py): on assignment the
+worker seeks to the stored positions; each batch commits its rows and the new
+positions in one transaction. Kafka's own offset commit only feeds lag
+dashboards. On any failure the batch is rolled back, the partitions are
+rewound to their stored positions and the batch is read again after a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from projections import positions
+from projections.batch import Quarantined
+from projections.projector import Projector, RawRecord
+from services import metrics
+from services.logging import get_logger
+from services.settings import Settings
+
+log = get_logger("worker")
+
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def raw(record: ConsumerRecord) -> RawRecord:  # type: ignore[type-arg]
+    return RawRecord(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers or ()),
+        timestamp_ms=record.timestamp,
+    )
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Wait for the batch in flight: it commits (or fails) before we let go.
+        async with self.worker.batch_lock:
+            for tp in revoked:
+                self.worker.expected.pop(tp.partition, None)
+        if revoked:
+            log.info("partitions revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        async with self.worker.batch_lock:
+            try:
+                await self.worker.seek_to_stored(assigned)
+            except Exception as error:  # noqa: BLE001 - the main loop rewinds again
+                self.worker.needs_rewind = True
+                log.warning("seek to stored positions failed", error=repr(error))
+                return
+        if assigned:
+            log.info("partitions assigned", positions=dict(sorted(self.worker.expected.items())))
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.conn: asyncpg.Connection = None  # type: ignore[assignment]  # set by run()
+        self.projector = Projector(settings.topic)
+        self.expected: dict[int, int] = {}
+        self.batch_lock = asyncio.Lock()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=32 * 1024 * 1024,
+        )
+        self.dlq = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all"
+        )
+        self.batches = 0
+        # Set after any failure: the consumer's positions may have run ahead of
+        # the stored ones, so nothing is processed until they are reset.
+        self.needs_rewind = False
+
+    async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
+        if not assigned:
+            return
+        stored = await positions.claim(
+            self.conn, self.settings.topic, [tp.partition for tp in assigned]
+        )
+        for tp in assigned:
+            self.consumer.seek(tp, stored[tp.partition])
+            self.expected[tp.partition] = stored[tp.partition]
+
+    async def _connect(self, stop: asyncio.Event) -> bool:
+        failures = 0
+        while not stop.is_set():
+            try:
+                self.conn = await asyncpg.connect(self.settings.database_url)
+                return True
+            except (OSError, asyncpg.PostgresError) as error:
+                failures += 1
+                log.warning("database unreachable; retrying", error=repr(error), attempt=failures)
+                await self._back_off(failures)
+        return False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await self._connect(stop):
+            return
+        await self.dlq.start()
+        await self.consumer.start()
+        self.consumer.subscribe([self.settings.topic], listener=_Rebalance(self))
+        log.info("worker started", topic=self.settings.topic, group=self.settings.consumer_group)
+        failures = 0
+        try:
+            while not stop.is_set():
+                if self.needs_rewind and not await self._rewind():
+                    failures += 1
+                    await self._back_off(failures)
+                    continue
+                fetched = await self.consumer.getmany(
+                    timeout_ms=self.settings.batch_wait_ms,
+                    max_records=self.settings.batch_max_records,
+                )
+                if not fetched:
+                    continue
+                async with self.batch_lock:
+                    try:
+                        await self._process(fetched)
+                        failures = 0
+                        continue
+                    except Exception as error:  # noqa: BLE001 - any failure: rewind and retry
+                        failures += 1
+                        self.needs_rewind = True
+                        metrics.BATCH_FAILURES.labels(type(error).__name__).inc()
+                        log.warning(
+                            "batch failed; rewinding to the stored positions",
+                            error=repr(error),
+                            attempt=failures,
+                            stale_owner=isinstance(error, positions.StalePosition),
+                        )
+                await self._back_off(failures)
+        finally:
+            await self.consumer.stop()
+            await self.dlq.stop()
+            await self.conn.close()
+            log.info("worker stopped", batches=self.batches)
+
+    async def _process(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord]]  # type: ignore[type-arg]
+    ) -> None:
+        records: list[RawRecord] = []
+        for tp, batch in fetched.items():
+            start = self.expected.get(tp.partition)
+            if start is None:  # revoked while the fetch was in flight
+                continue
+            records.extend(raw(r) for r in batch if r.offset >= start)
+        if not records:
+            return
+        started = time.perf_counter()
+        result = await self.projector.apply(
+            self.conn, records, self.expected, before_commit=self._dead_letter
+        )
+        elapsed = time.perf_counter() - started
+        next_offsets: dict[int, int] = {}
+        for record in records:
+            next_offsets[record.partition] = record.offset + 1
+        self.expected.update(next_offsets)
+        self.batches += 1
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(elapsed)
+        metrics.count_outcomes(result.outcomes)
+        for q in result.quarantined:
+            log.warning(
+                "event quarantined",
+                partition=q.position.partition,
+                offset=q.position.offset,
+                event_id=q.event_id,
+                tenant=q.tenant_id,
+                reason=q.reason,
+                detail=q.detail,
+            )
+        log.debug("batch applied", records=len(records), seconds=round(elapsed, 4))
+        # For lag dashboards only; the stored positions are the truth.
+        self.consumer.commit(
+            {TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()}
+        )
+
+    async def _dead_letter(self, quarantined: Sequence[Quarantined]) -> None:
+        """Copy quarantined events to the dead-letter topic before the batch
+        commits: a crash in between repeats the copy, it never loses it."""
+        sends = [
+            await self.dlq.send(
+                self.settings.dlq_topic,
+                value=q.value,
+                key=q.key,
+                headers=[
+                    *q.headers,
+                    ("dlq_reason", q.reason.encode()),
+                    ("dlq_detail", q.detail.encode()[:1000]),
+                    ("dlq_source", f"{q.position.topic}:{q.position.partition}:{q.position.offset}".encode()),
+                ],
+            )
+            for q in quarantined
+        ]
+        await asyncio.gather(*sends)
+
+    async def _back_off(self, failures: int) -> None:
+        await asyncio.sleep(min(0.2 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
+
+    async def _rewind(self) -> bool:
+        """Reconnect if needed and seek every assigned partition to its stored
+        position; False if the database is still unreachable."""
+        async with self.batch_lock:
+            try:
+                if self.conn.is_closed():
+                    self.conn = await asyncpg.connect(self.settings.database_url)
+                self.expected.clear()
+                await self.seek_to_stored(list(self.consumer.assignment()))
+            except Exception as error:  # noqa: BLE001 - retried with backoff
+                log.warning("rewind failed; will retry", error=repr(error))
+                return False
+        self.needs_rewind = False
+        return True
