@@ -87,6 +87,7 @@ class Worker:
         # Set after any failure: the consumer's positions may have run ahead of
         # the stored ones, so nothing is processed until they are reset.
         self.needs_rewind = False
+        self._kafka_commit: asyncio.Task[None] | None = None
 
     async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         if not assigned:
@@ -187,10 +188,19 @@ class Worker:
                 detail=q.detail,
             )
         log.debug("batch applied", records=len(records), seconds=round(elapsed, 4))
-        # For lag dashboards only; the stored positions are the truth.
-        self.consumer.commit(
-            {TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()}
+        # For lag dashboards only (the stored positions are the truth), so it
+        # runs beside the next batch and its failures are not the batch's.
+        self._kafka_commit = asyncio.create_task(
+            self._commit_quietly(
+                {TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()}
+            )
         )
+
+    async def _commit_quietly(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as error:  # noqa: BLE001 - informational only
+            log.debug("kafka offset commit failed", error=repr(error))
 
     async def _dead_letter(self, quarantined: Sequence[Quarantined]) -> None:
         """Copy quarantined events to the dead-letter topic before the batch

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from services.api import queries
 from services.api.reading import json_response, major, reading
@@ -26,7 +26,13 @@ class InvoiceSummaryResponse(msgspec.Struct):
 @get("/invoices/summary", tags=["Sequence"], summary="Get an invoice summary")
 async def invoices_summary(
     request: Request[Any, Any, Any],
-    min_position: str | None = Parameter(query="minPosition", default=None, required=False),
+    min_position: Annotated[
+        str | None,
+        QueryParameter(
+            name="minPosition",
+            description="Wait until the projections reached these positions (partition:offset,…).",
+        ),
+    ] = None,
 ) -> Response[InvoiceSummaryResponse]:
     """Invoice count and gross total per currency for the tenant's invoices."""
     async with reading(request, min_position) as read:
