@@ -36,7 +36,12 @@ def invoice(
     lines: list[Line], net: str, tax: str, gross: str, **changes: Any
 ) -> InvoiceCreatedData:
     return msgspec.structs.replace(
-        CREATED.data, lines=lines, net_total=net, tax_total=tax, gross_total=gross, **changes
+        CREATED.data,
+        lines=lines,
+        net_total=net,
+        tax_total=tax,
+        gross_total=gross,
+        **changes,
     )
 
 
@@ -66,7 +71,9 @@ def test_the_groups_each_add_up_to_the_gross_total() -> None:
             line("5.5", "1.1", charge_type="usage", recurrence="recurring"),
             line("3", "0", charge_type="fixed", recurrence="one_time"),
         ],
-        "18.50", "3.10", "21.60",
+        "18.50",
+        "3.10",
+        "21.60",
     )
     amounts = invoice_amounts(data)
     assert (amounts.net, amounts.tax, amounts.gross) == (1850, 310, 2160)
@@ -98,7 +105,8 @@ def test_an_invoice_without_lines_and_zero_totals_is_valid_with_zero_quantity() 
 
 
 @pytest.mark.parametrize(
-    ("net", "tax", "gross"), [("1.00", "0", "1.00"), ("0", "0.01", "0.01"), ("0", "0", "0.01")]
+    ("net", "tax", "gross"),
+    [("1.00", "0", "1.00"), ("0", "0.01", "0.01"), ("0", "0", "0.01")],
 )
 def test_an_invoice_without_lines_but_with_non_zero_totals_is_rejected(
     net: str, tax: str, gross: str
@@ -129,32 +137,59 @@ def test_totals_that_do_not_add_up_are_rejected(
 
 
 def test_a_line_with_more_decimals_than_the_currency_names_the_line() -> None:
-    data = invoice([line("1.00", "0"), line("1.00", "0"), line("10.123", "0")], "12.12", "0", "12.12")
+    data = invoice(
+        [line("1.00", "0"), line("1.00", "0"), line("10.123", "0")],
+        "12.12",
+        "0",
+        "12.12",
+    )
     with pytest.raises(ContractError) as caught:
         invoice_amounts(data)
     assert caught.value.reason is Reason.MONEY_PRECISION
-    assert caught.value.detail == "data.lines[2].net_amount: '10.123' has 3 decimals, EUR allows 2"
+    assert (
+        caught.value.detail
+        == "data.lines[2].net_amount: '10.123' has 3 decimals, EUR allows 2"
+    )
 
 
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
         (invoice([line("-1.00", "0")], "-1.00", "0", "-1.00"), Reason.NEGATIVE_AMOUNT),
-        (invoice([line("1.00", "-0.10")], "1.00", "-0.10", "0.90"), Reason.NEGATIVE_AMOUNT),
+        (
+            invoice([line("1.00", "-0.10")], "1.00", "-0.10", "0.90"),
+            Reason.NEGATIVE_AMOUNT,
+        ),
         (invoice([line("1.00", "0")], "1.00", "0", "-1.00"), Reason.NEGATIVE_AMOUNT),
         (invoice([line("1e2", "0")], "100", "0", "100"), Reason.INVALID_MONEY),
         (invoice([line("1", "0")], "1", "0", "1.000"), Reason.MONEY_PRECISION),
-        (invoice([line("1", "0")], "1", "0", "1", currency="ZZZ"), Reason.UNKNOWN_CURRENCY),
         (
-            invoice([line("20000000000000", "0")], "20000000000000", "0", "20000000000000"),
+            invoice([line("1", "0")], "1", "0", "1", currency="ZZZ"),
+            Reason.UNKNOWN_CURRENCY,
+        ),
+        (
+            invoice(
+                [line("20000000000000", "0")], "20000000000000", "0", "20000000000000"
+            ),
             Reason.AMOUNT_OUT_OF_RANGE,
         ),
-        (invoice([line("1", "0", quantity="-1")], "1", "0", "1"), Reason.SCHEMA_VIOLATION),
-        (invoice([line("1", "0", quantity="1e3")], "1", "0", "1"), Reason.SCHEMA_VIOLATION),
-        (invoice([line("1", "0", quantity="")], "1", "0", "1"), Reason.SCHEMA_VIOLATION),
+        (
+            invoice([line("1", "0", quantity="-1")], "1", "0", "1"),
+            Reason.SCHEMA_VIOLATION,
+        ),
+        (
+            invoice([line("1", "0", quantity="1e3")], "1", "0", "1"),
+            Reason.SCHEMA_VIOLATION,
+        ),
+        (
+            invoice([line("1", "0", quantity="")], "1", "0", "1"),
+            Reason.SCHEMA_VIOLATION,
+        ),
     ],
 )
-def test_every_money_rule_has_its_reason(data: InvoiceCreatedData, reason: Reason) -> None:
+def test_every_money_rule_has_its_reason(
+    data: InvoiceCreatedData, reason: Reason
+) -> None:
     assert reason_of(data) is reason
 
 
@@ -187,7 +222,9 @@ def test_a_billing_period_may_not_end_before_it_starts() -> None:
     assert invoice_amounts(one_day).gross == 149738
     backwards = msgspec.structs.replace(
         CREATED.data,
-        billing_period=BillingPeriod(start=day, end_inclusive=day - datetime.timedelta(days=1)),
+        billing_period=BillingPeriod(
+            start=day, end_inclusive=day - datetime.timedelta(days=1)
+        ),
     )
     with pytest.raises(ContractError) as caught:
         invoice_amounts(backwards)

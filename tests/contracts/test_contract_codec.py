@@ -20,7 +20,7 @@ from contracts.codec import (
     encode_binary,
 )
 from contracts.errors import ContractError, Reason
-from contracts.events import InvoiceEvent
+from contracts.events import InvoiceCreated, InvoiceEvent
 from contracts.examples import CREATED, EXAMPLES, PAID, SENT, VOIDED
 
 Message = tuple[bytes | None, list[tuple[str, bytes | None]]]
@@ -35,13 +35,17 @@ def structured(document: Any) -> bytes:
     return json.dumps(document).encode()
 
 
-def reason_of(value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None) -> Reason:
+def reason_of(
+    value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None
+) -> Reason:
     with pytest.raises(ContractError) as caught:
         decode(value, headers or ())
     return caught.value.reason
 
 
-def detail_of(value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None) -> str:
+def detail_of(
+    value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None
+) -> str:
     with pytest.raises(ContractError) as caught:
         decode(value, headers or ())
     return caught.value.detail
@@ -60,7 +64,9 @@ def changed(event: InvoiceEvent, change: Callable[[dict[str, Any]], object]) -> 
 def test_every_event_type_decodes_the_same_in_structured_and_binary_mode(
     event: InvoiceEvent,
 ) -> None:
-    from_structured = decode(encode(event), [("content-type", STRUCTURED_CONTENT_TYPE.encode())])
+    from_structured = decode(
+        encode(event), [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+    )
     headers, value = encode_binary(event)
     from_binary = decode(value, headers)
     assert from_structured == from_binary
@@ -71,7 +77,11 @@ def test_a_created_event_comes_with_its_amounts_and_others_without() -> None:
     created = decode(encode(CREATED))
     assert created.amounts is not None
     assert created.amounts.gross == 149738
-    assert [decode(encode(e)).amounts for e in (SENT, PAID, VOIDED)] == [None, None, None]
+    assert [decode(encode(e)).amounts for e in (SENT, PAID, VOIDED)] == [
+        None,
+        None,
+        None,
+    ]
 
 
 def test_structured_json_carries_the_type_attribute_cloudevents_requires() -> None:
@@ -129,18 +139,28 @@ def test_unknown_extra_fields_are_ignored_for_forward_compatibility() -> None:
 
 def test_optional_created_fields_have_their_defaults() -> None:
     def drop_optional(document: dict[str, Any]) -> None:
-        for name in ("customer_name", "billing_period", "accounting_date", "document_type"):
+        for name in (
+            "customer_name",
+            "billing_period",
+            "accounting_date",
+            "document_type",
+        ):
             document["data"].pop(name, None)
         for line in document["data"]["lines"]:
             del line["description"]
 
-    data = decode(changed(CREATED, drop_optional)).event.data
+    event = decode(changed(CREATED, drop_optional)).event
+    assert isinstance(event, InvoiceCreated)
+    data = event.data
     assert data.customer_name is None and data.billing_period is None
     assert data.document_type == "fiscal" and data.lines[0].description == ""
 
 
 def test_structured_mode_ignores_stray_ce_headers() -> None:
-    headers: list[tuple[str, bytes | None]] = [("ce_sequence", b"not a number"), ("ce_id", None)]
+    headers: list[tuple[str, bytes | None]] = [
+        ("ce_sequence", b"not a number"),
+        ("ce_id", None),
+    ]
     assert decode(encode(SENT), headers).event == SENT
 
 
@@ -184,10 +204,15 @@ def delete(path: str) -> Callable[[dict[str, Any]], None]:
         (b"{}", Reason.SCHEMA_VIOLATION),
         (b'{"type": "invoice.sent", "id": "\xff"}', Reason.MALFORMED),
         (b'{"type": "invoice.sent", "id": 1, "x": [}', Reason.MALFORMED),
-        (b'{"type": "invoice.sent", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", Reason.MALFORMED),
+        (
+            b'{"type": "invoice.sent", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+            Reason.MALFORMED,
+        ),
     ],
 )
-def test_bytes_that_are_not_a_json_object_are_malformed(value: bytes, reason: Reason) -> None:
+def test_bytes_that_are_not_a_json_object_are_malformed(
+    value: bytes, reason: Reason
+) -> None:
     assert reason_of(value) is reason
 
 
@@ -195,57 +220,164 @@ def test_a_message_without_a_value_is_malformed() -> None:
     assert reason_of(None) is Reason.MALFORMED
 
 
-BROKEN_RULES: list[tuple[InvoiceEvent, Callable[[dict[str, Any]], None], Reason, str]] = [
-        (SENT, set_in("type", "invoice.refunded"), Reason.UNKNOWN_TYPE, "$.type"),
-        (SENT, set_in("type", "Invoice.Sent"), Reason.UNKNOWN_TYPE, "$.type"),
-        (SENT, set_in("type", 7), Reason.SCHEMA_VIOLATION, "$.type"),
-        (SENT, delete("type"), Reason.SCHEMA_VIOLATION, "`type`"),
-        (SENT, set_in("specversion", "0.3"), Reason.UNSUPPORTED_SPECVERSION, "specversion"),
-        (SENT, delete("specversion"), Reason.SCHEMA_VIOLATION, "specversion"),
-        (SENT, set_in("id", ""), Reason.SCHEMA_VIOLATION, "$.id"),
-        (SENT, set_in("id", "x" * 201), Reason.SCHEMA_VIOLATION, "$.id"),
-        (SENT, set_in("subject", ""), Reason.SCHEMA_VIOLATION, "$.subject"),
-        (SENT, set_in("tenantid", None), Reason.SCHEMA_VIOLATION, "$.tenantid"),
-        (SENT, set_in("sequence", 0), Reason.SCHEMA_VIOLATION, "$.sequence"),
-        (SENT, set_in("sequence", "2"), Reason.SCHEMA_VIOLATION, "$.sequence"),
-        (SENT, set_in("sequence", 2.0), Reason.SCHEMA_VIOLATION, "$.sequence"),
-        (SENT, set_in("sequence", 2**63), Reason.SCHEMA_VIOLATION, "$.sequence"),
-        (SENT, set_in("time", "2026-03-01T09:31:00"), Reason.SCHEMA_VIOLATION, "$.time"),
-        (SENT, set_in("time", "yesterday"), Reason.SCHEMA_VIOLATION, "$.time"),
-        (SENT, set_in("time", "0001-01-01T00:00:00+01:00"), Reason.SCHEMA_VIOLATION, "time"),
-        (SENT, set_in("datacontenttype", "text/xml"), Reason.SCHEMA_VIOLATION, "datacontenttype"),
-        (SENT, set_in("data", "2026-03-01"), Reason.SCHEMA_VIOLATION, "$.data"),
-        (SENT, delete("data"), Reason.SCHEMA_VIOLATION, "`data`"),
-        (SENT, set_in("data.sent_at", "2026-03-01"), Reason.SCHEMA_VIOLATION, "$.data.sent_at"),
-        (SENT, set_in("source", "\u0000"), Reason.SCHEMA_VIOLATION, "source: contains a NUL"),
-        (VOIDED, set_in("data.reason", "x\u0000y"), Reason.SCHEMA_VIOLATION, "data.reason"),
-        (VOIDED, set_in("data.voided_at", 1774425600), Reason.SCHEMA_VIOLATION, "$.data.voided_at"),
-        (PAID, set_in("data.amount", 500), Reason.SCHEMA_VIOLATION, "$.data.amount"),
-        (PAID, set_in("data.amount", 500.0), Reason.SCHEMA_VIOLATION, "$.data.amount"),
-        (PAID, set_in("data.amount", "5e2"), Reason.INVALID_MONEY, "data.amount: '5e2'"),
-        (PAID, set_in("data.amount", "-1.00"), Reason.NEGATIVE_AMOUNT, "data.amount"),
-        (PAID, set_in("data.amount", "0"), Reason.NEGATIVE_AMOUNT, "must be > 0"),
-        (PAID, set_in("data.amount", "0.00"), Reason.NEGATIVE_AMOUNT, "must be > 0"),
-        (PAID, set_in("data.payment_id", ""), Reason.SCHEMA_VIOLATION, "$.data.payment_id"),
-        (CREATED, set_in("data.currency", "XXX"), Reason.UNKNOWN_CURRENCY, "data.currency"),
-        (CREATED, set_in("data.currency", 978), Reason.SCHEMA_VIOLATION, "$.data.currency"),
-        (CREATED, set_in("data.issue_date", "2026-02-30"), Reason.SCHEMA_VIOLATION, "$.data.issue_date"),
-        (CREATED, set_in("data.due_date", "2026-02-28"), Reason.INVALID_DATES, "data.due_date"),
-        (CREATED, set_in("data.document_type", "draft"), Reason.SCHEMA_VIOLATION, "$.data.document_type"),
-        (CREATED, set_in("data.lines.1.charge_type", "variable"), Reason.SCHEMA_VIOLATION, "$.data.lines[1].charge_type"),
-        (CREATED, set_in("data.lines.0.quantity", 1), Reason.SCHEMA_VIOLATION, "$.data.lines[0].quantity"),
-        (CREATED, set_in("data.lines.2.quantity", "-1"), Reason.SCHEMA_VIOLATION, "data.lines[2].quantity"),
-        (CREATED, set_in("data.lines.0.net_amount", 1000.0), Reason.SCHEMA_VIOLATION, "$.data.lines[0].net_amount"),
-        (CREATED, set_in("data.lines.0.net_amount", "1000.001"), Reason.MONEY_PRECISION, "data.lines[0].net_amount"),
-        (CREATED, set_in("data.lines.0.net_amount", "NaN"), Reason.INVALID_MONEY, "data.lines[0].net_amount"),
-        (CREATED, set_in("data.lines.0.tax_amount", "-210.00"), Reason.NEGATIVE_AMOUNT, "data.lines[0].tax_amount"),
-        (CREATED, set_in("data.gross_total", "1" + "0" * 20), Reason.AMOUNT_OUT_OF_RANGE, "data.gross_total"),
-        (CREATED, set_in("data.gross_total", "1497.39"), Reason.TOTALS_MISMATCH, "data.gross_total"),
-        (CREATED, set_in("data.lines", []), Reason.TOTALS_MISMATCH, "data.lines"),
-        (CREATED, set_in("data.lines", [{}] * 1001), Reason.SCHEMA_VIOLATION, "$.data.lines"),
-        (CREATED, delete("data.lines.1.recurrence"), Reason.SCHEMA_VIOLATION, "$.data.lines[1]"),
-        (CREATED, set_in("data.customer_name", "c\u0000"), Reason.SCHEMA_VIOLATION, "data.customer_name"),
-        (CREATED, set_in("data.lines.2.description", "\u0000"), Reason.SCHEMA_VIOLATION, "data.lines[2].description"),
+BROKEN_RULES: list[
+    tuple[InvoiceEvent, Callable[[dict[str, Any]], None], Reason, str]
+] = [
+    (SENT, set_in("type", "invoice.refunded"), Reason.UNKNOWN_TYPE, "$.type"),
+    (SENT, set_in("type", "Invoice.Sent"), Reason.UNKNOWN_TYPE, "$.type"),
+    (SENT, set_in("type", 7), Reason.SCHEMA_VIOLATION, "$.type"),
+    (SENT, delete("type"), Reason.SCHEMA_VIOLATION, "`type`"),
+    (SENT, set_in("specversion", "0.3"), Reason.UNSUPPORTED_SPECVERSION, "specversion"),
+    (SENT, delete("specversion"), Reason.SCHEMA_VIOLATION, "specversion"),
+    (SENT, set_in("id", ""), Reason.SCHEMA_VIOLATION, "$.id"),
+    (SENT, set_in("id", "x" * 201), Reason.SCHEMA_VIOLATION, "$.id"),
+    (SENT, set_in("subject", ""), Reason.SCHEMA_VIOLATION, "$.subject"),
+    (SENT, set_in("tenantid", None), Reason.SCHEMA_VIOLATION, "$.tenantid"),
+    (SENT, set_in("sequence", 0), Reason.SCHEMA_VIOLATION, "$.sequence"),
+    (SENT, set_in("sequence", "2"), Reason.SCHEMA_VIOLATION, "$.sequence"),
+    (SENT, set_in("sequence", 2.0), Reason.SCHEMA_VIOLATION, "$.sequence"),
+    (SENT, set_in("sequence", 2**63), Reason.SCHEMA_VIOLATION, "$.sequence"),
+    (SENT, set_in("time", "2026-03-01T09:31:00"), Reason.SCHEMA_VIOLATION, "$.time"),
+    (SENT, set_in("time", "yesterday"), Reason.SCHEMA_VIOLATION, "$.time"),
+    (
+        SENT,
+        set_in("time", "0001-01-01T00:00:00+01:00"),
+        Reason.SCHEMA_VIOLATION,
+        "time",
+    ),
+    (
+        SENT,
+        set_in("datacontenttype", "text/xml"),
+        Reason.SCHEMA_VIOLATION,
+        "datacontenttype",
+    ),
+    (SENT, set_in("data", "2026-03-01"), Reason.SCHEMA_VIOLATION, "$.data"),
+    (SENT, delete("data"), Reason.SCHEMA_VIOLATION, "`data`"),
+    (
+        SENT,
+        set_in("data.sent_at", "2026-03-01"),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.sent_at",
+    ),
+    (
+        SENT,
+        set_in("source", "\u0000"),
+        Reason.SCHEMA_VIOLATION,
+        "source: contains a NUL",
+    ),
+    (VOIDED, set_in("data.reason", "x\u0000y"), Reason.SCHEMA_VIOLATION, "data.reason"),
+    (
+        VOIDED,
+        set_in("data.voided_at", 1774425600),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.voided_at",
+    ),
+    (PAID, set_in("data.amount", 500), Reason.SCHEMA_VIOLATION, "$.data.amount"),
+    (PAID, set_in("data.amount", 500.0), Reason.SCHEMA_VIOLATION, "$.data.amount"),
+    (PAID, set_in("data.amount", "5e2"), Reason.INVALID_MONEY, "data.amount: '5e2'"),
+    (PAID, set_in("data.amount", "-1.00"), Reason.NEGATIVE_AMOUNT, "data.amount"),
+    (PAID, set_in("data.amount", "0"), Reason.NEGATIVE_AMOUNT, "must be > 0"),
+    (PAID, set_in("data.amount", "0.00"), Reason.NEGATIVE_AMOUNT, "must be > 0"),
+    (PAID, set_in("data.payment_id", ""), Reason.SCHEMA_VIOLATION, "$.data.payment_id"),
+    (CREATED, set_in("data.currency", "XXX"), Reason.UNKNOWN_CURRENCY, "data.currency"),
+    (CREATED, set_in("data.currency", 978), Reason.SCHEMA_VIOLATION, "$.data.currency"),
+    (
+        CREATED,
+        set_in("data.issue_date", "2026-02-30"),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.issue_date",
+    ),
+    (
+        CREATED,
+        set_in("data.due_date", "2026-02-28"),
+        Reason.INVALID_DATES,
+        "data.due_date",
+    ),
+    (
+        CREATED,
+        set_in("data.document_type", "draft"),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.document_type",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.1.charge_type", "variable"),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.lines[1].charge_type",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.0.quantity", 1),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.lines[0].quantity",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.2.quantity", "-1"),
+        Reason.SCHEMA_VIOLATION,
+        "data.lines[2].quantity",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.0.net_amount", 1000.0),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.lines[0].net_amount",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.0.net_amount", "1000.001"),
+        Reason.MONEY_PRECISION,
+        "data.lines[0].net_amount",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.0.net_amount", "NaN"),
+        Reason.INVALID_MONEY,
+        "data.lines[0].net_amount",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.0.tax_amount", "-210.00"),
+        Reason.NEGATIVE_AMOUNT,
+        "data.lines[0].tax_amount",
+    ),
+    (
+        CREATED,
+        set_in("data.gross_total", "1" + "0" * 20),
+        Reason.AMOUNT_OUT_OF_RANGE,
+        "data.gross_total",
+    ),
+    (
+        CREATED,
+        set_in("data.gross_total", "1497.39"),
+        Reason.TOTALS_MISMATCH,
+        "data.gross_total",
+    ),
+    (CREATED, set_in("data.lines", []), Reason.TOTALS_MISMATCH, "data.lines"),
+    (
+        CREATED,
+        set_in("data.lines", [{}] * 1001),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.lines",
+    ),
+    (
+        CREATED,
+        delete("data.lines.1.recurrence"),
+        Reason.SCHEMA_VIOLATION,
+        "$.data.lines[1]",
+    ),
+    (
+        CREATED,
+        set_in("data.customer_name", "c\u0000"),
+        Reason.SCHEMA_VIOLATION,
+        "data.customer_name",
+    ),
+    (
+        CREATED,
+        set_in("data.lines.2.description", "\u0000"),
+        Reason.SCHEMA_VIOLATION,
+        "data.lines[2].description",
+    ),
 ]
 
 
@@ -265,16 +397,25 @@ def test_every_broken_rule_is_reported_with_its_reason_and_field(
 
 def test_schema_violation_details_keep_the_path_msgspec_reports() -> None:
     value = changed(CREATED, set_in("data.lines.0.quantity", 3))
-    assert detail_of(value) == "Expected `str`, got `int` - at `$.data.lines[0].quantity`"
+    assert (
+        detail_of(value) == "Expected `str`, got `int` - at `$.data.lines[0].quantity`"
+    )
 
 
 def test_every_reason_the_codec_can_give_is_covered() -> None:
     # SUBJECT_MISMATCH and the fold's reasons need the Kafka key or the history.
     codec_reasons = {
-        Reason.MALFORMED, Reason.SCHEMA_VIOLATION, Reason.UNKNOWN_TYPE,
-        Reason.UNSUPPORTED_SPECVERSION, Reason.UNKNOWN_CURRENCY, Reason.INVALID_MONEY,
-        Reason.MONEY_PRECISION, Reason.NEGATIVE_AMOUNT, Reason.AMOUNT_OUT_OF_RANGE,
-        Reason.TOTALS_MISMATCH, Reason.INVALID_DATES,
+        Reason.MALFORMED,
+        Reason.SCHEMA_VIOLATION,
+        Reason.UNKNOWN_TYPE,
+        Reason.UNSUPPORTED_SPECVERSION,
+        Reason.UNKNOWN_CURRENCY,
+        Reason.INVALID_MONEY,
+        Reason.MONEY_PRECISION,
+        Reason.NEGATIVE_AMOUNT,
+        Reason.AMOUNT_OUT_OF_RANGE,
+        Reason.TOTALS_MISMATCH,
+        Reason.INVALID_DATES,
     }
     covered = {reason for _, _, reason, _ in BROKEN_RULES} | {Reason.MALFORMED}
     assert covered == codec_reasons
@@ -326,12 +467,17 @@ def test_binary_mode_needs_every_required_attribute_header() -> None:
 
 def test_binary_mode_rejects_a_repeated_attribute_header() -> None:
     data, headers = binary(PAID)
-    assert reason_of(data, [*headers, ("ce_id", b"evt_other")]) is Reason.SCHEMA_VIOLATION
+    assert (
+        reason_of(data, [*headers, ("ce_id", b"evt_other")]) is Reason.SCHEMA_VIOLATION
+    )
 
 
 def test_binary_mode_value_must_be_exactly_one_json_value() -> None:
     _, headers = binary(PAID)
-    injected = b'{"payment_id": "p", "amount": "1", "paid_at": "2026-01-01T00:00:00Z"}, "id": "x"'
+    injected = (
+        b'{"payment_id": "p", "amount": "1", "paid_at": "2026-01-01T00:00:00Z"}'
+        b', "id": "x"'
+    )
     assert reason_of(injected, headers) is Reason.MALFORMED
     assert reason_of(b"", headers) is Reason.MALFORMED
     assert reason_of(None, headers) is Reason.SCHEMA_VIOLATION
@@ -354,8 +500,10 @@ def test_binary_mode_cannot_replace_the_data_with_a_header() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -404,7 +552,9 @@ def mutated_events(draw: st.DrawFn) -> bytes:
     else:
         target[last] = draw(
             json_values
-            | st.sampled_from(["", "-1", "0", "1e3", "1.001", "NaN", "\u0000", "2026-13-01"])
+            | st.sampled_from(
+                ["", "-1", "0", "1e3", "1.001", "NaN", "\u0000", "2026-13-01"]
+            )
         )
     return json.dumps(document).encode()
 
@@ -416,17 +566,42 @@ def test_mutated_events_never_raise_anything_but_contract_error(value: bytes) ->
 
 
 header_names = st.sampled_from(
-    ["ce_specversion", "ce_id", "ce_type", "ce_sequence", "ce_time", "ce_subject",
-     "ce_source", "ce_tenantid", "ce_data", "content-type", "Content-Type", "ce_"]
+    [
+        "ce_specversion",
+        "ce_id",
+        "ce_type",
+        "ce_sequence",
+        "ce_time",
+        "ce_subject",
+        "ce_source",
+        "ce_tenantid",
+        "ce_data",
+        "content-type",
+        "Content-Type",
+        "ce_",
+    ]
 ) | st.text(max_size=12)
-header_values = st.none() | st.binary(max_size=20) | st.sampled_from(
-    [b"1.0", b"invoice.paid", b"invoice.created", b"1", b"2026-03-01T00:00:00Z", b"application/json"]
+header_values = (
+    st.none()
+    | st.binary(max_size=20)
+    | st.sampled_from(
+        [
+            b"1.0",
+            b"invoice.paid",
+            b"invoice.created",
+            b"1",
+            b"2026-03-01T00:00:00Z",
+            b"application/json",
+        ]
+    )
 )
 
 
 @given(
     st.lists(st.tuples(header_names, header_values), max_size=10),
-    st.none() | st.binary(max_size=50) | st.sampled_from([encode_binary(PAID)[1], b"{}", b"[]"]),
+    st.none()
+    | st.binary(max_size=50)
+    | st.sampled_from([encode_binary(PAID)[1], b"{}", b"[]"]),
 )
 def test_arbitrary_headers_never_raise_anything_but_contract_error(
     headers: list[tuple[str, bytes | None]], value: bytes | None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
-import aiokafka
+import aiokafka  # type: ignore[import-untyped]
 import msgspec
 import pytest
 
@@ -24,7 +24,7 @@ class RecordMetadata(msgspec.Struct, frozen=True):
 class FakeProducer:
     """Records sends; acknowledges them in order with increasing offsets."""
 
-    instances: list[FakeProducer] = []
+    instances: ClassVar[list[FakeProducer]] = []
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -86,8 +86,12 @@ async def test_an_event_is_sent_structured_keyed_by_invoice_id(
     assert decode(message["value"], message["headers"]).event == CREATED
 
 
-async def test_binary_mode_sends_ce_headers_and_the_data(producers: list[FakeProducer]) -> None:
-    async with InvoiceEventPublisher("broker:9092", "billing", binary_mode=True) as publisher:
+async def test_binary_mode_sends_ce_headers_and_the_data(
+    producers: list[FakeProducer],
+) -> None:
+    async with InvoiceEventPublisher(
+        "broker:9092", "billing", binary_mode=True
+    ) as publisher:
         await publisher.publish(PAID)
     (message,) = producers[0].sent
     assert message["topic"] == "billing"
@@ -101,13 +105,19 @@ async def test_many_events_keep_their_order_and_get_a_position_each(
     async with InvoiceEventPublisher("broker:9092") as publisher:
         positions = await publisher.publish_many([CREATED, SENT, PAID])
     assert [p.offset for p in positions] == [0, 1, 2]
-    assert [decode(m["value"]).event for m in producers[0].sent] == [CREATED, SENT, PAID]
+    assert [decode(m["value"]).event for m in producers[0].sent] == [
+        CREATED,
+        SENT,
+        PAID,
+    ]
 
 
 async def test_an_invalid_event_is_refused_before_anything_is_sent(
     producers: list[FakeProducer],
 ) -> None:
-    bad = msgspec.structs.replace(CREATED, data=msgspec.structs.replace(CREATED.data, gross_total="1.00"))
+    bad = msgspec.structs.replace(
+        CREATED, data=msgspec.structs.replace(CREATED.data, gross_total="1.00")
+    )
     async with InvoiceEventPublisher("broker:9092") as publisher:
         with pytest.raises(ContractError) as caught:
             await publisher.publish_many([SENT, bad])
@@ -118,7 +128,9 @@ async def test_an_invalid_event_is_refused_before_anything_is_sent(
 async def test_validation_can_be_turned_off_to_send_a_bad_event_on_purpose(
     producers: list[FakeProducer],
 ) -> None:
-    bad = msgspec.structs.replace(PAID, data=msgspec.structs.replace(PAID.data, amount="0"))
+    bad = msgspec.structs.replace(
+        PAID, data=msgspec.structs.replace(PAID.data, amount="0")
+    )
     async with InvoiceEventPublisher("broker:9092", validate=False) as publisher:
         await publisher.publish(bad)
     assert len(producers[0].sent) == 1

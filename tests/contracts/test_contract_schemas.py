@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import msgspec
 import pytest
 
@@ -17,7 +17,10 @@ from contracts.schema import SCHEMA_DIR, schema_files, write_schemas
 
 def test_checked_in_schemas_match_the_code() -> None:
     expected = schema_files()
-    on_disk = {path.name: path.read_text(encoding="utf-8") for path in SCHEMA_DIR.glob("*.json")}
+    on_disk = {
+        path.name: path.read_text(encoding="utf-8")
+        for path in SCHEMA_DIR.glob("*.json")
+    }
     assert on_disk == expected, (
         "contracts/schemas/ is out of date with contracts/events.py: "
         "run `python -m contracts.schema` and commit the result"
@@ -31,16 +34,28 @@ def test_there_is_one_schema_per_event_type() -> None:
 def test_schema_files_have_sorted_keys_two_space_indent_and_a_final_newline() -> None:
     for text in schema_files().values():
         assert text.endswith("}\n")
-        assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        assert (
+            text
+            == json.dumps(
+                json.loads(text), sort_keys=True, indent=2, ensure_ascii=False
+            )
+            + "\n"
+        )
 
 
-def test_writing_schemas_creates_the_files_the_drift_check_compares(tmp_path: Any) -> None:
+def test_writing_schemas_creates_the_files_the_drift_check_compares(
+    tmp_path: Any,
+) -> None:
     written = write_schemas(tmp_path)
-    assert {path.name: path.read_text(encoding="utf-8") for path in written} == schema_files()
+    assert {
+        path.name: path.read_text(encoding="utf-8") for path in written
+    } == schema_files()
 
 
 def load(event_type: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads((SCHEMA_DIR / f"{event_type}.json").read_text("utf-8"))
+    schema: dict[str, Any] = json.loads(
+        (SCHEMA_DIR / f"{event_type}.json").read_text("utf-8")
+    )
     return schema
 
 
@@ -48,7 +63,9 @@ def load(event_type: str) -> dict[str, Any]:
 def test_example_events_are_valid_against_their_schema(event: InvoiceEvent) -> None:
     schema = load(str(event.__struct_config__.tag))
     jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.validate(json.loads(encode(event)), schema, cls=jsonschema.Draft202012Validator)
+    jsonschema.validate(
+        json.loads(encode(event)), schema, cls=jsonschema.Draft202012Validator
+    )
 
 
 def test_the_schemas_document_the_contract_rules() -> None:
@@ -68,9 +85,12 @@ def test_the_schemas_document_the_contract_rules() -> None:
     assert errors({"data": {**good["data"], "net_total": "1e3"}})
     assert errors({"data": {**good["data"], "currency": "eur"}})
     paid = json.loads(encode(PAID))
-    assert [e.message for e in jsonschema.Draft202012Validator(load("invoice.paid")).iter_errors(
-        {**paid, "data": {**paid["data"], "amount": "-1"}}
-    )]
+    assert [
+        e.message
+        for e in jsonschema.Draft202012Validator(load("invoice.paid")).iter_errors(
+            {**paid, "data": {**paid["data"], "amount": "-1"}}
+        )
+    ]
 
 
 def test_the_payload_schema_can_be_referenced_on_its_own() -> None:
