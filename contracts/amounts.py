@@ -1,7 +1,7 @@
 """The money of a created invoice, checked and turned into minor units.
 
 ``invoice_amounts`` applies every money and date rule of an invoice.created
-payload that needs nothing but the payload itself (SPEC §1.3):
+payload that needs nothing but the payload itself (see README.md, "Money"):
 
 - the currency is a known ISO 4217 code;
 - every amount is a plain decimal string with at most the currency's decimals,
@@ -97,8 +97,8 @@ def invoice_amounts(data: InvoiceCreatedData) -> InvoiceAmounts:
     if gross_total != net_total + tax_total:
         raise ContractError(
             Reason.TOTALS_MISMATCH,
-            f"data.gross_total: {quoted(data.gross_total)} is not net_total + tax_total = "
-            f"{format_minor(net_total + tax_total, code)!r}",
+            f"data.gross_total: {quoted(data.gross_total)} is not "
+            f"net_total + tax_total = {format_minor(net_total + tax_total, code)!r}",
         )
     return InvoiceAmounts(
         net=net_total,
@@ -116,7 +116,8 @@ def _check_dates(data: InvoiceCreatedData) -> None:
     if data.due_date < data.issue_date:
         raise ContractError(
             Reason.INVALID_DATES,
-            f"data.due_date: {data.due_date} is before data.issue_date {data.issue_date}",
+            f"data.due_date: {data.due_date} is before "
+            f"data.issue_date {data.issue_date}",
         )
     period = data.billing_period
     if period is not None and period.end_inclusive < period.start:
@@ -142,7 +143,8 @@ def _non_negative(
     minor = to_minor(amount, code, field=field)
     if minor < 0:
         raise ContractError(
-            Reason.NEGATIVE_AMOUNT, f"{field}: {quoted(amount)} is negative; must be >= 0"
+            Reason.NEGATIVE_AMOUNT,
+            f"{field}: {quoted(amount)} is negative; must be >= 0",
         )
     return minor
 
@@ -152,6 +154,6 @@ def _sum_mismatch(
 ) -> ContractError:
     return ContractError(
         Reason.TOTALS_MISMATCH,
-        f"data.{total_field}: {quoted(total)} is not the sum of the lines' {line_field} "
-        f"= {format_minor(line_sum, code)!r}",
+        f"data.{total_field}: {quoted(total)} is not the sum of the lines' "
+        f"{line_field} = {format_minor(line_sum, code)!r}",
     )

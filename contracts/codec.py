@@ -26,7 +26,13 @@ import msgspec
 
 from contracts.amounts import InvoiceAmounts, invoice_amounts
 from contracts.errors import ContractError, Reason, quoted
-from contracts.events import InvoiceCreated, InvoiceEvent, InvoicePaid, InvoiceSent
+from contracts.events import (
+    EVENT_TYPES,
+    InvoiceCreated,
+    InvoiceEvent,
+    InvoicePaid,
+    InvoiceSent,
+)
 from contracts.money import decimal_sign
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
@@ -43,7 +49,8 @@ _encoder = msgspec.json.Encoder()
 
 _HEADER_PREFIX = "ce_"
 _CONTENT_TYPE_HEADER = "content-type"
-# msgspec's message for a tag value that names no event type.
+# msgspec reports a tag value that names no event type as
+# "Invalid value 'x' - at `$.type`" (other bad values say "Invalid enum value").
 _UNKNOWN_TAG_SUFFIX = " - at `$.type`"
 
 
@@ -99,7 +106,7 @@ def _binary_document(
     found: list[tuple[str, str, bytes | None]] = []
     for key, raw in headers:
         if key.startswith(_HEADER_PREFIX):
-            found.append((key[3:], key, raw))
+            found.append((key[len(_HEADER_PREFIX) :], key, raw))
         elif key.lower() == _CONTENT_TYPE_HEADER:
             found.append(("datacontenttype", key, raw))
     if not any(name == "specversion" for name, _, _ in found):
@@ -163,8 +170,7 @@ def _classify(document: bytes, exc: msgspec.ValidationError) -> ContractError:
     if message.startswith("Invalid value ") and message.endswith(_UNKNOWN_TAG_SUFFIX):
         return ContractError(
             Reason.UNKNOWN_TYPE,
-            f"{message}; known types: invoice.created, invoice.sent, "
-            "invoice.paid, invoice.voided",
+            f"{message}; known types: {', '.join(EVENT_TYPES)}",
         )
     return ContractError(Reason.SCHEMA_VIOLATION, message)
 
@@ -182,13 +188,15 @@ def _validate(event: InvoiceEvent, document: bytes) -> InvoiceAmounts | None:
     if event.specversion != SPECVERSION:
         raise ContractError(
             Reason.UNSUPPORTED_SPECVERSION,
-            f"specversion: {quoted(event.specversion)}, only {SPECVERSION!r} is supported",
+            f"specversion: {quoted(event.specversion)}, "
+            f"only {SPECVERSION!r} is supported",
         )
     content_type = event.datacontenttype
     if content_type is not None and not _is_json(content_type):
         raise ContractError(
             Reason.SCHEMA_VIOLATION,
-            f"datacontenttype: {quoted(content_type)}, data must be {DATA_CONTENT_TYPE}",
+            f"datacontenttype: {quoted(content_type)}, "
+            f"data must be {DATA_CONTENT_TYPE}",
         )
     # JSON may spell NUL as \u0000, which no PostgreSQL text column stores. The
     # byte search is cheap; the walk runs only when an escape is there.
@@ -226,7 +234,8 @@ def _check_utc(moment: datetime.datetime, field: str) -> None:
         moment.astimezone(datetime.UTC)
     except OverflowError as exc:
         raise ContractError(
-            Reason.SCHEMA_VIOLATION, f"{field}: {moment.isoformat()} is out of range in UTC"
+            Reason.SCHEMA_VIOLATION,
+            f"{field}: {moment.isoformat()} is out of range in UTC",
         ) from exc
 
 

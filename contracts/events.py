@@ -184,33 +184,45 @@ class Envelope(
             ),
         ),
     ]
-    datacontenttype: Annotated[
-        str, Meta(max_length=200, description="application/json when given")
-    ] | None = None
-    dataschema: Annotated[
-        str, Meta(max_length=500, description="URI of the JSON Schema of data")
-    ] | None = None
+    datacontenttype: (
+        Annotated[str, Meta(max_length=200, description="application/json when given")]
+        | None
+    ) = None
+    dataschema: (
+        Annotated[
+            str, Meta(max_length=500, description="URI of the JSON Schema of data")
+        ]
+        | None
+    ) = None
 
 
-class InvoiceCreated(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.created"):
+class InvoiceCreated(
+    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.created"
+):
     """An invoice was issued (sequence 1)."""
 
     data: InvoiceCreatedData
 
 
-class InvoiceSent(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.sent"):
+class InvoiceSent(
+    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.sent"
+):
     """An invoice was sent to the customer and is now receivable."""
 
     data: InvoiceSentData
 
 
-class InvoicePaid(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.paid"):
+class InvoicePaid(
+    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.paid"
+):
     """A payment was received for an invoice."""
 
     data: InvoicePaidData
 
 
-class InvoiceVoided(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.voided"):
+class InvoiceVoided(
+    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.voided"
+):
     """An invoice was voided; allowed while it is not fully paid."""
 
     data: InvoiceVoidedData

@@ -11,8 +11,10 @@ rejected for EUR). A publisher that sends more digits than the currency has is
 computing in some other precision; accepting its zeros would hide the day the
 digits are not zeros. Fewer decimals are fine (``"12.5"`` is 1250 cents).
 
-Amounts are bounded by ``MAX_MINOR`` so that sums over millions of invoices stay
-far inside PostgreSQL ``bigint`` and never lose exactness anywhere.
+Amounts are bounded by ``MAX_MINOR`` (10**15, ten trillion euros) so that an
+invoice's sums stay far inside a 64-bit integer (over 9,000 maximal amounts fit
+in a PostgreSQL ``bigint``) and aggregates over many invoices stay exact in
+``numeric``.
 
 Parsing is plain ``str``/``int`` work, no ``Decimal``: it is on the decode hot
 path.
@@ -52,7 +54,9 @@ _BY_CODE = {
 CURRENCIES: Mapping[str, Currency] = MappingProxyType(_BY_CODE)
 
 # 10**k for every exponent in the table: pads "12.5" EUR to 1250 cents.
-_SCALE = tuple(10**k for k in range(max(c.exponent for c in _BY_CODE.values()) + 1))
+_SCALE: tuple[int, ...] = tuple(
+    10**k for k in range(max(c.exponent for c in _BY_CODE.values()) + 1)
+)
 
 
 def currency(code: str, *, field: str = "currency") -> Currency:
@@ -61,8 +65,8 @@ def currency(code: str, *, field: str = "currency") -> Currency:
     if found is None:
         raise ContractError(
             Reason.UNKNOWN_CURRENCY,
-            f"{field}: {quoted(code)} is not an ISO 4217 currency code with minor units "
-            "(upper-case, e.g. 'EUR')",
+            f"{field}: {quoted(code)} is not an ISO 4217 currency code with "
+            "minor units (upper-case, e.g. 'EUR')",
         )
     return found
 
@@ -70,12 +74,9 @@ def currency(code: str, *, field: str = "currency") -> Currency:
 def is_plain_decimal(text: str) -> bool:
     """Whether ``text`` matches ``^[0-9]+(\\.[0-9]+)?$`` (ASCII, unsigned)."""
     whole, dot, fraction = text.partition(".")
-    # isdigit() alone accepts "²" and "١"; isascii() narrows it to 0-9.
-    return (
-        text.isascii()
-        and whole.isdigit()
-        and (not dot or fraction.isdigit())
-    )
+    # isdigit() alone accepts "²" and Arabic-Indic digits; isascii() narrows
+    # it to 0-9.
+    return text.isascii() and whole.isdigit() and (not dot or fraction.isdigit())
 
 
 def decimal_sign(amount: str, *, field: str = "amount") -> int:

@@ -120,7 +120,9 @@ class InvoiceEventPublisher:
     async def _send(self, event: InvoiceEvent) -> asyncio.Future[Any]:
         """Queue one event; the returned future resolves on the broker's ack."""
         if self._producer is None:
-            raise RuntimeError("the publisher is not started (use start() or async with)")
+            raise RuntimeError(
+                "the publisher is not started (use start() or async with)"
+            )
         if self._binary_mode:
             headers, value = encode_binary(event)
         else:
