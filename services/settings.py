@@ -26,6 +26,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     topic: str = "invoice-events"
     dlq_topic: str = "invoice-events.dlq"
     consumer_group: str = "invoice-projections"
+    # Kafka group membership: a worker that stops sending heartbeats for this
+    # long loses its partitions. With a stable instance id (static membership)
+    # a restarted worker takes its partitions back at once, without a rebalance.
+    session_timeout_ms: int = 10_000
+    group_instance_id: str | None = None
     # Partitions of the topics when this service creates them; workers scale
     # out up to this many.
     topic_partitions: int = 4
@@ -50,6 +55,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as BILLING_* variables, for a child process."""
+        env: dict[str, str] = {}
+        for field in msgspec.structs.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            env[PREFIX + field.name.upper()] = (
+                ",".join(value) if isinstance(value, tuple) else str(value)
+            )
+        return env
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
@@ -57,7 +74,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for field in msgspec.structs.fields(cls):
             raw = env.get(PREFIX + field.name.upper())
             if raw is not None:
-                values[field.name] = raw.split(",") if field.name == "cors_origins" else raw
+                values[field.name] = (
+                    [o for o in raw.split(",") if o] if field.name == "cors_origins" else raw
+                )
         values.update(overrides)
         try:
             # strict=False turns "5000" into 5000 and "0.5" into 0.5.

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -54,15 +54,30 @@ async def template_database(service_env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-async def database_url(service_env: dict[str, str], template_database: str) -> AsyncIterator[str]:
-    name = f"billing_test_{uuid.uuid4().hex[:12]}"
+async def make_database(
+    service_env: dict[str, str], template_database: str
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Makes fresh migrated databases (clones of the template); drops them afterwards."""
     admin = await asyncpg.connect(service_env["BILLING_DATABASE_URL"])
-    try:
+    made: list[str] = []
+
+    async def make() -> str:
+        name = f"billing_test_{uuid.uuid4().hex[:12]}"
         await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
-        yield with_database(service_env["BILLING_DATABASE_URL"], name)
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        made.append(name)
+        return with_database(service_env["BILLING_DATABASE_URL"], name)
+
+    try:
+        yield make
+        for name in made:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(make_database: Callable[[], Awaitable[str]]) -> str:
+    return await make_database()
 
 
 @pytest.fixture

@@ -77,6 +77,9 @@ class Worker:
             group_id=settings.consumer_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=max(settings.session_timeout_ms // 4, 100),
+            group_instance_id=settings.group_instance_id,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
         )

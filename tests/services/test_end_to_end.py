@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import httpx
 import pytest
 
 from contracts import InvoiceEventPublisher
 from services.settings import Settings
-from tests.factories import InvoiceBuilder, line
+from tests.factories import InvoiceBuilder, line, value
+from tests.services.workers import caught_up, ends
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +63,55 @@ async def test_requests_without_a_valid_key_get_a_401_problem(
         assert response.status_code == 401
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["status"] == 401
+
+
+async def test_a_poison_event_does_not_stop_its_partition_and_lands_in_quarantine_and_the_dead_letter_topic(
+    settings: Settings, running_worker: asyncio.Event, conn: asyncpg.Connection
+) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    inv = InvoiceBuilder(tenant="acme")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        # Same key, so the same partition: the good event after the poison must still apply.
+        key = inv.invoice_id.encode()
+        poison = await producer.send_and_wait(settings.topic, b'{"specversion":"1.0","type":"invoice.created"', key=key)
+        wrong = await producer.send_and_wait(settings.topic, b'{"specversion":"1.0","id":"x","type":"invoice.sent"}', key=key)
+        good = await producer.send_and_wait(settings.topic, value(inv.created()), key=key)
+    finally:
+        await producer.stop()
+    assert poison.partition == good.partition
+    await caught_up(conn, settings.topic, {good.partition: good.offset})
+    assert await conn.fetchval("SELECT count(*) FROM billing.event_store") == 1
+    rows = await conn.fetch("SELECT raw, reason, partition, kafka_offset FROM billing.quarantine ORDER BY kafka_offset")
+    assert [(bytes(r["raw"])[:15], r["reason"], r["kafka_offset"]) for r in rows] == [
+        (b'{"specversion":', "malformed", poison.offset),
+        (b'{"specversion":', "schema_violation", wrong.offset),
+    ]
+
+    dlq = AIOKafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
+    await dlq.start()
+    try:
+        copies = await dlq.getmany(timeout_ms=10_000)
+        records = [r for batch in copies.values() for r in batch]
+    finally:
+        await dlq.stop()
+    assert [r.value for r in records] == [
+        b'{"specversion":"1.0","type":"invoice.created"',
+        b'{"specversion":"1.0","id":"x","type":"invoice.sent"}',
+    ]
+    headers = dict(records[0].headers)
+    assert headers["dlq_reason"] == b"malformed"
+    assert headers["dlq_source"] == f"{settings.topic}:{poison.partition}:{poison.offset}".encode()
+
+
+async def test_binary_mode_events_apply_like_structured_ones(
+    settings: Settings, running_worker: asyncio.Event, conn: asyncpg.Connection
+) -> None:
+    inv = InvoiceBuilder(tenant="acme", lines=[line(net=5000, tax=0)])
+    async with InvoiceEventPublisher(settings.kafka_bootstrap, settings.topic, binary_mode=True) as publisher:
+        positions = await publisher.publish_many([inv.created(), inv.sent(), inv.paid("20.00")])
+    await caught_up(conn, settings.topic, ends(positions))
+    row = await conn.fetchrow("SELECT status, balance FROM billing_read.invoices")
+    assert (row["status"], row["balance"]) == ("SENT", 3000)

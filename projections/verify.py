@@ -1,0 +1,196 @@
+"""An independent check of a projection version against the event store.
+
+Two recomputations, neither of which uses the fold's incremental path (batches,
+held events, summed deltas):
+1. every invoice row is rebuilt from its complete history in the event store
+   (read in key order, merged with the invoice rows, in bounded memory);
+2. every summary table is recomputed with plain SQL aggregates over the
+   invoice rows — a second, separate definition of each figure — and compared
+   with the sums of its shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from contracts import ContractError, InvoiceCreated, decode
+from projections.figures import RECEIVABLE, TOTALS
+from projections.invoice import InvoiceState, advance, check_transition, created_state
+from projections.store import INVOICE_COLUMNS, invoice_row
+
+# Each summary figure, defined again in SQL over the invoice rows.
+FIGURE_SQL: dict[str, str] = {
+    "invoice_count": "count(*)",
+    "gross_total": "sum(gross)",
+    "draft_count": "count(*) FILTER (WHERE status = 'DRAFT')",
+    "draft_gross": "sum(gross) FILTER (WHERE status = 'DRAFT')",
+    "sent_count": "count(*) FILTER (WHERE status = 'SENT')",
+    "sent_net": "sum(net) FILTER (WHERE status = 'SENT')",
+    "sent_tax": "sum(tax) FILTER (WHERE status = 'SENT')",
+    "sent_gross": "sum(gross) FILTER (WHERE status = 'SENT')",
+    "voided_count": "count(*) FILTER (WHERE status = 'VOIDED')",
+    "voided_gross": "sum(gross) FILTER (WHERE status = 'VOIDED')",
+    "unpaid_count": "count(*) FILTER (WHERE status = 'SENT' AND payment_status = 'UNPAID')",
+    "unpaid_gross": "sum(gross) FILTER (WHERE status = 'SENT' AND payment_status = 'UNPAID')",
+    "partially_paid_count": "count(*) FILTER (WHERE status = 'SENT' AND payment_status = 'PARTIALLY_PAID')",
+    "partially_paid_gross": "sum(gross) FILTER (WHERE status = 'SENT' AND payment_status = 'PARTIALLY_PAID')",
+    "paid_count": "count(*) FILTER (WHERE status = 'SENT' AND payment_status = 'PAID')",
+    "paid_gross": "sum(gross) FILTER (WHERE status = 'SENT' AND payment_status = 'PAID')",
+    "collected": "sum(amount_paid) FILTER (WHERE status <> 'VOIDED')",
+    "paid_capped": "sum(least(amount_paid, gross)) FILTER (WHERE status = 'SENT')",
+    "overpaid": "sum(greatest(amount_paid - gross, 0)) FILTER (WHERE status <> 'VOIDED')",
+    "receivable_count": "count(*) FILTER (WHERE status = 'SENT' AND balance > 0)",
+    "receivable_balance": "sum(balance) FILTER (WHERE status = 'SENT' AND balance > 0)",
+    "receivable_usage": "sum(balance_usage) FILTER (WHERE status = 'SENT' AND balance > 0)",
+    "receivable_fixed": "sum(balance_fixed) FILTER (WHERE status = 'SENT' AND balance > 0)",
+    "receivable_recurring": "sum(balance_recurring) FILTER (WHERE status = 'SENT' AND balance > 0)",
+    "receivable_one_time": "sum(balance_one_time) FILTER (WHERE status = 'SENT' AND balance > 0)",
+}
+assert tuple(FIGURE_SQL) == TOTALS, "every figure needs its SQL definition"
+
+# (table, key columns, figures)
+SUMMARY_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("currency_totals", ("tenant_id", "currency"), TOTALS),
+    ("customer_totals", ("tenant_id", "customer_id", "currency"), TOTALS),
+    ("currency_receivable", ("tenant_id", "currency", "due_date"), RECEIVABLE),
+    ("customer_receivable", ("tenant_id", "customer_id", "currency", "due_date"), RECEIVABLE),
+)
+
+EVENTS_IN_KEY_ORDER = """
+SELECT tenant_id, invoice_id, sequence, partition, body FROM billing.event_store
+ORDER BY tenant_id, invoice_id, sequence
+"""
+
+
+class Difference(msgspec.Struct, frozen=True):
+    table: str
+    key: tuple[Any, ...]
+    column: str
+    live: Any
+    expected: Any
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.key}: {self.column} is {self.live!r}, expected {self.expected!r}"
+
+
+def summary_queries(schema: str, table: str, keys: tuple[str, ...], figures: tuple[str, ...]) -> tuple[str, str]:
+    """(the live table summed over its shards, the same recomputed from invoices)."""
+    key_list = ", ".join(keys)
+    live = (
+        f"SELECT {key_list}, " + ", ".join(f"sum({f}) AS {f}" for f in figures)
+        + f" FROM {schema}.{table} GROUP BY {key_list}"
+    )
+    where = " WHERE status = 'SENT' AND balance > 0" if figures == RECEIVABLE else ""
+    expected = (
+        f"SELECT {key_list}, " + ", ".join(f"coalesce({FIGURE_SQL[f]}, 0) AS {f}" for f in figures)
+        + f" FROM {schema}.invoices{where} GROUP BY {key_list}"
+    )
+    return live, expected
+
+
+async def _keyed(conn: asyncpg.Connection, sql: str, width: int) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    rows: dict[tuple[Any, ...], tuple[int, ...]] = {}
+    for record in await conn.fetch(sql):
+        values = tuple(record.values())
+        figures = tuple(int(v) for v in values[width:])
+        if any(figures):
+            rows[values[:width]] = figures
+    return rows
+
+
+async def verify_summaries(conn: asyncpg.Connection, schema: str) -> list[Difference]:
+    differences: list[Difference] = []
+    for table, keys, figures in SUMMARY_TABLES:
+        live_sql, expected_sql = summary_queries(schema, table, keys, figures)
+        live = await _keyed(conn, live_sql, len(keys))
+        expected = await _keyed(conn, expected_sql, len(keys))
+        for key in sorted(set(live) | set(expected), key=repr):
+            got, want = live.get(key), expected.get(key)
+            for index, figure in enumerate(figures):
+                g = 0 if got is None else got[index]
+                w = 0 if want is None else want[index]
+                if g != w:
+                    differences.append(Difference(table, key, figure, g, w))
+    return differences
+
+
+def rebuild(history: list[tuple[int, bytes]]) -> InvoiceState | None:
+    """One invoice's state from its complete, ordered history ((partition, body))."""
+    state: InvoiceState | None = None
+    for partition, body in history:
+        decoded = decode(body)
+        event = decoded.event
+        if state is None:
+            if not isinstance(event, InvoiceCreated) or decoded.amounts is None:
+                return None
+            state = created_state(event, decoded.amounts, partition)
+            continue
+        try:
+            amount = check_transition(state, event)
+        except ContractError:
+            return None  # the store holds an event the state machine rejects
+        advance(state, event, amount)
+    return state
+
+
+async def _histories(conn: asyncpg.Connection) -> AsyncIterator[tuple[tuple[str, str], list[tuple[int, bytes]]]]:
+    current: tuple[str, str] | None = None
+    history: list[tuple[int, bytes]] = []
+    async for r in conn.cursor(EVENTS_IN_KEY_ORDER, prefetch=2000):
+        key = (r["tenant_id"], r["invoice_id"])
+        if key != current:
+            if current is not None:
+                yield current, history
+            current, history = key, []
+        history.append((r["partition"], bytes(r["body"])))
+    if current is not None:
+        yield current, history
+
+
+async def verify_invoices(
+    conn: asyncpg.Connection, schema: str, progress: Callable[[int], None] | None = None
+) -> list[Difference]:
+    """Every invoice row equals its rebuild from the event store. Needs a
+    transaction (cursors); compares in key order with bounded memory."""
+    columns = ", ".join(INVOICE_COLUMNS)
+    live_rows = conn.cursor(
+        f"SELECT {columns} FROM {schema}.invoices ORDER BY tenant_id, invoice_id", prefetch=2000
+    ).__aiter__()
+    differences: list[Difference] = []
+    live = await anext(live_rows, None)
+    done = 0
+    async for key, history in _histories(conn):
+        while live is not None and (live["tenant_id"], live["invoice_id"]) < key:
+            differences.append(Difference("invoices", (live["tenant_id"], live["invoice_id"]), "*", "row", "no events"))
+            live = await anext(live_rows, None)
+        state = rebuild(history)
+        expected = None if state is None else invoice_row(state)
+        if live is None or (live["tenant_id"], live["invoice_id"]) != key:
+            differences.append(Difference("invoices", key, "*", None, "row"))
+        else:
+            got = tuple(live.values())
+            if expected is None:
+                differences.append(Difference("invoices", key, "*", "row", "an unreplayable history"))
+            else:
+                differences.extend(
+                    Difference("invoices", key, column, g, w)
+                    for column, g, w in zip(INVOICE_COLUMNS, got, expected, strict=True)
+                    if g != w
+                )
+            live = await anext(live_rows, None)
+        done += 1
+        if progress is not None and done % 10_000 == 0:
+            progress(done)
+    while live is not None:
+        differences.append(Difference("invoices", (live["tenant_id"], live["invoice_id"]), "*", "row", "no events"))
+        live = await anext(live_rows, None)
+    return differences
+
+
+async def verify(conn: asyncpg.Connection, schema: str, progress: Callable[[int], None] | None = None) -> list[Difference]:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        return await verify_invoices(conn, schema, progress) + await verify_summaries(conn, schema)
