@@ -27,6 +27,13 @@ from services.settings import Settings
 log = get_logger("worker")
 
 MAX_BACKOFF_SECONDS = 30.0
+GAP_CHECK_SECONDS = 15.0
+
+OPEN_GAPS = """
+SELECT count(*) AS open_gaps, min(held_at) AS oldest,
+       (array_agg(tenant_id || '/' || invoice_id || '#' || sequence ORDER BY held_at))[1:5] AS sample
+FROM billing.held_events WHERE held_at < now() - make_interval(secs => $1)
+"""
 
 
 def raw(record: ConsumerRecord) -> RawRecord:  # type: ignore[type-arg]
@@ -91,6 +98,7 @@ class Worker:
         # the stored ones, so nothing is processed until they are reset.
         self.needs_rewind = False
         self._kafka_commit: asyncio.Task[None] | None = None
+        self._next_gap_check = 0.0
 
     async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         if not assigned:
@@ -132,6 +140,8 @@ class Worker:
                     timeout_ms=self.settings.batch_wait_ms,
                     max_records=self.settings.batch_max_records,
                 )
+                if time.monotonic() >= self._next_gap_check:
+                    await self._report_open_gaps()
                 if not fetched:
                     continue
                 async with self.batch_lock:
@@ -180,6 +190,7 @@ class Worker:
         metrics.BATCH_SIZE.observe(len(records))
         metrics.BATCH_SECONDS.observe(elapsed)
         metrics.count_outcomes(result.outcomes)
+        self._record_lag()
         for q in result.quarantined:
             log.warning(
                 "event quarantined",
@@ -204,6 +215,33 @@ class Worker:
             await self.consumer.commit(offsets)
         except Exception as error:  # noqa: BLE001 - informational only
             log.debug("kafka offset commit failed", error=repr(error))
+
+    async def _report_open_gaps(self) -> None:
+        """Held events whose gap stays open too long: a gauge and a warning."""
+        interval = min(GAP_CHECK_SECONDS, max(self.settings.gap_alert_seconds / 4, 0.5))
+        self._next_gap_check = time.monotonic() + interval
+        async with self.batch_lock:
+            try:
+                row = await self.conn.fetchrow(OPEN_GAPS, self.settings.gap_alert_seconds)
+            except Exception as error:  # noqa: BLE001 - a report, never a reason to stop
+                log.debug("open gap check failed", error=repr(error))
+                return
+        metrics.HELD_OVERDUE.set(row["open_gaps"])
+        if row["open_gaps"]:
+            log.warning(
+                "held events wait for a missing earlier event",
+                open_gaps=row["open_gaps"],
+                oldest_held_at=row["oldest"].isoformat(),
+                examples=row["sample"],
+                limit_seconds=self.settings.gap_alert_seconds,
+            )
+
+    def _record_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            position = self.expected.get(tp.partition)
+            if highwater is not None and position is not None:
+                metrics.LAG.labels(str(tp.partition)).set(max(highwater - position, 0))
 
     async def _dead_letter(self, quarantined: Sequence[Quarantined]) -> None:
         """Copy quarantined events to the dead-letter topic before the batch

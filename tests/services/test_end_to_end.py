@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import msgspec
 import httpx
 import pytest
 
@@ -115,3 +116,26 @@ async def test_binary_mode_events_apply_like_structured_ones(
     await caught_up(conn, settings.topic, ends(positions))
     row = await conn.fetchrow("SELECT status, balance FROM billing_read.invoices")
     assert (row["status"], row["balance"]) == ("SENT", 3000)
+
+
+async def test_a_gap_left_open_too_long_is_reported(settings: Settings, conn: asyncpg.Connection) -> None:
+    from services import metrics
+    from services.worker.consumer import Worker
+
+    inv = InvoiceBuilder(tenant="acme")
+    inv.created()  # never published: the sent event waits for it
+    async with InvoiceEventPublisher(settings.kafka_bootstrap, settings.topic) as publisher:
+        positions = await publisher.publish_many([inv.sent()])
+    stop = asyncio.Event()
+    worker = asyncio.create_task(Worker(msgspec.structs.replace(settings, gap_alert_seconds=0.5)).run(stop))
+    try:
+        await caught_up(conn, settings.topic, ends(positions))
+        assert await conn.fetchval("SELECT count(*) FROM billing.held_events") == 1
+        for _ in range(100):
+            if metrics.HELD_OVERDUE._value.get() == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert metrics.HELD_OVERDUE._value.get() == 1
+    finally:
+        stop.set()
+        await worker
