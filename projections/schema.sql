@@ -53,6 +53,18 @@ CREATE TABLE {schema}.invoices (
 );
 CREATE INDEX invoices_by_issue_date ON {schema}.invoices (tenant_id, issue_date, invoice_number, invoice_id);
 CREATE INDEX invoices_by_customer ON {schema}.invoices (tenant_id, customer_id, currency);
+-- The read API's first/latest dates and latest payment of SENT invoices per
+-- currency and kind of lines (has recurring / one-time lines): one index
+-- probe each, whatever the number of invoices.
+CREATE INDEX invoices_sent_by_issue_date ON {schema}.invoices
+    (tenant_id, currency, (recurring_gross > 0), (one_time_gross > 0), issue_date)
+    WHERE status = 'SENT';
+CREATE INDEX invoices_sent_by_accounting_date ON {schema}.invoices
+    (tenant_id, currency, (recurring_gross > 0), (one_time_gross > 0), accounting_date)
+    WHERE status = 'SENT';
+CREATE INDEX invoices_sent_by_last_payment ON {schema}.invoices
+    (tenant_id, currency, (recurring_gross > 0), (one_time_gross > 0), last_paid_at, invoice_id)
+    WHERE status = 'SENT' AND last_paid_at IS NOT NULL;
 
 CREATE TABLE {schema}.currency_totals (
     tenant_id   text    NOT NULL,

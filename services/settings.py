@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     # Readiness fails when any partition lags more events than this.
     ready_max_lag: int = 100_000
+    # Currency of the converted grand totals (Contazen's grand_total_<code>),
+    # using the FX rates loaded with `billing fx load`.
+    reporting_currency: str = "EUR"
     db_pool_min: int = 2
     db_pool_max: int = 10
     log_format: str = "auto"  # auto | json | console

@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from services import db
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache
 from services.api.problems import problem_response
-from services.api.routes import sequence
+from services.api.routes import contazen, flexprice, partner_center, sequence, v1
 from services.settings import Settings
 
 KEY_CACHE_SECONDS = 5.0
@@ -34,7 +34,17 @@ def create_app(settings: Settings) -> Litestar:
             await app.state.pool.close()
 
     return Litestar(
-        route_handlers=[sequence.invoices_summary],
+        route_handlers=[
+            sequence.invoices_summary,
+            sequence.invoices_list_summary,
+            flexprice.customer_invoice_summary,
+            partner_center.invoice_summaries,
+            contazen.invoice_totals,
+            v1.summary,
+            v1.customer_summary,
+            v1.list_invoices,
+            v1.get_invoice,
+        ],
         lifespan=[database],
         state=State({"settings": settings, "key_cache": KeyCache(KEY_CACHE_SECONDS)}),
         middleware=[DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS)],

@@ -1,0 +1,209 @@
+"""Query parameter validation, shared by every route.
+
+Handlers declare parameters as plain strings (so that a bad value is ours to
+report) and turn them into typed values here. Every failure is a
+``BadParameter`` naming the parameter: a 400 problem, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import msgspec
+from litestar.params import QueryParameter
+
+from contracts import CURRENCIES
+from services.api.problems import BadParameter
+
+# Statuses our model produces, and the ones the seed pages document but our
+# model never produces: accepted, matching nothing.
+STATUSES = ("DRAFT", "SENT", "VOIDED")
+NEVER_STATUSES = ("IN_PROGRESS", "FINAL")
+PAYMENT_STATUSES = ("UNPAID", "PARTIALLY_PAID", "PAID")
+NEVER_PAYMENT_STATUSES = ("UNCOLLECTIBLE",)
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+SORT_ORDERS = ("ASC", "DESC")
+
+MinPosition = Annotated[
+    str | None,
+    QueryParameter(
+        name="minPosition",
+        description="Read-your-writes: wait (bounded) until the projections have applied these "
+        "Kafka positions, `partition:offset[,partition:offset…]` as a publisher got them back. "
+        "The `X-Min-Position` header does the same.",
+    ),
+]
+AsOf = Annotated[
+    str | None,
+    QueryParameter(
+        name="asOf",
+        format="date",
+        description="Overdue as of this date (YYYY-MM-DD): receivable invoices with a due date "
+        "before it. Default: today in UTC.",
+    ),
+]
+
+
+def date(parameter: str, value: str | None) -> dt.date | None:
+    """A ``YYYY-MM-DD`` date, or None when absent."""
+    if value is None or value == "":
+        return None
+    if len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise BadParameter(parameter, f"expected a date as YYYY-MM-DD, got {value!r}")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadParameter(parameter, f"{value!r} is not a valid calendar date") from None
+
+
+def required_date(parameter: str, value: str | None) -> dt.date:
+    parsed = date(parameter, value)
+    if parsed is None:
+        raise BadParameter(parameter, "is required (YYYY-MM-DD)")
+    return parsed
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def as_of(value: str | None, parameter: str = "asOf") -> dt.date:
+    """The overdue cut-off: the given date, or today in UTC."""
+    return date(parameter, value) or today()
+
+
+def enum_list(parameter: str, value: str | None, allowed: Sequence[str],
+              never: Sequence[str] = ()) -> list[str] | None:  # fmt: skip
+    """A comma list of enum values: None when absent; the values our model
+    produces otherwise (possibly empty: only never-produced values given)."""
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise BadParameter(parameter, f"expected a comma-separated list of {', '.join(allowed)}")
+    for item in items:
+        if item not in allowed and item not in never:
+            raise BadParameter(
+                parameter, f"{item!r} is not one of {', '.join((*allowed, *never))}"
+            )
+    return [item for item in dict.fromkeys(items) if item in allowed]
+
+
+def currency_code(parameter: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.strip()
+    if code not in CURRENCIES:
+        raise BadParameter(parameter, f"{value!r} is not an ISO 4217 currency code (e.g. EUR)")
+    return code
+
+
+def currency_list(parameter: str, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise BadParameter(parameter, "expected a comma-separated list of ISO 4217 codes")
+    return list(dict.fromkeys(currency_code(parameter, item) or "" for item in items))
+
+
+def boolean(parameter: str, value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    lowered = value.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise BadParameter(parameter, f"expected true or false, got {value!r}")
+
+
+def choice(parameter: str, value: str | None, allowed: Iterable[str], default: str) -> str:
+    if value is None or value == "":
+        return default
+    options = tuple(allowed)
+    if value not in options:
+        raise BadParameter(parameter, f"{value!r} is not one of {', '.join(options)}")
+    return value
+
+
+def limit(value: str | None, parameter: str = "limit") -> int:
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
+        raise BadParameter(parameter, f"expected an integer from 1 to {MAX_LIMIT}, got {value!r}")
+    return int(value)
+
+
+def decimal_number(parameter: str, value: str | None) -> Decimal | None:
+    """An exact decimal number (``1250.5``, ``-3``, ``1e3``), or None when absent."""
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        raise BadParameter(parameter, f"expected a number, got {value!r}") from None
+    if not number.is_finite():
+        raise BadParameter(parameter, f"expected a finite number, got {value!r}")
+    return number
+
+
+def text(parameter: str, value: str | None) -> str | None:
+    """A non-empty string filter, or None when absent."""
+    if value is None:
+        return None
+    if value == "":
+        raise BadParameter(parameter, "must not be empty")
+    return value
+
+
+# Cursors ---------------------------------------------------------------------
+
+
+class Cursor(msgspec.Struct, array_like=True, frozen=True):
+    """Keyset position in a sorted list: the sort, and the sort key of an item
+    (its last element the invoice id). ``inclusive`` makes the item itself part
+    of the page it points to (used when a page came back empty)."""
+
+    sort_by: str
+    sort_order: str
+    key: tuple[Any, ...]
+    inclusive: bool = False
+
+
+_CURSOR_VERSION = 1
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    raw = msgspec.json.encode((_CURSOR_VERSION, cursor))
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(parameter: str, value: str, sort_by: str, sort_order: str,
+                  key_types: tuple[type, ...]) -> Cursor:  # fmt: skip
+    """The cursor in ``value``, checked against the request's sort."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        version, cursor = msgspec.json.decode(raw, type=tuple[int, Cursor])
+        if version != _CURSOR_VERSION:
+            raise ValueError(version)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page") from None
+    if (cursor.sort_by, cursor.sort_order) != (sort_by, sort_order):
+        raise BadParameter(
+            parameter,
+            f"this cursor belongs to sortBy={cursor.sort_by}&sortOrder={cursor.sort_order}, "
+            f"not sortBy={sort_by}&sortOrder={sort_order}",
+        )
+    try:
+        key = msgspec.convert(list(cursor.key), tuple[key_types])  # type: ignore[valid-type]
+    except msgspec.ValidationError:
+        raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page") from None
+    return Cursor(cursor.sort_by, cursor.sort_order, key, cursor.inclusive)
