@@ -59,6 +59,46 @@ async def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+    from pathlib import Path
+
+    from services.api import fx
+
+    if args.fx_command == "load":
+        quote = args.to.upper()
+        try:
+            fx.parse_argument(f"{quote}=1", quote, dt.date.today())  # checks the code
+            as_of = dt.date.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(dt.UTC).date()
+            rates = []
+            if args.file:
+                text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+                rates += fx.parse_csv(text, quote, as_of)
+            rates += [fx.parse_argument(a, quote, as_of) for a in args.rate]
+        except (fx.FxError, ValueError, OSError) as exc:
+            print(f"fx load: {exc}", file=sys.stderr)
+            return 2
+        if not rates:
+            print("fx load: no rates given (a CSV file or CURRENCY=RATE arguments)", file=sys.stderr)
+            return 2
+    conn = await db.connect(settings.database_url)
+    try:
+        if args.fx_command == "load":
+            try:
+                count = await fx.load(conn, rates)
+            except fx.FxError as exc:
+                print(f"fx load: {exc}", file=sys.stderr)
+                return 2
+            print(f"loaded {count} rate{'s' if count != 1 else ''} into {quote}")
+        else:
+            for r in await fx.list_rates(conn):
+                loaded = f"{r.loaded_at:%Y-%m-%d %H:%M}" if r.loaded_at else ""
+                print(f"{r.base}\t{r.quote}\t{r.rate}\t{r.as_of}\t{loaded}")
+    finally:
+        await conn.close()
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.devrun import run_demo
 
@@ -93,6 +133,21 @@ def parser() -> argparse.ArgumentParser:
     revoke = key_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
     key_parser.set_defaults(run=cmd_keys)
+
+    fx_parser = sub.add_parser("fx", help="load and list the FX rates of converted grand totals")
+    fx_sub = fx_parser.add_subparsers(dest="fx_command", required=True, metavar="action")
+    load = fx_sub.add_parser(
+        "load",
+        help="load rates: 1 unit of CURRENCY = RATE units of the --to currency",
+        description="Rates from a CSV file (lines currency,rate[,as_of]; '-' reads stdin) "
+        "and/or CURRENCY=RATE[@YYYY-MM-DD] arguments. A loaded pair replaces its previous rate.",
+    )
+    load.add_argument("rate", nargs="*", help="e.g. USD=0.92 or USD=0.92@2026-11-20")
+    load.add_argument("--file", help="CSV file of currency,rate[,as_of] lines")
+    load.add_argument("--to", default="EUR", help="the reporting currency the rates convert into (default EUR)")
+    load.add_argument("--as-of", default=None, help="date of rates without one (default today, UTC)")
+    fx_sub.add_parser("list", help="list the loaded rates")
+    fx_parser.set_defaults(run=cmd_fx)
     return top
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 from litestar import Request, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from services.api import queries
 from services.api.filters import InvoiceFilter, Page, Sql, invoice_filter, invoice_page, page_parameters
@@ -33,7 +33,7 @@ PAGE = {"page": Provide(page_parameters)}
     dependencies=FILTER,
 )
 async def invoices_summary(
-    request: Request[Any, Any, Any], invoice_filter: InvoiceFilter, min_position: MinPosition = None
+    request: Request[Any, Any, Any], invoice_filter: NamedDependency[InvoiceFilter], min_position: MinPosition = None
 ) -> Response[InvoiceSummaryResponse]:
     """Invoice count and gross total per currency over every invoice of the
     tenant (any status) that matches the filters. Unfiltered, it is read from
@@ -83,8 +83,8 @@ def list_item(r: asyncpg.Record) -> InvoiceSummaryListItem:
 )
 async def invoices_list_summary(
     request: Request[Any, Any, Any],
-    invoice_filter: InvoiceFilter,
-    page: Page,
+    invoice_filter: NamedDependency[InvoiceFilter],
+    page: NamedDependency[Page],
     min_position: MinPosition = None,
 ) -> Response[ListInvoiceSummariesResponse]:
     """The invoices matching the filters, one page at a time (keyset cursors:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from litestar import Request, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter
 
 from contracts import CURRENCIES, format_minor
@@ -236,8 +236,8 @@ def invoice(r: asyncpg.Record) -> V1Invoice:
 )
 async def list_invoices(
     request: Request[Any, Any, Any],
-    invoice_filter: InvoiceFilter,
-    page: Page,
+    invoice_filter: NamedDependency[InvoiceFilter],
+    page: NamedDependency[Page],
     min_position: MinPosition = None,
 ) -> Response[V1InvoiceList]:
     """The tenant's invoices with every stored field, filtered and paginated as

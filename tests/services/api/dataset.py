@@ -1,0 +1,74 @@
+"""A small catalogue of invoices whose every figure is known by hand, shared by
+the filter and list tests: seven invoices of tenant acme, one of globex."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from contracts import InvoiceEvent
+from tests.factories import InvoiceBuilder, line
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+class Known:
+    """What the test knows of one invoice (minor units)."""
+
+    def __init__(self, builder: InvoiceBuilder, *, status: str, payment_status: str, gross: int,
+                 net: int, sent_date: dt.date | None) -> None:  # fmt: skip
+        self.builder = builder
+        self.id = builder.invoice_id
+        self.number = builder.number
+        self.currency = builder.currency
+        self.issue_date = builder.issue_date
+        self.due_date = builder.due_date
+        self.status = status
+        self.payment_status = payment_status
+        self.gross = gross
+        self.net = net
+        self.sent_date = sent_date
+
+
+def catalogue() -> tuple[dict[str, Known], list[InvoiceEvent]]:
+    """(invoices by letter, their events in order)."""
+    d = dt.date
+    a = InvoiceBuilder(customer="cus-1", currency="EUR", number="INV-2026-001", billing_schedule_id="sch-1",
+                       issue_date=d(2026, 1, 10), due_date=d(2026, 2, 10), lines=[line(net=10000, tax=2000)])
+    b = InvoiceBuilder(customer="cus-1", currency="EUR", number="INV-2026-002",
+                       issue_date=d(2026, 1, 15), due_date=d(2026, 2, 15), lines=[line(net=25050, tax=0)])
+    c = InvoiceBuilder(customer="cus-2", currency="EUR", number="inv-2026-003", billing_schedule_id="sch-2",
+                       issue_date=d(2026, 1, 31), due_date=d(2026, 3, 1), lines=[line(net=5000, tax=1000)])
+    dd = InvoiceBuilder(customer="cus-2", currency="GBP", number="PRO_2026%1",
+                        issue_date=d(2026, 2, 1), due_date=d(2026, 3, 3),
+                        lines=[line(net=10000, tax=0, quantity="0")])
+    e = InvoiceBuilder(customer="cus-3", currency="JPY", number="INV-2026-005",
+                       issue_date=d(2026, 2, 10), due_date=d(2026, 3, 10), lines=[line(net=100, tax=10)])
+    f = InvoiceBuilder(customer="cus-3", currency="KWD", number="KWD-1",
+                       issue_date=d(2026, 2, 20), due_date=d(2026, 3, 20), lines=[line(net=100000, tax=0)])
+    g = InvoiceBuilder(customer="cus-3", currency="KWD", number="KWD-2",
+                       issue_date=d(2026, 2, 21), due_date=d(2026, 3, 21), lines=[line(net=5, tax=0)])
+    other = InvoiceBuilder(tenant="globex", customer="cus-1", currency="EUR", number="INV-2026-001",
+                           issue_date=d(2026, 1, 10), lines=[line(net=99900, tax=0)])  # fmt: skip
+    events: list[InvoiceEvent] = [
+        a.created(),
+        b.created(), b.sent(at=utc("2026-01-15T23:30:00+00:00")), b.paid("50.00"),
+        # Sent at 00:30 in UTC+1: the UTC sent date is the 31st.
+        c.created(), c.sent(at=utc("2026-02-01T00:30:00+01:00")), c.paid("60.00"),
+        dd.created(), dd.sent(at=utc("2026-02-02T10:00:00+00:00")), dd.voided(),
+        e.created(), e.sent(at=utc("2026-02-11T08:00:00+00:00")),
+        f.created(), g.created(), other.created(),
+    ]  # fmt: skip
+    known = {
+        "A": Known(a, status="DRAFT", payment_status="UNPAID", gross=12000, net=10000, sent_date=None),
+        "B": Known(b, status="SENT", payment_status="PARTIALLY_PAID", gross=25050, net=25050,
+                   sent_date=d(2026, 1, 15)),
+        "C": Known(c, status="SENT", payment_status="PAID", gross=6000, net=5000, sent_date=d(2026, 1, 31)),
+        "D": Known(dd, status="VOIDED", payment_status="UNPAID", gross=10000, net=10000,
+                   sent_date=d(2026, 2, 2)),
+        "E": Known(e, status="SENT", payment_status="UNPAID", gross=110, net=100, sent_date=d(2026, 2, 11)),
+        "F": Known(f, status="DRAFT", payment_status="UNPAID", gross=100000, net=100000, sent_date=None),
+        "G": Known(g, status="DRAFT", payment_status="UNPAID", gross=5, net=5, sent_date=None),
+    }  # fmt: skip
+    return known, events
