@@ -24,6 +24,7 @@ class Known:
         self.currency = builder.currency
         self.issue_date = builder.issue_date
         self.due_date = builder.due_date
+        self.accounting_date = builder.data.get("accounting_date", builder.issue_date)
         self.status = status
         self.payment_status = payment_status
         self.gross = gross
@@ -35,7 +36,9 @@ def catalogue() -> tuple[dict[str, Known], list[InvoiceEvent]]:
     """(invoices by letter, their events in order)."""
     d = dt.date
     a = InvoiceBuilder(customer="cus-1", currency="EUR", number="INV-2026-001", billing_schedule_id="sch-1",
-                       issue_date=d(2026, 1, 10), due_date=d(2026, 2, 10), lines=[line(net=10000, tax=2000)])
+                       issue_date=d(2026, 1, 10), due_date=d(2026, 2, 10), lines=[line(net=10000, tax=2000)],
+                       billing_period={"start": d(2025, 12, 1), "end_inclusive": d(2025, 12, 31)},
+                       accounting_date=d(2026, 1, 12))
     b = InvoiceBuilder(customer="cus-1", currency="EUR", number="INV-2026-002",
                        issue_date=d(2026, 1, 15), due_date=d(2026, 2, 15), lines=[line(net=25050, tax=0)])
     c = InvoiceBuilder(customer="cus-2", currency="EUR", number="inv-2026-003", billing_schedule_id="sch-2",
