@@ -76,17 +76,18 @@ class Projector:
         records: Sequence[RawRecord],
         expected: dict[int, int],
         before_commit: BeforeCommit | None = None,
+        schema: str | None = None,
     ) -> BatchResult:
         """Apply ``records`` (one topic, each partition's records in offset order);
         ``expected`` is each partition's stored position when the batch was read.
-        Raises positions.StalePosition if another owner moved a partition on."""
+        Raises positions.StalePosition if another owner moved a partition on.
+        ``schema`` names a version other than the active one (a rebuild from Kafka)."""
         items = [incoming(r) for r in records]
         keys = sorted({event_key(i.decoded.event) for i in items if i.decoded is not None})
         moves = {p: (expected[p], _next_offset(records, p)) for p in {r.partition for r in records}}
         async with conn.transaction():
             await versions.lock_shared(conn)
-            version = await versions.active(conn)
-            store = self.store(version.schema_name)
+            store = self.store(schema or (await versions.active(conn)).schema_name)
             # Positions first: compare-and-set, and row locks that queue a zombie.
             await positions.advance(conn, self.topic, moves)
             states, held = await store.load(conn, keys)

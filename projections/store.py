@@ -186,17 +186,12 @@ class ProjectionStore:
         return states, held
 
     async def write(self, conn: asyncpg.Connection, result: BatchResult) -> None:
-        if result.events:
-            await conn.copy_records_to_table(
-                "event_store",
-                schema_name="billing",
-                columns=EVENT_STORE_COLUMNS,
-                records=[
-                    (e.tenant_id, e.invoice_id, e.sequence, e.event_id, e.type, e.time,
-                     e.position.topic, e.position.partition, e.position.offset, e.body)
-                    for e in result.events
-                ],
-            )  # fmt: skip
+        """Everything a live batch produced: the shared log tables and this version."""
+        await write_log(conn, result)
+        await self.write_projection(conn, result)
+
+    async def write_projection(self, conn: asyncpg.Connection, result: BatchResult) -> None:
+        """This version's rows: upserted invoices and added summary deltas."""
         if result.invoices:
             await conn.execute(self._sql["create_stage"])
             await conn.copy_records_to_table(
@@ -205,46 +200,25 @@ class ProjectionStore:
                 records=[invoice_row(state) for state in result.invoices],
             )
             await conn.execute(self._sql["upsert_invoices"])
+        await self._add_all_sums(conn, result)
+
+    async def insert_new(self, conn: asyncpg.Connection, result: BatchResult) -> None:
+        """Bulk path of a rebuild: every invoice in ``result`` is new to this
+        version, so rows are copied straight in (no staging, no upsert)."""
+        if result.invoices:
+            await conn.copy_records_to_table(
+                "invoices",
+                schema_name=self.schema,
+                columns=INVOICE_COLUMNS,
+                records=[invoice_row(state) for state in result.invoices],
+            )
+        await self._add_all_sums(conn, result)
+
+    async def _add_all_sums(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         await self._add_sums(conn, "currency_totals", result.totals)
         await self._add_sums(conn, "customer_totals", result.customer_totals)
         await self._add_sums(conn, "currency_receivable", result.receivable)
         await self._add_sums(conn, "customer_receivable", result.customer_receivable)
-        if result.held_removed:
-            await conn.execute(
-                DELETE_HELD,
-                *_columns(((k[0], k[1], seq) for k, seq in result.held_removed), 3),
-            )
-        if result.held_added:
-            await conn.copy_records_to_table(
-                "held_events",
-                schema_name="billing",
-                columns=HELD_COLUMNS,
-                records=[
-                    (key[0], key[1], p.event.sequence, p.event.id, p.position.topic,
-                     p.position.partition, p.position.offset, p.body)
-                    for key, p in result.held_added
-                ],
-            )  # fmt: skip
-        if result.quarantined:
-            await conn.copy_records_to_table(
-                "quarantine",
-                schema_name="billing",
-                columns=QUARANTINE_COLUMNS,
-                records=[
-                    (q.position.topic, q.position.partition, q.position.offset, q.key,
-                     q.value, [k for k, _ in q.headers], [v for _, v in q.headers],
-                     q.reason, q.detail, q.event_id, q.tenant_id, q.invoice_id,
-                     q.sequence, q.event_type)
-                    for q in result.quarantined
-                ],
-            )  # fmt: skip
-        if result.outcomes:
-            await conn.execute(
-                UPSERT_OUTCOMES,
-                *_columns(
-                    ((*key, count) for key, count in sorted(result.outcomes.items())), 5
-                ),
-            )
 
     async def _add_sums(
         self, conn: asyncpg.Connection, name: str, deltas: dict[Any, tuple[int, ...]]
@@ -258,3 +232,50 @@ def _width(rows: list[tuple[tuple[Any, ...], tuple[int, ...]]]) -> int:
     key, values = rows[0]
     return len(key) + len(values)
 
+
+async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:
+    """The shared tables every version agrees on: the event store, held and
+    quarantined events, outcome counts."""
+    if result.events:
+        await conn.copy_records_to_table(
+            "event_store",
+            schema_name="billing",
+            columns=EVENT_STORE_COLUMNS,
+            records=[
+                (e.tenant_id, e.invoice_id, e.sequence, e.event_id, e.type, e.time,
+                 e.position.topic, e.position.partition, e.position.offset, e.body)
+                for e in result.events
+            ],
+        )  # fmt: skip
+    if result.held_removed:
+        await conn.execute(
+            DELETE_HELD, *_columns(((k[0], k[1], seq) for k, seq in result.held_removed), 3)
+        )
+    if result.held_added:
+        await conn.copy_records_to_table(
+            "held_events",
+            schema_name="billing",
+            columns=HELD_COLUMNS,
+            records=[
+                (key[0], key[1], p.event.sequence, p.event.id, p.position.topic,
+                 p.position.partition, p.position.offset, p.body)
+                for key, p in result.held_added
+            ],
+        )  # fmt: skip
+    if result.quarantined:
+        await conn.copy_records_to_table(
+            "quarantine",
+            schema_name="billing",
+            columns=QUARANTINE_COLUMNS,
+            records=[
+                (q.position.topic, q.position.partition, q.position.offset, q.key, q.value,
+                 [k for k, _ in q.headers], [v for _, v in q.headers], q.reason, q.detail,
+                 q.event_id, q.tenant_id, q.invoice_id, q.sequence, q.event_type)
+                for q in result.quarantined
+            ],
+        )  # fmt: skip
+    if result.outcomes:
+        await conn.execute(
+            UPSERT_OUTCOMES,
+            *_columns(((*key, count) for key, count in sorted(result.outcomes.items())), 5),
+        )

@@ -99,6 +99,82 @@ async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import replay
+    from services import operations
+
+    read, write = await db.connect(settings.database_url), await db.connect(settings.database_url)
+    try:
+        if args.abandon:
+            dropped = await replay.abandon(write)
+            print(f"abandoned version {dropped}" if dropped else "no version is being built")
+            return 0
+        print(await operations.rebuild(read, write, promote=args.promote))
+    except replay.ReplayError as error:
+        print(f"replay: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await read.close()
+        await write.close()
+    return 0
+
+
+async def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import replay
+    from services import operations
+
+    conn = await db.connect(settings.database_url)
+    try:
+        print(await operations.promote_built(conn))
+    except replay.ReplayError as error:
+        print(f"promote: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+    return 0
+
+
+async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import replay
+    from services import operations
+
+    conn = await db.connect(settings.database_url)
+    try:
+        schema, differences = await operations.verify_version(conn, args.version)
+    except replay.ReplayError as error:
+        print(f"verify: {error}", file=sys.stderr)
+        return 2
+    finally:
+        await conn.close()
+    for difference in differences[: args.limit]:
+        print(difference)
+    if len(differences) > args.limit:
+        print(f"… and {len(differences) - args.limit} more")
+    print(f"{schema}: {len(differences)} difference(s) from the event store")
+    return 1 if differences else 0
+
+
+async def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import replay
+    from services import operations
+
+    conn = await db.connect(settings.database_url)
+    try:
+        if args.versions_command == "drop":
+            await replay.drop_retired(conn, args.version)
+            print(f"dropped version {args.version}")
+            return 0
+        for r in await operations.list_versions(conn):
+            promoted = f"{r['promoted_at']:%Y-%m-%d %H:%M}" if r["promoted_at"] else "-"
+            print(f"{r['version']}\t{r['schema_name']}\t{r['status']}\tapplied seq {r['applied_seq']}\tpromoted {promoted}")
+    except replay.ReplayError as error:
+        print(f"versions: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.devrun import run_demo
 
@@ -148,6 +224,33 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--as-of", default=None, help="date of rates without one (default today, UTC)")
     fx_sub.add_parser("list", help="list the loaded rates")
     fx_parser.set_defaults(run=cmd_fx)
+
+    replay_parser = sub.add_parser(
+        "replay",
+        help="rebuild the projections from the event store into a new version, beside the live one",
+        description="Builds a new projection version from the event store while the active one keeps "
+        "serving and workers keep consuming, then catches it up to live. A replay that was stopped "
+        "resumes (or, stopped during its bulk phase, starts over).",
+    )
+    replay_parser.add_argument("--promote", action="store_true", help="switch to the new version when it is caught up")
+    replay_parser.add_argument("--abandon", action="store_true", help="drop the version being built")
+    replay_parser.set_defaults(run=cmd_replay)
+    sub.add_parser(
+        "promote", help="switch the API and workers to the version `replay` built, atomically"
+    ).set_defaults(run=cmd_promote)
+    verify = sub.add_parser(
+        "verify",
+        help="recompute the projections from the event store and print every difference (exit 1 if any)",
+    )
+    verify.add_argument("--version", type=int, default=None, help="a version other than the active one")
+    verify.add_argument("--limit", type=int, default=50, help="differences to print (default 50)")
+    verify.set_defaults(run=cmd_verify)
+    versions_parser = sub.add_parser("versions", help="list projection versions, drop retired ones")
+    versions_sub = versions_parser.add_subparsers(dest="versions_command", metavar="action")
+    versions_sub.add_parser("list", help="list versions (the default)")
+    drop = versions_sub.add_parser("drop", help="drop a retired version's schema")
+    drop.add_argument("version", type=int)
+    versions_parser.set_defaults(run=cmd_versions)
     return top
 
 

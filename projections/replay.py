@@ -1,0 +1,214 @@
+"""Rebuild a projection version from the event store beside the live one, then
+switch to it.
+
+1. Bulk: every event up to a safe watermark, read in invoice order, so each
+   invoice's whole history is folded in memory and its row copied in once.
+2. Catch up: events appended since, in append order, through the ordinary
+   load-fold-upsert path, until the new version is close to live.
+3. Promote: under the exclusive switch lock (no worker batch in flight, none
+   starting), apply the last few events and point the read views at the new
+   version, in one short transaction.
+
+The watermark: every writer of the event store holds the switch lock shared
+for its whole transaction, so at an instant when it is held exclusively no
+append is in flight — every row up to max(seq) is committed and every later
+row gets a larger seq. Reading ``seq <= watermark`` therefore never skips a
+row that commits late.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import msgspec
+
+from contracts import decode
+from projections import versions
+from projections.batch import BatchFold, Incoming, InvoiceKey, Position
+from projections.store import ProjectionStore
+
+BULK_CHUNK_EVENTS = 20_000
+CATCH_UP_CHUNK_EVENTS = 20_000
+# Promote once the new version is at most this many events behind.
+PROMOTE_WITHIN_EVENTS = 2_000
+
+Progress = Callable[[int], None]
+
+WATERMARK = "SELECT coalesce(max(seq), 0) FROM billing.event_store"
+COUNT_UP_TO = "SELECT count(*) FROM billing.event_store WHERE seq > $1 AND seq <= $2"
+EVENTS_BY_INVOICE = """
+SELECT tenant_id, invoice_id, topic, partition, kafka_offset, body FROM billing.event_store
+WHERE seq <= $1 ORDER BY tenant_id, invoice_id, sequence
+"""
+EVENTS_BY_SEQ = """
+SELECT seq, topic, partition, kafka_offset, body FROM billing.event_store
+WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
+"""
+SET_APPLIED = "UPDATE billing.projection_versions SET applied_seq = $2 WHERE version = $1"
+
+
+class PromoteReport(msgspec.Struct, frozen=True):
+    version: int
+    events_in_switch: int
+    switch_seconds: float
+
+
+class ReplayError(Exception):
+    """A replay that cannot go on, with what to do about it."""
+
+
+def _item(topic: str, partition: int, offset: int, body: bytes) -> Incoming:
+    decoded = decode(body)  # the store only holds events that decoded
+    return Incoming(
+        position=Position(topic, partition, offset), key=None, value=body, decoded=decoded, body=body
+    )
+
+
+async def watermark(conn: asyncpg.Connection) -> int:
+    """The largest seq such that no append at or below it can still commit."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", versions.SWITCH_LOCK)
+        return int(await conn.fetchval(WATERMARK))
+
+
+async def pending(conn: asyncpg.Connection, version: versions.Version, upto: int) -> int:
+    return int(await conn.fetchval(COUNT_UP_TO, version.applied_seq, upto))
+
+
+async def start(conn: asyncpg.Connection) -> versions.Version:
+    """The version being built: a new one, or the one a stopped replay left.
+    A replay stopped during its bulk phase (applied_seq 0) starts over."""
+    building = await conn.fetchrow(
+        "SELECT version, schema_name, status, ddl_hash, applied_seq"
+        " FROM billing.projection_versions WHERE status = 'building'"
+    )
+    if building is None:
+        return await versions.create(conn)
+    version = versions.Version(**dict(building.items()))
+    if version.ddl_hash != versions.DDL_HASH:
+        raise ReplayError(
+            f"version {version.version} was started with another schema; "
+            "abandon it (billing replay --abandon) and replay again"
+        )
+    if version.applied_seq == 0:
+        await truncate(conn, version)
+    return version
+
+
+async def truncate(conn: asyncpg.Connection, version: versions.Version) -> None:
+    tables = await conn.fetch(versions.TABLES, version.schema_name)
+    names = ", ".join(f"{version.schema_name}.{r['table_name']}" for r in tables)
+    await conn.execute(f"TRUNCATE {names}")
+
+
+async def _histories(
+    conn: asyncpg.Connection, upto: int
+) -> AsyncIterator[list[Incoming]]:
+    """Chunks of whole invoice histories (an invoice never spans two chunks)."""
+    chunk: list[Incoming] = []
+    current: InvoiceKey | None = None
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async for r in conn.cursor(EVENTS_BY_INVOICE, upto, prefetch=5000):
+            key = (r["tenant_id"], r["invoice_id"])
+            if key != current and len(chunk) >= BULK_CHUNK_EVENTS:
+                yield chunk
+                chunk = []
+            current = key
+            chunk.append(_item(r["topic"], r["partition"], r["kafka_offset"], bytes(r["body"])))
+    if chunk:
+        yield chunk
+
+
+async def bulk(
+    read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version,
+    progress: Progress | None = None,
+) -> versions.Version:  # fmt: skip
+    """Fold every event up to the watermark into an empty version. Two
+    connections: one streams the store, the other writes chunk by chunk."""
+    upto = await watermark(write)
+    store = ProjectionStore(version.schema_name)
+    done = 0
+    async for chunk in _histories(read, upto):
+        fold = BatchFold({})
+        for item in chunk:
+            fold.add(item)
+        async with write.transaction():
+            await store.insert_new(write, fold.finish())
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
+    await write.execute(SET_APPLIED, version.version, upto)
+    return msgspec.structs.replace(version, applied_seq=upto)
+
+
+async def catch_up(
+    conn: asyncpg.Connection, version: versions.Version, upto: int, progress: Progress | None = None,
+    done: int = 0,
+) -> versions.Version:  # fmt: skip
+    """Apply the events in (applied_seq, upto] in append order."""
+    store = ProjectionStore(version.schema_name)
+    applied = version.applied_seq
+    while applied < upto:
+        rows = await conn.fetch(EVENTS_BY_SEQ, applied, upto, CATCH_UP_CHUNK_EVENTS)
+        if not rows:
+            break
+        items = [_item(r["topic"], r["partition"], r["kafka_offset"], bytes(r["body"])) for r in rows]
+        keys = sorted({(i.decoded.event.tenantid, i.decoded.event.subject) for i in items if i.decoded})
+        async with conn.transaction():
+            states, _ = await store.load(conn, keys)
+            fold = BatchFold(states)
+            for item in items:
+                fold.add(item)
+            await store.write_projection(conn, fold.finish())
+            applied = int(rows[-1]["seq"])
+            await conn.execute(SET_APPLIED, version.version, applied)
+        done += len(rows)
+        if progress is not None:
+            progress(done)
+    return msgspec.structs.replace(version, applied_seq=max(applied, version.applied_seq))
+
+
+async def promote(conn: asyncpg.Connection, version: versions.Version) -> PromoteReport:
+    """Apply the last events and switch, atomically. Workers wait for this
+    transaction (they take the switch lock shared); readers see the old
+    version until it commits and the new one after."""
+    started = time.perf_counter()
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", versions.SWITCH_LOCK)
+        upto = int(await conn.fetchval(WATERMARK))
+        behind = await pending(conn, version, upto)
+        version = await catch_up(conn, version, upto)
+        await versions.switch_to(conn, version)
+    return PromoteReport(version.version, behind, time.perf_counter() - started)
+
+
+async def abandon(conn: asyncpg.Connection, version_number: int | None = None) -> int | None:
+    """Drop a version that is being built (the newest, unless named)."""
+    row = await conn.fetchrow(
+        "SELECT version, schema_name FROM billing.projection_versions WHERE status = 'building'"
+        " AND ($1::int IS NULL OR version = $1)",
+        version_number,
+    )
+    if row is None:
+        return None
+    await _drop(conn, row["version"], row["schema_name"])
+    return int(row["version"])
+
+
+async def drop_retired(conn: asyncpg.Connection, version_number: int) -> None:
+    row = await conn.fetchrow(
+        "SELECT schema_name, status FROM billing.projection_versions WHERE version = $1", version_number
+    )
+    if row is None:
+        raise ReplayError(f"there is no version {version_number}")
+    if row["status"] != "retired":
+        raise ReplayError(f"version {version_number} is {row['status']}; only retired versions are dropped")
+    await _drop(conn, version_number, row["schema_name"])
+
+
+async def _drop(conn: asyncpg.Connection, number: int, schema: str) -> None:
+    async with conn.transaction():
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.execute("DELETE FROM billing.projection_versions WHERE version = $1", number)
