@@ -75,3 +75,47 @@ def catalogue() -> tuple[dict[str, Known], list[InvoiceEvent]]:
         "G": Known(g, status="DRAFT", payment_status="UNPAID", gross=5, net=5, sent_date=None),
     }  # fmt: skip
     return known, events
+
+
+def customer_history() -> tuple[dict[str, InvoiceBuilder], list[InvoiceEvent]]:
+    """Customer cus-9 of acme, with figures worked out by hand in the tests:
+
+    P1 EUR SENT, issued 03-01, due 03-31: fixed/recurring 100.00+20.00 and
+       usage/one-time 50.00+10.00 (gross 180.00), 30.00 paid on 03-05 12:00Z:
+       balance 150.00 = fixed 100.00 + usage 50.00 = recurring 100.00 + one-time 50.00
+    P2 EUR SENT, issued 04-01 (accounting 04-03), due 04-30, usage/recurring
+       33.33, unpaid; series S2, proforma
+    P3 EUR DRAFT 10.00; P4 EUR VOIDED 12.00
+    P5 USD SENT, issued 04-15, due 04-20, 120.00 with 125.00 paid on 04-16 08:00Z
+       (5.00 overpaid); series S1
+    P6 USD DRAFT issued 06-01: the customer's latest invoice
+    P7 GBP DRAFT 120.00
+    and one invoice of globex's own cus-9 (EUR 999.00, SENT).
+    """
+    d = dt.date
+    p1 = InvoiceBuilder(customer="cus-9", currency="EUR", issue_date=d(2026, 3, 1), due_date=d(2026, 3, 31),
+                        lines=[line("fixed", "recurring", 10000, 2000), line("usage", "one_time", 5000, 1000)],
+                        series_id="S1")
+    p2 = InvoiceBuilder(customer="cus-9", currency="EUR", issue_date=d(2026, 4, 1), due_date=d(2026, 4, 30),
+                        accounting_date=d(2026, 4, 3), lines=[line("usage", "recurring", 3333, 0)],
+                        series_id="S2", document_type="proforma")
+    p3 = InvoiceBuilder(customer="cus-9", currency="EUR", issue_date=d(2026, 5, 1), due_date=d(2026, 5, 31),
+                        lines=[line(net=1000, tax=0)])
+    p4 = InvoiceBuilder(customer="cus-9", currency="EUR", issue_date=d(2026, 2, 15), due_date=d(2026, 3, 15),
+                        lines=[line(net=1200, tax=0)])
+    p5 = InvoiceBuilder(customer="cus-9", currency="USD", issue_date=d(2026, 4, 15), due_date=d(2026, 4, 20),
+                        series_id="S1")
+    p6 = InvoiceBuilder(customer="cus-9", currency="USD", issue_date=d(2026, 6, 1), due_date=d(2026, 7, 1))
+    p7 = InvoiceBuilder(customer="cus-9", currency="GBP", issue_date=d(2026, 2, 1), due_date=d(2026, 3, 1))
+    other = InvoiceBuilder(tenant="globex", customer="cus-9", currency="EUR", issue_date=d(2026, 3, 1),
+                           due_date=d(2026, 3, 2), lines=[line(net=99900, tax=0)])
+    events: list[InvoiceEvent] = [
+        p1.created(), p1.sent(at=utc("2026-03-01T10:00:00+00:00")),
+        p1.paid("30.00", at=utc("2026-03-05T12:00:00+00:00")),
+        p2.created(), p2.sent(at=utc("2026-04-01T10:00:00+00:00")),
+        p3.created(), p4.created(), p4.voided(),
+        p5.created(), p5.sent(at=utc("2026-04-15T10:00:00+00:00")),
+        p5.paid("125.00", at=utc("2026-04-16T08:00:00+00:00")),
+        p6.created(), p7.created(), other.created(), other.sent(),
+    ]  # fmt: skip
+    return {"P1": p1, "P2": p2, "P3": p3, "P4": p4, "P5": p5, "P6": p6, "P7": p7, "other": other}, events

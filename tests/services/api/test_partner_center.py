@@ -1,0 +1,87 @@
+"""GET /v1/invoices/summaries (Partner Center)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.projected import project
+from tests.services.api.conftest import ModuleApi
+from tests.services.api.dataset import customer_history
+
+pytestmark = pytest.mark.integration
+
+PATH = "/v1/invoices/summaries"
+
+
+@pytest.fixture(scope="module")
+async def history_api(module_api: ModuleApi) -> ModuleApi:
+    await project(module_api.conn, customer_history()[1])
+    return module_api
+
+
+def fields(balance: str, code: str, symbol: str, accounting: str, first: str, paid_at: str,
+           paid: str, latest: str) -> dict[str, Any]:  # fmt: skip
+    return {
+        "balanceAmount": balance, "currencyCode": code, "currencySymbol": symbol,
+        "accountingDate": accounting, "firstInvoiceCreationDate": first,
+        "lastPaymentDate": paid_at, "lastPaymentAmount": paid, "latestInvoiceDate": latest,
+    }  # fmt: skip
+
+
+SUMMARY = {"objectType": "InvoiceSummary"}
+
+
+def detail(kind: str, **summary: Any) -> dict[str, Any]:
+    return {"invoiceType": kind, "summary": {**summary, "attributes": SUMMARY}}
+
+
+def item(summary: dict[str, Any], details: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        **summary,
+        "details": details,
+        "links": {"self": {"uri": "/invoices/summary", "method": "GET", "headers": []}},
+        "attributes": SUMMARY,
+    }
+
+
+async def test_one_summary_per_currency_of_sent_invoices_with_recurring_and_one_time_details(
+    history_api: ModuleApi,
+) -> None:
+    response = await history_api.acme.get(PATH)
+    assert response.status_code == 200, response.text
+    body = json.loads(response.text, parse_float=str)
+    eur = fields("183.33", "EUR", "€", "2026-04-03T00:00:00", "2026-03-01T00:00:00",
+                 "2026-03-05T12:00:00Z", "30.00", "2026-04-01T00:00:00")  # fmt: skip
+    recurring = fields("133.33", "EUR", "€", "2026-04-03T00:00:00", "2026-03-01T00:00:00",
+                       "2026-03-05T12:00:00Z", "30.00", "2026-04-01T00:00:00")  # fmt: skip
+    one_time = fields("50.00", "EUR", "€", "2026-03-01T00:00:00", "2026-03-01T00:00:00",
+                      "2026-03-05T12:00:00Z", "30.00", "2026-03-01T00:00:00")  # fmt: skip
+    usd = fields("0.00", "USD", "$", "2026-04-15T00:00:00", "2026-04-15T00:00:00",
+                 "2026-04-16T08:00:00Z", "125.00", "2026-04-15T00:00:00")  # fmt: skip
+    assert body == {
+        "totalCount": 2,
+        "items": [
+            item(eur, [detail("Recurring", **recurring), detail("OneTime", **one_time)]),
+            # No one-time lines in USD: no OneTime detail.
+            item(usd, [detail("Recurring", **usd)]),
+        ],
+        "links": {"self": {"uri": "/invoices/summaries", "method": "GET", "headers": []}},
+        "attributes": {"objectType": "Collection"},
+    }
+
+
+async def test_a_currency_without_payments_shows_the_seed_pages_empty_values(history_api: ModuleApi) -> None:
+    body = json.loads((await history_api.globex.get(PATH)).text, parse_float=str)
+    [only] = body["items"]
+    assert only["lastPaymentDate"] == "0001-01-01T00:00:00"
+    assert only["lastPaymentAmount"] == 0
+    assert only["balanceAmount"] == "999.00"
+    assert body["totalCount"] == 1
+
+
+async def test_partner_center_rejects_a_bad_min_position(history_api: ModuleApi) -> None:
+    response = await history_api.acme.get(PATH, params={"minPosition": "0:x"})
+    assert response.status_code == 400 and response.json()["parameter"] == "minPosition"
