@@ -1,0 +1,142 @@
+"""Quarantined events: list, inspect, retry (after a publisher or a bug was
+fixed) and dismiss. A retry puts the raw record through the same fold as the
+worker, against the current state, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from contracts import ContractError, decode
+from projections import versions
+from projections.batch import QUARANTINED, BatchFold, Position, event_key
+from projections.projector import RawRecord, incoming
+from projections.store import ProjectionStore, write_log
+
+COLUMNS = (
+    "id, topic, partition, kafka_offset, kafka_key, raw, header_keys, header_values, reason, detail,"
+    " event_id, tenant_id, invoice_id, sequence, event_type, quarantined_at, status, retried_at, retry_outcome"
+)
+LIST = f"""
+SELECT {COLUMNS} FROM billing.quarantine
+WHERE ($1::text IS NULL OR reason = $1)
+  AND ($2::text IS NULL OR tenant_id = $2)
+  AND ($3::timestamptz IS NULL OR quarantined_at >= $3)
+  AND ($4::timestamptz IS NULL OR quarantined_at < $4)
+  AND ($5::text IS NULL OR status = $5)
+ORDER BY id LIMIT $6
+"""
+BY_IDS = f"SELECT {COLUMNS} FROM billing.quarantine WHERE id = ANY($1::bigint[]) ORDER BY partition, kafka_offset FOR UPDATE"
+MARK = """
+UPDATE billing.quarantine SET status = $2, retried_at = now(), retry_outcome = $3,
+       reason = coalesce($4, reason), detail = coalesce($5, detail)
+WHERE id = $1
+"""
+DISMISS = "UPDATE billing.quarantine SET status = 'dismissed' WHERE id = ANY($1::bigint[]) AND status = 'open'"
+
+
+class QuarantinedEvent(msgspec.Struct, frozen=True):
+    id: int
+    topic: str
+    partition: int
+    kafka_offset: int
+    kafka_key: bytes | None
+    raw: bytes | None
+    headers: list[tuple[str, bytes]]
+    reason: str
+    detail: str
+    event_id: str | None
+    tenant_id: str | None
+    invoice_id: str | None
+    sequence: int | None
+    event_type: str | None
+    quarantined_at: dt.datetime
+    status: str
+    retried_at: dt.datetime | None
+    retry_outcome: str | None
+
+    def record(self) -> RawRecord:
+        return RawRecord(self.topic, self.partition, self.kafka_offset, self.kafka_key, self.raw, tuple(self.headers))
+
+    def decode_attempt(self) -> str:
+        """What decoding makes of the raw bytes today."""
+        try:
+            decoded = decode(self.raw, self.headers)
+        except ContractError as error:
+            return f"{error.reason}: {error.detail}"
+        return f"decodes as {decoded.event.__struct_config__.tag} {decoded.event.id}"
+
+
+class RetryOutcome(msgspec.Struct, frozen=True):
+    id: int
+    outcome: str  # applied | duplicate | held | quarantined
+    reason: str | None = None
+    detail: str | None = None
+
+
+def _event(row: asyncpg.Record) -> QuarantinedEvent:
+    values: dict[str, Any] = dict(row.items())
+    keys, header_values = values.pop("header_keys"), values.pop("header_values")
+    values["headers"] = [(k, bytes(v)) for k, v in zip(keys, header_values, strict=True)]
+    for name in ("kafka_key", "raw"):
+        if values[name] is not None:
+            values[name] = bytes(values[name])
+    return QuarantinedEvent(**values)
+
+
+async def list_events(
+    conn: asyncpg.Connection | asyncpg.Pool, *, reason: str | None = None, tenant: str | None = None,
+    since: dt.datetime | None = None, until: dt.datetime | None = None, status: str | None = "open",
+    limit: int = 100,
+) -> list[QuarantinedEvent]:  # fmt: skip
+    return [_event(r) for r in await conn.fetch(LIST, reason, tenant, since, until, status, limit)]
+
+
+async def get(conn: asyncpg.Connection, quarantine_id: int) -> QuarantinedEvent | None:
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM billing.quarantine WHERE id = $1", quarantine_id)
+    return _event(rows[0]) if rows else None
+
+
+async def retry(conn: asyncpg.Connection, ids: Sequence[int]) -> list[RetryOutcome]:
+    """Put these quarantined events through the fold again, in log order, in one
+    transaction. Applied, duplicate and held ones leave the quarantine; the
+    others stay, with today's reason."""
+    async with conn.transaction():
+        await versions.lock_shared(conn)
+        store = ProjectionStore((await versions.active(conn)).schema_name)
+        events = [_event(r) for r in await conn.fetch(BY_IDS, list(ids))]
+        events = [e for e in events if e.status == "open"]
+        items = [incoming(e.record()) for e in events]
+        keys = sorted({event_key(i.decoded.event) for i in items if i.decoded is not None})
+        states, held = await store.load(conn, keys)
+        fold = BatchFold(states, held)
+        outcomes = [fold.add(item) for item in items]
+        result = fold.finish()
+        retried = {Position(e.topic, e.partition, e.kafka_offset) for e in events}
+        requarantined = {q.position: q for q in result.quarantined if q.position in retried}
+        report: list[RetryOutcome] = []
+        for event, outcome in zip(events, outcomes, strict=True):
+            # The event leaves its old count: it is counted again by today's outcome.
+            result.outcomes[(event.topic, event.partition, QUARANTINED, event.reason)] -= 1
+            if outcome == QUARANTINED:
+                again = requarantined[Position(event.topic, event.partition, event.kafka_offset)]
+                await conn.execute(MARK, event.id, "open", outcome, again.reason, again.detail)
+                report.append(RetryOutcome(event.id, outcome, again.reason, again.detail))
+            else:
+                await conn.execute(MARK, event.id, "retried", outcome, None, None)
+                report.append(RetryOutcome(event.id, outcome))
+        # Re-quarantined events keep their one row (updated above), not a new one.
+        result.quarantined = [q for q in result.quarantined if q.position not in retried]
+        await write_log(conn, result)
+        await store.write_projection(conn, result)
+    return report
+
+
+async def dismiss(conn: asyncpg.Connection, ids: Sequence[int]) -> int:
+    """Close these without applying them (e.g. a publisher sent a corrected event)."""
+    status = await conn.execute(DISMISS, list(ids))
+    return int(status.split()[-1])
