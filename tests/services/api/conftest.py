@@ -54,6 +54,7 @@ class ModuleApi(msgspec.Struct):
     acme: httpx.AsyncClient
     globex: httpx.AsyncClient
     settings: Settings
+    acme_key: str
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ async def module_api(service_env: dict[str, str], template_database: str) -> Asy
     url = with_database(service_env["BILLING_DATABASE_URL"], name)
     settings = Settings.from_env(
         {}, database_url=url, topic=TOPIC, api_port=free_port(),
-        cors_origins=("https://app.example.com",),
+        cors_origins=("https://app.example.com",), freshness_wait_max_ms=300,
     )  # fmt: skip
     conn = await asyncpg.connect(url)
     api = server(settings)
@@ -82,7 +83,7 @@ async def module_api(service_env: dict[str, str], template_database: str) -> Asy
         httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {acme_key}"}, timeout=10) as acme,
         httpx.AsyncClient(base_url=base, headers={"x-api-key": globex_key}, timeout=10) as other,
     ):
-        yield ModuleApi(url=base, conn=conn, acme=acme, globex=other, settings=settings)
+        yield ModuleApi(url=base, conn=conn, acme=acme, globex=other, settings=settings, acme_key=acme_key)
     api.should_exit = True
     await asyncio.wait_for(task, 10)
     await conn.close()
