@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Awaitable, Callable
+
+import asyncpg
 
 from services import db, keys
 from services.logging import configure
@@ -175,6 +178,81 @@ async def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
+    from services.kafka_probe import KafkaProbe
+    from services.status import projection_status, render
+
+    conn = await db.connect(settings.database_url)
+    probe = KafkaProbe(settings.kafka_bootstrap, settings.topic)
+    try:
+        try:
+            await probe.start()
+        except Exception as error:  # noqa: BLE001 - show what the database knows
+            print(f"broker unreachable ({error!r}): lag unknown", file=sys.stderr)
+            probe = None  # type: ignore[assignment]
+        current = await projection_status(conn, settings, probe)
+    finally:
+        if probe is not None:
+            await probe.stop()
+        await conn.close()
+    print(msgspec.json.encode(current).decode() if args.json else render(current))
+    return 0
+
+
+async def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from projections import quarantine
+
+    def when(text: str | None) -> dt.datetime | None:
+        return None if text is None else dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+    conn = await db.connect(settings.database_url)
+    try:
+        if args.quarantine_command == "list":
+            events = await quarantine.list_events(
+                conn, reason=args.reason, tenant=args.tenant, since=when(args.since), until=when(args.until),
+                status=None if args.status == "all" else args.status, limit=args.limit,
+            )  # fmt: skip
+            for e in events:
+                print(
+                    f"{e.id}\t{e.quarantined_at:%Y-%m-%d %H:%M:%S}\t{e.reason}\t{e.status}\t"
+                    f"{e.topic}:{e.partition}:{e.kafka_offset}\t{e.tenant_id or '-'}\t{e.event_id or '-'}"
+                )
+            print(f"{len(events)} event(s)", file=sys.stderr)
+        elif args.quarantine_command == "show":
+            event = await quarantine.get(conn, args.id)
+            if event is None:
+                print(f"no quarantined event {args.id}", file=sys.stderr)
+                return 1
+            print(f"id {event.id}: {event.reason} ({event.status})\n{event.detail}")
+            print(f"position {event.topic}:{event.partition}:{event.kafka_offset}, key {event.kafka_key!r}")
+            print(f"headers {event.headers!r}")
+            print(f"decoded today: {event.decode_attempt()}")
+            raw = event.raw or b""
+            try:
+                print("raw (UTF-8):\n" + raw.decode())
+            except UnicodeDecodeError:
+                print("raw (hex):\n" + raw.hex(" ", 16))
+        elif args.quarantine_command == "retry":
+            ids = list(args.ids)
+            if args.reason or args.all:
+                ids += [e.id for e in await quarantine.list_events(conn, reason=args.reason, limit=1_000_000)]
+            if not ids:
+                print("nothing to retry: give ids, --reason or --all", file=sys.stderr)
+                return 1
+            for outcome in await quarantine.retry(conn, ids):
+                why = f" ({outcome.reason}: {outcome.detail})" if outcome.reason else ""
+                print(f"{outcome.id}\t{outcome.outcome}{why}")
+        else:
+            print(f"dismissed {await quarantine.dismiss(conn, args.ids)} event(s)")
+    finally:
+        await conn.close()
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.devrun import run_demo
 
@@ -251,6 +329,31 @@ def parser() -> argparse.ArgumentParser:
     drop = versions_sub.add_parser("drop", help="drop a retired version's schema")
     drop.add_argument("version", type=int)
     versions_parser.set_defaults(run=cmd_versions)
+
+    status_parser = sub.add_parser(
+        "status", help="active version, positions and lag per partition, held events, quarantine counts"
+    )
+    status_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    status_parser.set_defaults(run=cmd_status)
+
+    q = sub.add_parser("quarantine", help="list, inspect, retry or dismiss quarantined events")
+    q_sub = q.add_subparsers(dest="quarantine_command", required=True, metavar="action")
+    q_list = q_sub.add_parser("list", help="list quarantined events")
+    q_list.add_argument("--reason", help="e.g. malformed, schema_violation, paid_after_void")
+    q_list.add_argument("--tenant")
+    q_list.add_argument("--since", help="ISO date/time (UTC)")
+    q_list.add_argument("--until", help="ISO date/time (UTC)")
+    q_list.add_argument("--status", default="open", choices=["open", "retried", "dismissed", "all"])
+    q_list.add_argument("--limit", type=int, default=100)
+    q_show = q_sub.add_parser("show", help="raw bytes, headers, position and what decoding makes of it today")
+    q_show.add_argument("id", type=int)
+    q_retry = q_sub.add_parser("retry", help="put events through the fold again; prints each outcome")
+    q_retry.add_argument("ids", type=int, nargs="*")
+    q_retry.add_argument("--reason", help="retry every open event with this reason")
+    q_retry.add_argument("--all", action="store_true", help="retry every open event")
+    q_dismiss = q_sub.add_parser("dismiss", help="close events without applying them")
+    q_dismiss.add_argument("ids", type=int, nargs="+")
+    q.set_defaults(run=cmd_quarantine)
     return top
 
 
@@ -263,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(args, settings))
     except KeyboardInterrupt:
         return 130
+    except asyncpg.UndefinedTableError as error:
+        print(f"billing {args.command}: the database has no schema yet ({error}): run `billing migrate`", file=sys.stderr)
+    except (ConnectionError, socket.gaierror, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError) as error:
+        print(f"billing {args.command}: cannot reach the database (BILLING_DATABASE_URL): {error}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

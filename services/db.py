@@ -3,7 +3,7 @@ in name order, each once, recorded in billing.schema_migrations)."""
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 
 import asyncpg
 
@@ -21,12 +21,8 @@ CREATE TABLE IF NOT EXISTS billing.schema_migrations (
 
 
 def migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("services") / "migrations"
-    return sorted(
-        (entry.name, entry.read_text())
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    )
+    folder = Path(__file__).with_name("migrations")
+    return sorted((path.name, path.read_text()) for path in folder.glob("*.sql"))
 
 
 async def connect(database_url: str) -> asyncpg.Connection:
