@@ -12,11 +12,12 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from services import db
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache
 from services.api.problems import problem_response
-from services.api.routes import contazen, flexprice, partner_center, sequence, v1
+from services.api.routes import contazen, flexprice, ops, partner_center, sequence, v1
 from services.settings import Settings
 
 KEY_CACHE_SECONDS = 5.0
@@ -33,8 +34,19 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.pool.close()
 
+    prometheus = PrometheusConfig(
+        app_name="invoice-summaries", prefix="billing_api", group_path=True, exclude=["^/metrics$"]
+    )
+
+    class Metrics(PrometheusController):
+        path = "/metrics"
+
     return Litestar(
         route_handlers=[
+            ops.live,
+            ops.ready,
+            ops.projections_status,
+            Metrics,
             sequence.invoices_summary,
             sequence.invoices_list_summary,
             flexprice.customer_invoice_summary,
@@ -45,9 +57,11 @@ def create_app(settings: Settings) -> Litestar:
             v1.list_invoices,
             v1.get_invoice,
         ],
-        lifespan=[database],
+        lifespan=[database, ops.lag_watch],
         state=State({"settings": settings, "key_cache": KeyCache(KEY_CACHE_SECONDS)}),
-        middleware=[DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS)],
+        middleware=[prometheus.middleware, DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS)],
+        # Logging is configured once per process (services/logging.py).
+        logging_config=None,
         exception_handlers={Exception: problem_response},
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(

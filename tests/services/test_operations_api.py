@@ -1,0 +1,106 @@
+"""Liveness, readiness, metrics and projection status over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+
+from contracts import InvoiceEventPublisher
+from services.api.server import server
+from services.settings import Settings
+from tests.conftest import free_port
+from tests.factories import InvoiceBuilder
+from tests.services.workers import caught_up, ends, publish
+
+pytestmark = pytest.mark.integration
+
+
+async def test_liveness_and_metrics_need_no_key(api_url: str) -> None:
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        assert (await client.get("/health/live")).json() == {"status": "ok"}
+        await client.get("/invoices/summary")  # a 401, counted too
+        metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'billing_api_requests_total{' in metrics.text
+    assert "billing_api_request_duration_seconds_bucket" in metrics.text
+    assert 'path="/invoices/summary"' in metrics.text
+
+
+async def test_status_figures_equal_what_was_published(
+    settings: Settings, running_worker: asyncio.Event, api_url: str, api_key: str, conn: asyncpg.Connection
+) -> None:
+    a, b = InvoiceBuilder(tenant="acme"), InvoiceBuilder(tenant="acme")
+    created = a.created()
+    events = [created, a.sent(), created, b.created(), b.voided(), b.voided(), b"{oops"]
+    positions = await publish(settings, events)
+    await caught_up(conn, settings.topic, ends(positions))
+    async with httpx.AsyncClient(base_url=api_url, headers={"x-api-key": api_key}) as client:
+        response = await client.get("/v1/projections/status")
+        ready = await client.get("/health/ready")
+    assert response.status_code == 200, response.text
+    status = response.json()["status"]
+    assert status["outcomes"] == {
+        "applied": 4, "duplicate": 1, "quarantined:malformed": 1, "quarantined:voided_twice": 1,
+    }  # fmt: skip
+    assert status["quarantinedByReason"] == {"malformed": 1, "voided_twice": 1}
+    assert status["versions"][0]["status"] == "active"
+    assert sum(p["nextOffset"] for p in status["partitions"]) == len(events)
+    assert all(p["lagEvents"] == 0 and p["lagSeconds"] == 0 for p in status["partitions"])
+    assert ready.status_code == 200 and ready.json()["maxLagEvents"] == 0
+
+
+async def test_readiness_fails_when_the_projections_lag_beyond_the_limit(
+    settings: Settings, conn: asyncpg.Connection
+) -> None:
+    strict = msgspec.structs.replace(settings, ready_max_lag=2, api_port=free_port())
+    inv = InvoiceBuilder(tenant="acme")
+    async with InvoiceEventPublisher(settings.kafka_bootstrap, settings.topic) as publisher:
+        await publisher.publish_many([inv.created(), inv.sent(), inv.paid("1.00"), inv.paid("2.00")])
+    await conn.execute(  # positions known, no worker running
+        "INSERT INTO billing.partition_positions (topic, partition, next_offset)"
+        " SELECT $1, p, 0 FROM generate_series(0, 3) p", settings.topic,
+    )  # fmt: skip
+    api = server(strict)
+    task = asyncio.create_task(api.serve())
+    try:
+        while not api.started:
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{strict.api_port}") as client:
+            for _ in range(100):
+                response = await client.get("/health/ready")
+                if response.status_code == 503:
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        api.should_exit = True
+        await task
+    assert response.status_code == 503
+    assert response.json()["maxLagEvents"] == 4 and response.json()["maxLagLimit"] == 2
+
+
+async def test_status_needs_a_key(api_url: str) -> None:
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        assert (await client.get("/v1/projections/status")).status_code == 401
+
+
+async def test_the_worker_serves_its_own_metrics(settings: Settings, conn: asyncpg.Connection) -> None:
+    from tests.services.workers import spawn_worker, stop_worker
+
+    port = free_port()
+    inv = InvoiceBuilder(tenant="acme")
+    positions = await publish(settings, [inv.created(), inv.created(), b"nope"])
+    worker = spawn_worker(settings, worker_metrics_port=port)
+    try:
+        await caught_up(conn, settings.topic, ends(positions))
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    finally:
+        assert stop_worker(worker) == 0
+    assert 'billing_events_total{outcome="applied",reason=""} 1.0' in text
+    assert 'billing_events_total{outcome="duplicate",reason=""} 1.0' in text
+    assert 'billing_events_total{outcome="quarantined",reason="malformed"} 1.0' in text
+    assert "billing_batch_seconds_bucket" in text and "billing_partition_lag_events" in text
