@@ -91,8 +91,8 @@ async def test_the_worker_serves_its_own_metrics(settings: Settings, conn: async
     from tests.services.workers import spawn_worker, stop_worker
 
     port = free_port()
-    inv = InvoiceBuilder(tenant="acme")
-    positions = await publish(settings, [inv.created(), inv.created(), b"nope"])
+    created = InvoiceBuilder(tenant="acme").created()
+    positions = await publish(settings, [created, created, b"nope"])
     worker = spawn_worker(settings, worker_metrics_port=port)
     try:
         await caught_up(conn, settings.topic, ends(positions))
