@@ -48,29 +48,77 @@ HAVING sum(invoice_count) > 0
 ORDER BY currency
 """
 
-# Overdue as of $2 (due_date < $2) and its aging by days past due
-# (= $2 - due_date): 1-30, 31-60, 61-90, over 90.
+# Overdue as of $2 (receivable with due_date < $2) and its aging by days past
+# due (= $2 - due_date): 1-30, 31-60, 61-90, over 90. Only the due dates from
+# 90 days before $2 on are read: overdue is the receivable total minus what is
+# not due yet, and "over 90" is overdue minus the three recent buckets, so the
+# work does not grow with the length of the history.
+_RECENT = "coalesce(sum({column}) FILTER (WHERE {condition}), 0)::{kind}"
+_BUCKETS = (
+    ("not_due", "due_date >= $2::date"),
+    ("aged_1_30", "due_date >= $2::date - 30 AND due_date < $2::date"),
+    ("aged_31_60", "due_date >= $2::date - 60 AND due_date < $2::date - 30"),
+    ("aged_61_90", "due_date >= $2::date - 90 AND due_date < $2::date - 60"),
+)
+
+
+def _recent_sums() -> str:
+    return ",\n           ".join(
+        _RECENT.format(column=c, condition=condition, kind="bigint" if is_count(c) else "numeric")
+        + f" AS {name}_{c}"
+        for name, condition in _BUCKETS
+        for c in ("receivable_count", "receivable_balance")
+    ) + ",\n           " + ",\n           ".join(
+        _RECENT.format(column=c, condition="due_date >= $2::date", kind="numeric") + f" AS not_due_{c}"
+        for c in RECEIVABLE
+        if c not in ("receivable_count", "receivable_balance")
+    )
+
+
 _OVERDUE = """
-SELECT currency,
-       {sums},
-       coalesce(sum(receivable_count) FILTER (WHERE due_date >= $2::date - 30), 0)::bigint AS aged_1_30_count,
-       coalesce(sum(receivable_balance) FILTER (WHERE due_date >= $2::date - 30), 0) AS aged_1_30_balance,
-       coalesce(sum(receivable_count) FILTER (WHERE due_date >= $2::date - 60 AND due_date < $2::date - 30), 0)::bigint AS aged_31_60_count,
-       coalesce(sum(receivable_balance) FILTER (WHERE due_date >= $2::date - 60 AND due_date < $2::date - 30), 0) AS aged_31_60_balance,
-       coalesce(sum(receivable_count) FILTER (WHERE due_date >= $2::date - 90 AND due_date < $2::date - 60), 0)::bigint AS aged_61_90_count,
-       coalesce(sum(receivable_balance) FILTER (WHERE due_date >= $2::date - 90 AND due_date < $2::date - 60), 0) AS aged_61_90_balance,
-       coalesce(sum(receivable_count) FILTER (WHERE due_date < $2::date - 90), 0)::bigint AS aged_over_90_count,
-       coalesce(sum(receivable_balance) FILTER (WHERE due_date < $2::date - 90), 0) AS aged_over_90_balance
-FROM billing_read.{table}
-WHERE tenant_id = $1 AND due_date < $2::date{customer}
-GROUP BY currency
+WITH totals AS (
+    SELECT currency, {totals}
+    FROM billing_read.{totals_table}
+    WHERE tenant_id = $1{customer}
+    GROUP BY currency
+), recent AS (
+    SELECT currency,
+           {recent}
+    FROM billing_read.{receivable_table}
+    WHERE tenant_id = $1{customer} AND due_date >= $2::date - 90
+    GROUP BY currency
+), overdue AS (
+    SELECT t.currency, {overdue},
+           coalesce(r.aged_1_30_receivable_count, 0) AS aged_1_30_count,
+           coalesce(r.aged_1_30_receivable_balance, 0) AS aged_1_30_balance,
+           coalesce(r.aged_31_60_receivable_count, 0) AS aged_31_60_count,
+           coalesce(r.aged_31_60_receivable_balance, 0) AS aged_31_60_balance,
+           coalesce(r.aged_61_90_receivable_count, 0) AS aged_61_90_count,
+           coalesce(r.aged_61_90_receivable_balance, 0) AS aged_61_90_balance
+    FROM totals t LEFT JOIN recent r USING (currency)
+)
+SELECT *,
+       receivable_count - aged_1_30_count - aged_31_60_count - aged_61_90_count AS aged_over_90_count,
+       receivable_balance - aged_1_30_balance - aged_31_60_balance - aged_61_90_balance AS aged_over_90_balance
+FROM overdue
+WHERE receivable_count > 0
 ORDER BY currency
 """
-_OVERDUE_SUMS = ", ".join(_sum(c) for c in RECEIVABLE)
-CURRENCY_OVERDUE = _OVERDUE.format(sums=_OVERDUE_SUMS, table="currency_receivable", customer="")
-CUSTOMER_OVERDUE = _OVERDUE.format(
-    sums=_OVERDUE_SUMS, table="customer_receivable", customer=" AND customer_id = $3"
-)
+
+
+def _overdue(totals_table: str, receivable_table: str, customer: str) -> str:
+    return _OVERDUE.format(
+        totals=", ".join(_sum(c) for c in RECEIVABLE),
+        recent=_recent_sums(),
+        overdue=", ".join(f"t.{c} - coalesce(r.not_due_{c}, 0) AS {c}" for c in RECEIVABLE),
+        totals_table=totals_table,
+        receivable_table=receivable_table,
+        customer=customer,
+    )
+
+
+CURRENCY_OVERDUE = _overdue("currency_totals", "currency_receivable", "")
+CUSTOMER_OVERDUE = _overdue("customer_totals", "customer_receivable", " AND customer_id = $3")
 
 # First/latest issue date, latest accounting date and the latest payment of
 # SENT invoices, per currency and per kind of lines (has recurring lines, has
