@@ -112,7 +112,10 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
             dropped = await replay.abandon(write)
             print(f"abandoned version {dropped}" if dropped else "no version is being built")
             return 0
-        print(await operations.rebuild(read, write, promote=args.promote))
+        if args.from_kafka:
+            print(await operations.rebuild_from_kafka(write, settings, promote=args.promote))
+        else:
+            print(await operations.rebuild(read, write, promote=args.promote))
     except replay.ReplayError as error:
         print(f"replay: {error}", file=sys.stderr)
         return 1
@@ -312,6 +315,10 @@ def parser() -> argparse.ArgumentParser:
     )
     replay_parser.add_argument("--promote", action="store_true", help="switch to the new version when it is caught up")
     replay_parser.add_argument("--abandon", action="store_true", help="drop the version being built")
+    replay_parser.add_argument(
+        "--from-kafka", action="store_true",
+        help="rebuild from the topic's earliest offsets (only when the event store is empty)",
+    )
     replay_parser.set_defaults(run=cmd_replay)
     sub.add_parser(
         "promote", help="switch the API and workers to the version `replay` built, atomically"

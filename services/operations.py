@@ -4,10 +4,14 @@ projections' SQL: replay and promote with progress, verify, versions."""
 from __future__ import annotations
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from projections import replay, versions
+from projections import positions, replay, versions
+from projections.projector import Projector
 from projections.verify import Difference, verify
 from services.progress import Progress
+from services.settings import Settings
+from services.worker.consumer import raw
 
 
 async def rebuild(read: asyncpg.Connection, write: asyncpg.Connection, promote: bool) -> str:
@@ -84,4 +88,75 @@ async def list_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             "SELECT version, schema_name, status, applied_seq, created_at, promoted_at, retired_at"
             " FROM billing.projection_versions ORDER BY version"
         )
+    )
+
+
+async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promote: bool) -> str:
+    """Rebuild from the topic itself, from its earliest offsets, when the event
+    store is empty (a new database beside a topic that kept everything). The
+    records go through the worker's own path — event store, held and quarantined
+    events, positions by compare-and-set — into the new version, so a live
+    worker running meanwhile is safe: each record is applied by exactly one of them."""
+    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM billing.event_store)"):
+        raise replay.ReplayError("the event store has events: replay from it (without --from-kafka)")
+    if await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM billing.partition_positions WHERE topic = $1 AND next_offset > 0)",
+        settings.topic,
+    ):
+        raise replay.ReplayError(
+            "partition positions are past the start while the event store is empty: "
+            "this database lost its events; restore it, or use a new database"
+        )
+    version = await replay.start(conn)
+    # Without a group, a subscribed consumer is assigned every partition.
+    consumer = AIOKafkaConsumer(
+        settings.topic,
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        tps = sorted(consumer.assignment())
+        if not tps:
+            raise replay.ReplayError(f"topic {settings.topic} does not exist")
+        partitions = [tp.partition for tp in tps]
+        await consumer.seek_to_beginning(*tps)
+        ends = {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}
+        expected = await positions.claim(conn, settings.topic, partitions)
+        projector = Projector(settings.topic)
+        progress = Progress(f"replay v{version.version} from Kafka", sum(ends.values()), unit="records")
+        done = 0
+        while any(expected[p] < ends[p] for p in partitions):
+            fetched = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
+            records = [
+                raw(r) for batch in fetched.values() for r in batch
+                if expected[r.partition] <= r.offset < ends[r.partition]
+            ]  # fmt: skip
+            if not records:
+                continue
+            try:
+                await projector.apply(conn, records, expected, schema=version.schema_name)
+            except positions.StalePosition:
+                # A live worker applied these first: continue from where it is.
+                expected = await positions.claim(conn, settings.topic, partitions)
+                for tp in tps:
+                    consumer.seek(tp, expected[tp.partition])
+                continue
+            for r in records:
+                expected[r.partition] = r.offset + 1
+            done += len(records)
+            progress(done)
+        progress.finish()
+    finally:
+        await consumer.stop()
+    # What a live worker applied meanwhile went to the old version only: catch
+    # up from the store (events this replay applied itself count as duplicates).
+    upto = await replay.watermark(conn)
+    version = await replay.catch_up(conn, version, upto)
+    if not promote:
+        return f"version {version.version} ({version.schema_name}) is rebuilt from Kafka; `billing promote` switches to it"
+    report = await replay.promote(conn, version)
+    return (
+        f"version {report.version} is active (rebuilt from Kafka): {report.events_in_switch} events"
+        f" applied during a {report.switch_seconds * 1000:.1f} ms switch"
     )

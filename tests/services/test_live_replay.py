@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
 import pytest
 
-from projections import versions
+from projections import replay, versions
 from projections.verify import verify
 from services import operations
 from services.settings import Settings
-from tests.services.workers import caught_up, ends, messy_stream, publish
+from tests.services.workers import caught_up, clean_pass, ends, messy_stream, publish, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +71,16 @@ async def test_replay_and_promote_under_live_traffic_fail_no_read_and_lose_no_ev
     assert await conn.fetchval("SELECT count(*) FROM billing.event_store") == outcomes[("applied", "")]
     # Every applied event is in the new version: invoice histories account for all of them.
     assert await conn.fetchval("SELECT sum(cardinality(event_ids)) FROM billing_read.invoices") == outcomes[("applied", "")]
+
+
+async def test_a_database_that_lost_its_events_is_rebuilt_from_kafka(
+    settings: Settings, conn: asyncpg.Connection, make_database: Callable[[], Awaitable[str]]
+) -> None:
+    events = messy_stream(invoices=400, seed=17)
+    positions = await publish(settings, events)
+    account = await operations.rebuild_from_kafka(conn, settings, promote=True)
+    assert account.startswith("version 2 is active (rebuilt from Kafka)"), account
+    assert await verify(conn, "proj_2") == []
+    assert await snapshot(conn) == await clean_pass(settings, make_database, ends(positions))
+    with pytest.raises(replay.ReplayError, match="event store has events"):
+        await operations.rebuild_from_kafka(conn, settings, promote=False)

@@ -9,32 +9,22 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-import msgspec
 import pytest
 
 from projections.verify import verify
 from services.settings import Settings
-from services.worker.consumer import Worker
-from tests.services.workers import caught_up, ends, messy_stream, publish, snapshot, spawn_worker, stop_worker
+from tests.services.workers import (
+    caught_up,
+    clean_pass,
+    ends,
+    messy_stream,
+    publish,
+    snapshot,
+    spawn_worker,
+    stop_worker,
+)
 
 pytestmark = pytest.mark.integration
-
-
-async def clean_pass(settings: Settings, make_database: Callable[[], Awaitable[str]], wanted: dict[int, int]):  # type: ignore[no-untyped-def]
-    """The same topic read once by one undisturbed worker into a fresh database."""
-    url = await make_database()
-    clean = msgspec.structs.replace(settings, database_url=url, consumer_group=settings.consumer_group + "-clean")
-    stop = asyncio.Event()
-    task = asyncio.create_task(Worker(clean).run(stop))
-    conn = await asyncpg.connect(url)
-    try:
-        await caught_up(conn, clean.topic, wanted)
-        stop.set()
-        await task
-        assert await verify(conn, "proj_1") == []
-        return await snapshot(conn)
-    finally:
-        await conn.close()
 
 
 async def test_a_worker_killed_mid_batch_again_and_again_loses_and_doubles_nothing(

@@ -9,16 +9,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from contracts import InvoiceEvent, InvoiceEventPublisher, Position, encode
 from projections.store import INVOICE_COLUMNS
-from projections.verify import SUMMARY_TABLES, summary_queries
+from projections.verify import SUMMARY_TABLES, summary_queries, verify
 from services.api.freshness import read_positions
 from services.demo import demo_stream
 from services.settings import Settings
+from services.worker.consumer import Worker
 
 POISON = [b"not json", b'{"specversion": "1.0"}', b"\xff\xfe", b'{"type": "invoice.refunded"}']
 
@@ -120,3 +123,20 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
             tuple(r.values()) for r in await conn.fetch(live_sql) if any(r[f] for f in figures)
         )
     return tables
+
+
+async def clean_pass(settings: Settings, make_database: Callable[[], Awaitable[str]], wanted: dict[int, int]):  # type: ignore[no-untyped-def]
+    """The same topic read once by one undisturbed worker into a fresh database."""
+    url = await make_database()
+    clean = msgspec.structs.replace(settings, database_url=url, consumer_group=settings.consumer_group + "-clean")
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(clean).run(stop))
+    conn = await asyncpg.connect(url)
+    try:
+        await caught_up(conn, clean.topic, wanted)
+        stop.set()
+        await task
+        assert await verify(conn, "proj_1") == []
+        return await snapshot(conn)
+    finally:
+        await conn.close()

@@ -4,7 +4,6 @@ and keyset cursor pagination."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from typing import Any
 
