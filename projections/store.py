@@ -66,15 +66,21 @@ ON CONFLICT (topic, partition, outcome, reason) DO UPDATE SET count = t.count + 
 """
 
 
-def _sql_type(column: str) -> str:
-    return "bigint" if is_count(column) else "numeric"
+# Deltas travel as bigint arrays (cheap to encode); the money columns are
+# numeric, so sums never overflow. A batch whose deltas would not fit in a
+# bigint (only with absurd batch sizes) uses the numeric variant.
+BIGINT_MAX = 2**63 - 1
 
 
-def _upsert_sums(table: str, keys: Sequence[tuple[str, str]], figures: Sequence[str]) -> str:
+def _upsert_sums(
+    table: str, keys: Sequence[tuple[str, str]], figures: Sequence[str], money_type: str
+) -> str:
     """INSERT … ON CONFLICT adding deltas, from one array per column; rows are
     written in key order so concurrent writers could never deadlock."""
     columns = [name for name, _ in keys] + list(figures)
-    types = [sql_type for _, sql_type in keys] + [_sql_type(f) for f in figures]
+    types = [sql_type for _, sql_type in keys] + [
+        "bigint" if is_count(f) else money_type for f in figures
+    ]
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
     key_list = ", ".join(name for name, _ in keys)
     updates = ", ".join(f"{f} = t.{f} + excluded.{f}" for f in figures)
@@ -87,16 +93,17 @@ def _upsert_sums(table: str, keys: Sequence[tuple[str, str]], figures: Sequence[
 
 _TENANT, _CUSTOMER, _CURRENCY = ("tenant_id", "text"), ("customer_id", "text"), ("currency", "text")
 _DUE, _PARTITION = ("due_date", "date"), ("partition", "int")
-UPSERT_CURRENCY_TOTALS = _upsert_sums("currency_totals", (_TENANT, _CURRENCY, _PARTITION), TOTALS)
-UPSERT_CUSTOMER_TOTALS = _upsert_sums(
-    "customer_totals", (_TENANT, _CUSTOMER, _CURRENCY, _PARTITION), TOTALS
-)
-UPSERT_CURRENCY_RECEIVABLE = _upsert_sums(
-    "currency_receivable", (_TENANT, _CURRENCY, _DUE, _PARTITION), RECEIVABLE
-)
-UPSERT_CUSTOMER_RECEIVABLE = _upsert_sums(
-    "customer_receivable", (_TENANT, _CUSTOMER, _CURRENCY, _DUE, _PARTITION), RECEIVABLE
-)
+SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
+    "currency_totals": ((_TENANT, _CURRENCY, _PARTITION), TOTALS),
+    "customer_totals": ((_TENANT, _CUSTOMER, _CURRENCY, _PARTITION), TOTALS),
+    "currency_receivable": ((_TENANT, _CURRENCY, _DUE, _PARTITION), RECEIVABLE),
+    "customer_receivable": ((_TENANT, _CUSTOMER, _CURRENCY, _DUE, _PARTITION), RECEIVABLE),
+}
+UPSERT_SUMS: dict[tuple[str, str], str] = {
+    (table, money_type): _upsert_sums(table, keys, figures, money_type)
+    for table, (keys, figures) in SUM_TABLES.items()
+    for money_type in ("bigint", "numeric")
+}
 
 # Invoices go through a per-connection staging table: COPY carries the text[]
 # columns that unnest() would flatten, then one upsert moves them.
@@ -153,12 +160,9 @@ class ProjectionStore:
                 "load_invoices": LOAD_INVOICES,
                 "create_stage": CREATE_STAGE,
                 "upsert_invoices": UPSERT_INVOICES,
-                "currency_totals": UPSERT_CURRENCY_TOTALS,
-                "customer_totals": UPSERT_CUSTOMER_TOTALS,
-                "currency_receivable": UPSERT_CURRENCY_RECEIVABLE,
-                "customer_receivable": UPSERT_CUSTOMER_RECEIVABLE,
             }.items()
         }
+        self._sums = {key: sql.replace("{schema}", schema) for key, sql in UPSERT_SUMS.items()}
 
     async def load(
         self, conn: asyncpg.Connection, keys: Iterable[InvoiceKey]
@@ -223,14 +227,13 @@ class ProjectionStore:
     async def _add_sums(
         self, conn: asyncpg.Connection, name: str, deltas: dict[Any, tuple[int, ...]]
     ) -> None:
-        if deltas:
-            rows = sorted(deltas.items())
-            await conn.execute(self._sql[name], *_columns(((*k, *v) for k, v in rows), _width(rows)))
-
-
-def _width(rows: list[tuple[tuple[Any, ...], tuple[int, ...]]]) -> int:
-    key, values = rows[0]
-    return len(key) + len(values)
+        if not deltas:
+            return
+        rows = sorted(deltas.items())
+        width = len(rows[0][0])
+        columns = _columns(((*k, *v) for k, v in rows), width + len(rows[0][1]))
+        fits = all(max(map(abs, column)) <= BIGINT_MAX for column in columns[width:])
+        await conn.execute(self._sums[(name, "bigint" if fits else "numeric")], *columns)
 
 
 async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:
