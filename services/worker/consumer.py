@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from projections import positions
+from projections import positions, versions
 from projections.batch import Quarantined
 from projections.projector import Projector, RawRecord
 from services import metrics
@@ -110,6 +110,19 @@ class Worker:
             self.consumer.seek(tp, stored[tp.partition])
             self.expected[tp.partition] = stored[tp.partition]
 
+    async def _check_schema(self) -> None:
+        """Warn when the active version was built from another projection schema
+        than this code's: a replay brings them together."""
+        active = await versions.active(self.conn)
+        if active.ddl_hash != versions.DDL_HASH:
+            log.warning(
+                "the active projection version was built from another schema",
+                version=active.version,
+                built_with=active.ddl_hash,
+                this_code=versions.DDL_HASH,
+                remedy="billing replay --promote",
+            )
+
     async def _connect(self, stop: asyncio.Event) -> bool:
         failures = 0
         while not stop.is_set():
@@ -125,6 +138,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         if not await self._connect(stop):
             return
+        await self._check_schema()
         await self.dlq.start()
         await self.consumer.start()
         self.consumer.subscribe([self.settings.topic], listener=_Rebalance(self))
