@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # batch_wait_ms for a batch to fill.
     batch_max_records: int = 5000
     batch_wait_ms: int = 50
+    # Longest a worker statement may run before it is cancelled (and the batch
+    # retried): a lock held elsewhere or a stuck server cannot wedge a worker.
+    statement_timeout_ms: int = 60_000
     # A held event whose gap is still open after this long is reported.
     gap_alert_seconds: float = 300.0
     # Prometheus metrics of the worker on 127.0.0.1:<port>; 0 turns them off.
@@ -55,6 +58,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     reporting_currency: str = "EUR"
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # API keys: a lookup (hit or miss) is remembered this long, so a revoked
+    # key stops working within it; 0 looks every request up.
+    api_key_cache_seconds: float = 5.0
+    # Requests per second per API key (per client address without a key);
+    # 0 turns rate limiting off.
+    rate_limit_per_second: int = 0
+    # Request limits: the query string in bytes (414 beyond), one parameter's
+    # value in characters (cursors may be 4x), values of a comma list, query
+    # parameters per request (400 beyond), all request headers in bytes (431).
+    max_query_length: int = 8192
+    max_parameter_length: int = 1000
+    max_list_values: int = 50
+    max_query_parameters: int = 64
+    max_header_bytes: int = 16384
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
 

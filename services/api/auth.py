@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -54,9 +56,21 @@ class KeyCache:
         return True, entry[0]
 
     def put(self, digest: bytes, tenant: str | None) -> None:
+        if self.ttl <= 0:
+            return
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[digest] = (tenant, time.monotonic() + self.ttl)
+
+
+def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
+    """Whom a request counts against for rate limiting: the SHA-256 of its API
+    key (never the key itself), or the client address when it presents none."""
+    try:
+        key = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    except NotAuthorizedException:
+        return "address:" + (request.client.host if request.client else "unknown")
+    return "key:" + keys.hash_key(key).hex()
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):

@@ -15,10 +15,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import msgspec
+from litestar import Request
 from litestar.params import QueryParameter
 
 from contracts import CURRENCIES
-from services.api.problems import BadParameter
+from services.api.problems import ApiProblem, BadParameter
+from services.settings import Settings
 
 # Statuses our model produces, and the ones the seed pages document but our
 # model never produces: accepted, matching nothing.
@@ -29,6 +31,8 @@ NEVER_PAYMENT_STATUSES = ("UNCOLLECTIBLE",)
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Decimal exponents accepted in amounts (netTotal): far beyond any total.
+MAX_EXPONENT = 40
 SORT_ORDERS = ("ASC", "DESC")
 
 MinPosition = Annotated[
@@ -152,6 +156,9 @@ def decimal_number(parameter: str, value: str | None) -> Decimal | None:
         raise BadParameter(parameter, f"expected a number, got {value!r}") from None
     if not number.is_finite():
         raise BadParameter(parameter, f"expected a finite number, got {value!r}")
+    if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        # Beyond any amount, and beyond what decimal arithmetic handles.
+        raise BadParameter(parameter, f"{value!r} is out of range (up to 1e{MAX_EXPONENT})")
     return number
 
 
@@ -206,4 +213,122 @@ def decode_cursor(parameter: str, value: str, sort_by: str, sort_order: str,
         key = msgspec.convert(list(cursor.key), tuple[key_types])  # type: ignore[valid-type]
     except msgspec.ValidationError:
         raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page") from None
+    # A forged cursor must not reach the database with what it cannot take:
+    # NUL characters in text, integers beyond bigint.
+    for value in key:
+        if (isinstance(value, str) and "\x00" in value) or (
+            isinstance(value, int) and not -(2**63) <= value < 2**63
+        ):
+            raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page")
     return Cursor(cursor.sort_by, cursor.sort_order, key, cursor.inclusive)
+
+
+# Request limits ----------------------------------------------------------------
+
+# Parameters that take a comma list, and the opaque cursors (allowed longer).
+LIST_PARAMETERS = frozenset({
+    "invoiceStatus", "excludeInvoiceStatus", "invoicePaymentStatus", "excludeInvoicePaymentStatus",
+    "invoiceCurrency", "excludeInvoiceCurrency", "minPosition",
+})  # fmt: skip
+CURSOR_PARAMETERS = frozenset({"before", "after"})
+CURSOR_LENGTH_FACTOR = 4
+
+
+def check_value(parameter: str, value: str, settings: Settings) -> None:
+    """What every query and path parameter must satisfy before any handler
+    sees it: no NUL (PostgreSQL text cannot hold it), bounded length and list size."""
+    if "\x00" in value:
+        raise BadParameter(parameter, "must not contain NUL characters")
+    longest = settings.max_parameter_length * (CURSOR_LENGTH_FACTOR if parameter in CURSOR_PARAMETERS else 1)
+    if len(value) > longest:
+        raise BadParameter(parameter, f"is {len(value)} characters long; at most {longest} are accepted")
+    if parameter in LIST_PARAMETERS and value.count(",") >= settings.max_list_values:
+        raise BadParameter(parameter, f"lists at most {settings.max_list_values} values")
+
+
+def check_position(parameter: str, value: str | None) -> None:
+    """``partition:offset`` lists take ASCII digits only (``²`` is a digit to Python)."""
+    if value and not value.isascii():
+        raise BadParameter(parameter, f"expected partition:offset[,partition:offset…], got {value!r}")
+
+
+def check_request(request: Request[Any, Any, Any]) -> None:
+    """Request limits, before any handler runs: 414 for a query string over
+    ``max_query_length`` bytes, 431 for headers over ``max_header_bytes``, 413
+    for any body (the API only reads), 400 naming the parameter for a
+    parameter given twice, too many parameters, or a value ``check_value`` refuses."""
+    settings: Settings = request.app.state.settings
+    scope = request.scope
+    query: bytes = scope.get("query_string", b"")
+    if len(query) > settings.max_query_length:
+        raise ApiProblem(
+            414, "URI too long", f"the query string is {len(query)} bytes; at most "
+            f"{settings.max_query_length} are accepted",
+        )  # fmt: skip
+    header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
+    if header_bytes > settings.max_header_bytes:
+        raise ApiProblem(
+            431, "Request headers too large", f"the request headers are {header_bytes} bytes; at most "
+            f"{settings.max_header_bytes} are accepted",
+        )  # fmt: skip
+    headers = request.headers
+    if headers.get("transfer-encoding") or headers.get("content-length", "0").strip() not in ("", "0"):
+        raise ApiProblem(413, "Request too large", "this API takes no request body")
+    items = list(request.query_params.multi_items())
+    if len(items) > settings.max_query_parameters:
+        raise ApiProblem(
+            400, "Bad parameter", f"{len(items)} query parameters; at most {settings.max_query_parameters} "
+            "are accepted",
+        )  # fmt: skip
+    seen: set[str] = set()
+    for name, value in items:
+        if name in seen:
+            raise BadParameter(name, "is given more than once (lists are comma-separated)")
+        seen.add(name)
+        check_value(name, value, settings)
+    for name, value in scope.get("path_params", {}).items():
+        if isinstance(value, str):
+            check_value(name, value, settings)
+    check_position("minPosition", request.query_params.get("minPosition"))
+    check_position("X-Min-Position", headers.get("x-min-position"))
+
+
+# OpenAPI ---------------------------------------------------------------------
+
+_STATUS_TOKENS = "|".join((*STATUSES, *NEVER_STATUSES))
+_PAYMENT_TOKENS = "|".join((*PAYMENT_STATUSES, *NEVER_PAYMENT_STATUSES))
+_DATE_PARAMETERS = (
+    "dueBefore", "dueAfter", "sentBefore", "sentAfter", "invoiceBefore", "invoiceAfter", "asOf",
+    "start_date", "end_date",
+)  # fmt: skip
+_TEXT_PARAMETERS = (
+    "customerId", "excludeCustomerId", "billingScheduleId", "excludeBillingScheduleId", "search",
+    "excludeSearch", "invoiceNumber", "excludeInvoiceNumber", "client_id", "series_id", "id", "invoiceId",
+)  # fmt: skip
+
+
+def _comma_list(token: str) -> str:
+    return f"^({token})(,({token}))*$"
+
+
+def parameter_schema(name: str, settings: Settings) -> dict[str, Any]:
+    """What the OpenAPI document says a query or path parameter takes (every
+    value travels as a string; this is what the handlers and ``check_request``
+    accept)."""
+    longest = settings.max_parameter_length * (CURSOR_LENGTH_FACTOR if name in CURSOR_PARAMETERS else 1)
+    schema: dict[str, Any] = {"type": "string", "maxLength": longest}
+    if name in _DATE_PARAMETERS:
+        schema.update(format="date")
+    elif name in _TEXT_PARAMETERS:
+        schema.update(minLength=1)
+    elif name in ("invoiceStatus", "excludeInvoiceStatus"):
+        schema.update(pattern=_comma_list(_STATUS_TOKENS))
+    elif name in ("invoicePaymentStatus", "excludeInvoicePaymentStatus"):
+        schema.update(pattern=_comma_list(_PAYMENT_TOKENS))
+    elif name in ("invoiceCurrency", "excludeInvoiceCurrency"):
+        schema.update(pattern=_comma_list("[A-Z]{3}"))
+    elif name in ("currency", "reporting_currency"):
+        schema.update(pattern="^[A-Z]{3}$")
+    elif name in ("minPosition",):
+        schema.update(pattern=_comma_list("[0-9]+:[0-9]+"))
+    return schema

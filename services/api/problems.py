@@ -7,7 +7,8 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS, HTTP_500_INTERNAL_SERVER_ERROR
 
 from services.logging import get_logger
 
@@ -56,7 +57,9 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
             404: "Not found",
             405: "Method not allowed",
             413: "Request too large",
+            414: "URI too long",
             429: "Too many requests",
+            431: "Request headers too large",
         }.get(status, "Bad request" if status < 500 else "Server error")
         detail = exc.detail
         if isinstance(exc, NotFoundException) and detail == "Not Found":
@@ -69,6 +72,11 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
             if isinstance(first, dict) and first.get("key"):
                 parameter = str(first["key"])
                 detail = f"{parameter}: {first.get('message', detail)}"
+        if status == HTTP_429_TOO_MANY_REQUESTS:
+            # The rate limiter states when the window resets; say it the standard way too.
+            reset = (headers or {}).get("RateLimit-Reset", "1")
+            headers = {**(headers or {}), "Retry-After": str(max(1, int(reset) if reset.isdigit() else 1))}
+            detail = "too many requests for this API key: slow down and retry after the Retry-After seconds"
     else:
         log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
         status, title, parameter, headers = HTTP_500_INTERNAL_SERVER_ERROR, "Server error", None, None
@@ -82,3 +90,31 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         parameter=parameter,
     )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+_RESPONSE_DESCRIPTIONS = {
+    400: "A bad parameter: `parameter` names it",
+    401: "No API key, or one that is malformed, unknown or revoked",
+    404: "No such resource for this API key's tenant (the same answer whether it exists for another tenant or not)",
+    413: "A request body was sent: this API takes none",
+    414: "The query string is longer than the limit",
+    429: "Too many requests for this API key; retry after `Retry-After` seconds",
+    431: "The request headers are larger than the limit",
+    503: "The projections did not reach the requested position in time (`Retry-After`)",
+}
+# Every data endpoint can answer these.
+COMMON_PROBLEMS = (400, 401, 413, 414, 429, 431, 503)
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of the problem responses a route can give:
+    ``COMMON_PROBLEMS`` and ``statuses`` (e.g. 404)."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=_RESPONSE_DESCRIPTIONS[status],
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in sorted({*COMMON_PROBLEMS, *statuses})
+    }

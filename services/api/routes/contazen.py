@@ -10,7 +10,7 @@ from litestar.params import QueryParameter
 from services.api import fx, params, queries
 from services.api.filters import Sql
 from services.api.params import MinPosition
-from services.api.problems import BadParameter
+from services.api.problems import BadParameter, problem_responses
 from services.api.reading import json_response, major, reading
 from services.api.schemas import (
     ContazenCurrencyTotals,
@@ -29,6 +29,7 @@ DOCUMENT_TYPES = ("fiscal", "proforma")
     tags=["Contazen"],
     summary="Get invoice totals",
     operation_id="getInvoiceTotals",
+    responses=problem_responses(),
 )
 async def invoice_totals(
     request: Request[Any, Any, Any],

@@ -10,7 +10,7 @@ from litestar.params import PathParameter
 from contracts import format_minor
 from services.api import params, queries
 from services.api.params import AsOf, MinPosition
-from services.api.problems import ApiProblem
+from services.api.problems import ApiProblem, problem_responses
 from services.api.reading import json_response, reading
 from services.api.schemas import CustomerInvoiceSummary, CustomerMultiCurrencyInvoiceSummary
 
@@ -24,6 +24,7 @@ def customer_not_found(customer_id: str) -> ApiProblem:
     tags=["Flexprice"],
     summary="Get customer invoice summary",
     operation_id="getCustomerInvoiceSummary",
+    responses=problem_responses(404),
 )
 async def customer_invoice_summary(
     request: Request[Any, Any, Any],

@@ -12,6 +12,9 @@ from litestar import Litestar, Request, Response, get
 
 from projections.status import ProjectionStatus
 from services import metrics
+from litestar.openapi.datastructures import ResponseSpec
+
+from services.api.problems import problem_responses
 from services.api.reading import json_response, reading
 from services.kafka_probe import KafkaProbe
 from services.logging import get_logger
@@ -83,7 +86,13 @@ async def live() -> Health:
     return Health(status="ok")
 
 
-@get("/health/ready", tags=["Operations"], summary="Readiness: database reachable, lag under the limit")
+@get(
+    "/health/ready",
+    tags=["Operations"],
+    summary="Readiness: database reachable, lag under the limit",
+    responses={503: ResponseSpec(Health, description="Not ready: the database is unreachable or the lag is over the limit",
+                                 generate_examples=False)},
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     settings: Settings = request.app.state.settings
     watch: LagWatch = request.app.state.lag_watch
@@ -112,6 +121,7 @@ class StatusResponse(msgspec.Struct):
     "/v1/projections/status",
     tags=["Operations"],
     summary="Projection status: versions, positions and lag, held events, quarantine counts",
+    responses=problem_responses(),
 )
 async def projections_status(request: Request[Any, Any, Any]) -> Response[StatusResponse]:
     """Service-wide figures; the examples of open gaps are limited to the caller's tenant."""

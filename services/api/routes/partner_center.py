@@ -14,6 +14,7 @@ from litestar import Request, Response, get
 from contracts import CURRENCIES
 from services.api import queries
 from services.api.params import MinPosition
+from services.api.problems import problem_responses
 from services.api.reading import json_response, major, reading
 from services.api.schemas import (
     PartnerCenterAttributes,
@@ -117,6 +118,7 @@ def currency_summary(totals: asyncpg.Record, kinds: Sequence[asyncpg.Record]) ->
     tags=["Partner Center"],
     summary="Get invoice summaries",
     operation_id="getInvoiceSummaries",
+    responses=problem_responses(),
 )
 async def invoice_summaries(
     request: Request[Any, Any, Any], min_position: MinPosition = None

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from services.api import queries
 from services.api.filters import InvoiceFilter, Page, Sql, invoice_filter, invoice_page, page_parameters
 from services.api.params import MinPosition
+from services.api.problems import problem_responses
 from services.api.reading import json_response, major, reading
 from services.api.schemas import (
     InvoiceSummaryListItem,
@@ -30,6 +31,7 @@ PAGE = {"page": Provide(page_parameters)}
     tags=["Sequence"],
     summary="Get an invoice summary",
     operation_id="getInvoicesSummary",
+    responses=problem_responses(),
     dependencies=FILTER,
 )
 async def invoices_summary(
@@ -79,6 +81,7 @@ def list_item(r: asyncpg.Record) -> InvoiceSummaryListItem:
     tags=["Sequence"],
     summary="List invoice summaries",
     operation_id="listInvoiceSummaries",
+    responses=problem_responses(),
     dependencies={**FILTER, **PAGE},
 )
 async def invoices_list_summary(

@@ -18,7 +18,7 @@ from contracts import CURRENCIES, format_minor
 from services.api import params, queries
 from services.api.filters import InvoiceFilter, Page, invoice_filter, invoice_page, page_parameters
 from services.api.params import AsOf, MinPosition
-from services.api.problems import ApiProblem
+from services.api.problems import ApiProblem, problem_responses
 from services.api.reading import json_response, reading
 from services.api.routes.flexprice import customer_not_found
 from services.api.routes.partner_center import SentDates
@@ -120,7 +120,13 @@ def summaries(totals: Sequence[asyncpg.Record], overdue: Sequence[asyncpg.Record
     ]
 
 
-@get("/v1/summary", tags=["Invoice summaries"], summary="Summary per currency", operation_id="getSummary")
+@get(
+    "/v1/summary",
+    tags=["Invoice summaries"],
+    summary="Summary per currency",
+    operation_id="getSummary",
+    responses=problem_responses(),
+)
 async def summary(
     request: Request[Any, Any, Any], as_of: AsOf = None, min_position: MinPosition = None
 ) -> Response[V1Summary]:
@@ -148,6 +154,7 @@ async def summary(
     tags=["Invoice summaries"],
     summary="Summary per currency of one customer",
     operation_id="getCustomerSummary",
+    responses=problem_responses(404),
 )
 async def customer_summary(
     request: Request[Any, Any, Any],
@@ -232,6 +239,7 @@ def invoice(r: asyncpg.Record) -> V1Invoice:
     tags=["Invoices"],
     summary="List invoices",
     operation_id="listInvoices",
+    responses=problem_responses(),
     dependencies={"invoice_filter": Provide(invoice_filter), "page": Provide(page_parameters)},
 )
 async def list_invoices(
@@ -256,6 +264,7 @@ async def list_invoices(
     tags=["Invoices"],
     summary="Get one invoice",
     operation_id="getInvoice",
+    responses=problem_responses(404),
 )
 async def get_invoice(
     request: Request[Any, Any, Any],
