@@ -10,12 +10,13 @@ STACK  := $(PY) deploy/local/stack.py
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k money"
 PYTEST_ARGS ?=
 
-.PHONY: help install stack stop status run test test-unit bench clean
+.PHONY: help install stack stop status run test test-unit faults bench clean
 
 help:
 	@echo "make run        start the stack, worker and API, publish a demo stream (Ctrl-C stops)"
 	@echo "make test       run the whole test suite against the real Kafka and PostgreSQL"
 	@echo "make test-unit  only the tests that need no services"
+	@echo "make faults     the long fault soak (FAULT_ROUNDS, FAULT_INVOICES): per-scenario table"
 	@echo "make stack | status | stop   the local Kafka + PostgreSQL"
 	@echo "make clean      stop the stack and delete .stack and .venv"
 
@@ -49,3 +50,6 @@ test-unit: install
 
 clean: stop
 	rm -rf .stack $(VENV)
+
+faults: install
+	$(PY) -m tests.faults

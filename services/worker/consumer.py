@@ -123,11 +123,17 @@ class Worker:
                 remedy="billing replay --promote",
             )
 
+    async def _open(self) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            self.settings.database_url,
+            server_settings={"statement_timeout": str(self.settings.statement_timeout_ms)},
+        )
+
     async def _connect(self, stop: asyncio.Event) -> bool:
         failures = 0
         while not stop.is_set():
             try:
-                self.conn = await asyncpg.connect(self.settings.database_url)
+                self.conn = await self._open()
                 return True
             except (OSError, asyncpg.PostgresError) as error:
                 failures += 1
@@ -284,8 +290,10 @@ class Worker:
         position; False if the database is still unreachable."""
         async with self.batch_lock:
             try:
-                if self.conn.is_closed():
-                    self.conn = await asyncpg.connect(self.settings.database_url)
+                # A fresh session after any failure: nothing of a broken or
+                # misconfigured one (e.g. read-only, aborted) carries over.
+                self.conn.terminate()
+                self.conn = await self._open()
                 self.expected.clear()
                 await self.seek_to_stored(list(self.consumer.assignment()))
             except Exception as error:  # noqa: BLE001 - retried with backoff
