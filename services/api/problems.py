@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import msgspec
@@ -78,7 +79,10 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
             headers = {**(headers or {}), "Retry-After": str(max(1, int(reset) if reset.isdigit() else 1))}
             detail = "too many requests for this API key: slow down and retry after the Retry-After seconds"
     else:
-        log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
+        # The traceback as plain text: a renderer given the exception itself may
+        # show each frame's locals, and those hold the request's headers (its API key).
+        trace = "".join(traceback.format_exception(exc))
+        log.error("unhandled error", path=request.url.path, error=repr(exc), traceback=trace)
         status, title, parameter, headers = HTTP_500_INTERNAL_SERVER_ERROR, "Server error", None, None
         detail = "the server could not answer this request"
     body = Problem(
