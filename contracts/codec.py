@@ -71,6 +71,10 @@ def decode(
             raise ContractError(Reason.MALFORMED, "the message has no value")
         document = value
     try:
+        # msgspec skips unknown fields without reading them, invalid UTF-8
+        # included; the whole message must be UTF-8 (an ASCII scan is cheap).
+        if not document.isascii():
+            document.decode()
         event = _decoder.decode(document)
     except msgspec.ValidationError as exc:
         raise _classify(document, exc) from exc

@@ -220,6 +220,13 @@ def test_a_message_without_a_value_is_malformed() -> None:
     assert reason_of(None) is Reason.MALFORMED
 
 
+def test_invalid_utf8_in_a_field_the_decoder_skips_is_still_malformed() -> None:
+    valid = encode(CREATED)
+    broken = valid.replace(b'"customer_name"', b'"customer_\xff\xfename"')
+    assert broken != valid
+    assert reason_of(broken) is Reason.MALFORMED
+
+
 BROKEN_RULES: list[
     tuple[InvoiceEvent, Callable[[dict[str, Any]], None], Reason, str]
 ] = [
