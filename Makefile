@@ -17,6 +17,8 @@ help:
 	@echo "make test       run the whole test suite against the real Kafka and PostgreSQL"
 	@echo "make test-unit  only the tests that need no services"
 	@echo "make faults     the long fault soak (FAULT_ROUNDS, FAULT_INVOICES): per-scenario table"
+	@echo "make bench      quick benchmarks (~15 min): ingest, replay, read, freshness, scaling -> bench-report/"
+	@echo "make bench-full the same at full sizes (1M-5M events, about an hour); BENCH_ARGS=\"--only read,replay\""
 	@echo "make stack | status | stop   the local Kafka + PostgreSQL"
 	@echo "make clean      stop the stack and delete .stack and .venv"
 
@@ -53,3 +55,22 @@ clean: stop
 
 faults: install
 	$(PY) -m tests.faults
+
+# Benchmarks: the local stack, the venv with the bench extra (matplotlib);
+# wrk is installed with apt-get when missing and running as root (else a
+# Python load generator is used, and the report says so).
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_ARGS  ?=
+.PHONY: bench-full
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: stack $(BENCH_STAMP)
+	@set -a; eval "$$($(STACK) env)"; set +a; \
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-full: stack $(BENCH_STAMP)
+	@set -a; eval "$$($(STACK) env)"; set +a; \
+	$(PY) -m bench --full $(BENCH_ARGS)

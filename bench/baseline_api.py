@@ -1,0 +1,189 @@
+"""The read baseline: the same summaries computed the way Flexprice and Lago
+compute them, by aggregating the invoice rows at request time.
+
+A tiny Litestar + asyncpg app, served like the product (one uvicorn process,
+a pool of the same size, the same API keys and JSON encoder), so the only
+difference the read benchmark measures is where the sums come from: the
+product reads summary rows kept up to date by the workers; this app scans the
+tenant's (or the customer's) invoices on every request. It reads the same
+invoice rows (the ``billing_read`` views) and answers with the same shapes.
+
+Run: ``python -m bench.baseline_api`` with BILLING_DATABASE_URL and
+BILLING_API_PORT set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import msgspec
+import uvicorn
+from litestar import Litestar, Request, Response, get
+from litestar.exceptions import NotAuthorizedException, NotFoundException
+
+from contracts import format_minor
+from services import keys
+from services.api.schemas import (
+    CustomerInvoiceSummary,
+    CustomerMultiCurrencyInvoiceSummary,
+    InvoiceSummaryResponse,
+    InvoiceSummaryResponseCurrencyTotals,
+)
+from services.settings import Settings
+
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+# The per-currency summary, the common way: a GROUP BY over the invoices.
+TOTALS = """
+SELECT currency, count(*)::bigint AS invoice_count, sum(gross) AS gross_total
+FROM billing_read.invoices
+WHERE tenant_id = $1{where}
+GROUP BY currency
+ORDER BY currency
+"""
+
+# The per-customer summary over the customer's invoice rows: SENT invoices'
+# count and revenue, receivable (SENT with a balance), overdue (receivable and
+# due before the cut-off), and the receivable split by charge type.
+CUSTOMER = """
+SELECT currency,
+       count(*) FILTER (WHERE status = 'SENT')::bigint AS sent_count,
+       coalesce(sum(gross) FILTER (WHERE status = 'SENT'), 0) AS sent_gross,
+       count(*) FILTER (WHERE status = 'SENT' AND balance > 0)::bigint AS receivable_count,
+       coalesce(sum(balance) FILTER (WHERE status = 'SENT' AND balance > 0), 0) AS receivable_balance,
+       coalesce(sum(balance_usage) FILTER (WHERE status = 'SENT' AND balance > 0), 0) AS receivable_usage,
+       coalesce(sum(balance_fixed) FILTER (WHERE status = 'SENT' AND balance > 0), 0) AS receivable_fixed,
+       count(*) FILTER (WHERE status = 'SENT' AND balance > 0 AND due_date < $3)::bigint AS overdue_count,
+       coalesce(sum(balance) FILTER (WHERE status = 'SENT' AND balance > 0 AND due_date < $3), 0) AS overdue_balance
+FROM billing_read.invoices
+WHERE tenant_id = $1 AND customer_id = $2
+GROUP BY currency
+ORDER BY currency
+"""
+
+DEFAULT_CURRENCY = """
+SELECT currency FROM billing_read.invoices
+WHERE tenant_id = $1 AND customer_id = $2
+ORDER BY issue_date DESC, created_at DESC NULLS LAST, invoice_id DESC
+LIMIT 1
+"""
+
+_tenants: dict[bytes, str | None] = {}
+
+
+async def _tenant(request: Request[Any, Any, Any]) -> str:
+    key = request.headers.get("x-api-key")
+    if not key:
+        raise NotAuthorizedException("missing x-api-key")
+    digest = keys.hash_key(key)
+    if digest not in _tenants:
+        _tenants[digest] = await keys.tenant_of(request.app.state.pool, digest)
+    tenant = _tenants[digest]
+    if tenant is None:
+        raise NotAuthorizedException("unknown API key")
+    return tenant
+
+
+def _json(body: Any) -> Response[Any]:
+    return Response(content=_ENCODER.encode(body), media_type="application/json")
+
+
+def _major(minor: Any, currency: str) -> Any:
+    from decimal import Decimal
+
+    return Decimal(format_minor(int(minor), currency))
+
+
+@get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/invoices/summary")
+async def invoices_summary(request: Request[Any, Any, Any]) -> Response[Any]:
+    tenant = await _tenant(request)
+    where, args = "", [tenant]
+    # The filtered variant the benchmark uses: status and due date.
+    status = request.query_params.get("invoiceStatus")
+    if status:
+        args.append(status.split(","))
+        where += f" AND status = ANY(${len(args)}::text[])"
+    due_before = request.query_params.get("dueBefore")
+    if due_before:
+        args.append(dt.date.fromisoformat(due_before))
+        where += f" AND due_date < ${len(args)}::date"
+    async with request.app.state.pool.acquire() as conn:
+        rows = await conn.fetch(TOTALS.format(where=where), *args)
+    return _json(
+        InvoiceSummaryResponse(
+            totalsByCurrency=[
+                InvoiceSummaryResponseCurrencyTotals(
+                    currency=r["currency"], invoiceCount=r["invoice_count"],
+                    grossTotal=_major(r["gross_total"], r["currency"]),
+                )  # fmt: skip
+                for r in rows
+            ]
+        )
+    )
+
+
+@get("/customers/{customer_id:str}/invoices/summary")
+async def customer_summary(request: Request[Any, Any, Any], customer_id: str) -> Response[Any]:
+    tenant = await _tenant(request)
+    as_of = request.query_params.get("asOf")
+    cutoff = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC).date()
+    async with request.app.state.pool.acquire() as conn:
+        default_currency = await conn.fetchval(DEFAULT_CURRENCY, tenant, customer_id)
+        if default_currency is None:
+            raise NotFoundException(f"no invoices for customer {customer_id!r}")
+        rows = await conn.fetch(CUSTOMER, tenant, customer_id, cutoff)
+    return _json(
+        CustomerMultiCurrencyInvoiceSummary(
+            customer_id=customer_id,
+            default_currency=default_currency,
+            summaries=[
+                CustomerInvoiceSummary(
+                    currency=r["currency"], customer_id=customer_id,
+                    overdue_invoice_count=r["overdue_count"],
+                    total_invoice_count=r["sent_count"],
+                    total_overdue_amount=format_minor(int(r["overdue_balance"]), r["currency"]),
+                    total_revenue_amount=format_minor(int(r["sent_gross"]), r["currency"]),
+                    total_unpaid_amount=format_minor(int(r["receivable_balance"]), r["currency"]),
+                    unpaid_fixed_charges=format_minor(int(r["receivable_fixed"]), r["currency"]),
+                    unpaid_invoice_count=r["receivable_count"],
+                    unpaid_usage_charges=format_minor(int(r["receivable_usage"]), r["currency"]),
+                )  # fmt: skip
+                for r in rows
+            ],
+        )
+    )
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def pool(app: Litestar) -> AsyncIterator[None]:
+        # The product's pool size, so both apps have the same concurrency.
+        app.state.pool = await asyncpg.create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    return Litestar([live, invoices_summary, customer_summary], lifespan=[pool], openapi_config=None)
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+                            log_config=None, access_log=False, lifespan="on")  # fmt: skip
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,377 @@
+"""The Markdown report: machine facts, every figure as the median of its runs
+(with the run count), each target met or not, each ratio, and the CPU tables
+that show what bounds a missed target. Pure: results in, text out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from bench.procstat import IDLE, OTHERS, CpuShare
+from bench.stats import median, ratio
+
+if TYPE_CHECKING:
+    from bench.run import Results
+
+# The targets of the issue.
+INGEST_MIN_RATE = 50_000
+INGEST_MIN_RATIO = 20
+REPLAY_MIN_RATE = 200_000
+MAX_RSS_MB = 500
+READ_MAX_P99_MS = 10
+READ_MIN_RPS = 3_000
+READ_MIN_RATIO = 20
+READ_TARGET_INVOICES = 1_000_000
+FRESHNESS_MAX_P99_MS = 500
+
+
+class Line(msgspec.Struct, frozen=True):
+    """One row of the summary: a figure, or a target check of one."""
+
+    figure: str
+    value: str
+    runs: str
+    target: str = ""
+    met: bool | None = None  # None: no target, or not measured
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """1234567.8 -> '1,234,568'; None -> 'n/a'."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def milliseconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f}×"
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "n/a"}[met]
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table; cells are str()-ed and pipes escaped."""
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def runs_text(count: int) -> str:
+    return f"median of {count}" if count > 1 else "1 run"
+
+
+def _med(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return median(present) if present else None
+
+
+def cpu_table(shares: Sequence[CpuShare], cores: int) -> str:
+    """Each group's CPU, the total of the benchmark's own processes, then
+    what the rest of the machine used and the idle time: a saturated group
+    (near 100% of one core for a single-threaded process) or no idle left
+    is what bounds a figure."""
+    own = [s for s in shares if s.group not in (OTHERS, IDLE)]
+    rest = [s for s in shares if s.group in (OTHERS, IDLE)]
+    rows = [(s.group, s.processes, f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%")
+            for s in own if s.cpu_percent >= 0.5]  # fmt: skip
+    total = sum(s.cpu_percent for s in own)
+    rows.append(("**benchmark and stack processes**", "", f"{total:.0f}%", f"{total / max(cores, 1):.0f}%"))
+    rows += [(s.group, "", f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%") for s in rest]
+    return table(("process group", "processes", "CPU (% of one core)", f"share of the {cores} cores"), rows)
+
+
+def _endpoint(results: Results, endpoint: str, app: str) -> list[Any]:
+    if results.read is None:
+        return []
+    return next((e.runs for e in results.read.endpoints if e.endpoint == endpoint and e.app == app), [])
+
+
+def summary_lines(results: Results) -> list[Line]:
+    """Every headline figure with its target, in the report's order."""
+    lines: list[Line] = []
+    if results.ingest is not None and results.ingest.runs:
+        runs = results.ingest.runs
+        rate = _med([r.events_per_second for r in runs])
+        lines.append(Line("Ingest, 1 worker (events/s)", number(rate), runs_text(len(runs)),
+                          f"≥ {INGEST_MIN_RATE:,}", None if rate is None else rate >= INGEST_MIN_RATE))  # fmt: skip
+        rss = _med([r.peak_rss_mb for r in runs])
+        lines.append(Line("Ingest worker peak RSS (MB)", number(rss), runs_text(len(runs)), f"≤ {MAX_RSS_MB}",
+                          None if rss is None else rss <= MAX_RSS_MB))  # fmt: skip
+        if results.ingest.baseline:
+            base = _med([b.events_per_second for b in results.ingest.baseline])
+            lines.append(Line("Baseline projector, one transaction per event (events/s)", number(base),
+                              runs_text(len(results.ingest.baseline))))  # fmt: skip
+            r = ratio(rate or 0, base or 0)
+            lines.append(Line("Ingest ÷ baseline", times(r), "ratio of the medians", f"≥ {INGEST_MIN_RATIO}×",
+                              None if r is None else r >= INGEST_MIN_RATIO))  # fmt: skip
+    for size in results.replay or []:
+        if not size.runs:
+            continue
+        rate = _med([r.events_per_second for r in size.runs])
+        lines.append(Line(f"Replay {size.events:,} events (events/s)", number(rate), runs_text(len(size.runs)),
+                          f"≥ {REPLAY_MIN_RATE:,}", None if rate is None else rate >= REPLAY_MIN_RATE))  # fmt: skip
+        rss = _med([r.peak_rss_mb for r in size.runs])
+        lines.append(Line(f"Replay {size.events:,}: peak RSS (MB)", number(rss), runs_text(len(size.runs)),
+                          f"≤ {MAX_RSS_MB}", None if rss is None else rss <= MAX_RSS_MB))  # fmt: skip
+        pause = max(r.reader.max_ms for r in size.runs)
+        failed = sum(r.reader.failures for r in size.runs)
+        lines.append(Line(f"Replay {size.events:,}: longest API read during replay + promote",
+                          f"{milliseconds(pause)} (p99 {milliseconds(_med([r.reader.p99_ms for r in size.runs]))}, "
+                          f"{failed} failed reads)", f"max over {len(size.runs)} run(s)"))  # fmt: skip
+    if results.read is not None:
+        invoices = results.read.dataset.invoices
+        at = f" at {invoices:,} invoices"
+        size_note = "" if invoices >= READ_TARGET_INVOICES else f" (target is at {READ_TARGET_INVOICES:,})"
+        for endpoint in ("unfiltered summary", "per-customer summary", "filtered summary"):
+            product, baseline = _endpoint(results, endpoint, "product"), _endpoint(results, endpoint, "baseline")
+            if not product:
+                continue
+            p50 = _med([r.p50_ms for r in product])
+            p99 = _med([r.p99_ms for r in product])
+            rps = _med([r.requests_per_second for r in product])
+            targeted = endpoint != "filtered summary"
+            n = runs_text(len(product))
+            lines.append(Line(f"Read {endpoint}{at}: p50", milliseconds(p50), n))
+            lines.append(Line(f"Read {endpoint}{at}: p99", milliseconds(p99), n,
+                              f"≤ {READ_MAX_P99_MS} ms{size_note}" if targeted else "",
+                              (p99 is not None and p99 <= READ_MAX_P99_MS) if targeted else None))  # fmt: skip
+            lines.append(Line(f"Read {endpoint}{at}: requests/s", number(rps), n,
+                              f"≥ {READ_MIN_RPS:,}{size_note}" if targeted else "",
+                              (rps is not None and rps >= READ_MIN_RPS) if targeted else None))  # fmt: skip
+            if baseline:
+                b50 = _med([r.p50_ms for r in baseline])
+                brps = _med([r.requests_per_second for r in baseline])
+                lines.append(Line(f"Read {endpoint}{at}: baseline (request-time aggregation) p50 / p99 / req/s",
+                                  f"{milliseconds(b50)} / {milliseconds(_med([r.p99_ms for r in baseline]))} / "
+                                  f"{number(brps)}", runs_text(len(baseline))))  # fmt: skip
+                r = ratio(b50 or 0, p50 or 0)
+                lines.append(Line(f"Read {endpoint}: baseline p50 ÷ product p50 (req/s ratio {times(ratio(rps or 0, brps or 0))})",
+                                  times(r), "ratio of the medians",
+                                  f"≥ {READ_MIN_RATIO}×{size_note}" if targeted else "",
+                                  (r is not None and r >= READ_MIN_RATIO) if targeted else None))  # fmt: skip
+    if results.freshness is not None:
+        f = results.freshness
+        lines.append(Line(f"Freshness at {f.achieved_rate:,.0f} events/s: p50", milliseconds(f.p50_ms),
+                          f"{f.visible} sampled events, 1 run"))  # fmt: skip
+        lines.append(Line(f"Freshness at {f.achieved_rate:,.0f} events/s: p99", milliseconds(f.p99_ms),
+                          f"{f.visible} sampled events, 1 run", f"≤ {FRESHNESS_MAX_P99_MS} ms",
+                          f.p99_ms <= FRESHNESS_MAX_P99_MS and f.visible == f.samples))  # fmt: skip
+    for workers, runs in sorted((results.scaling or {}).items(), key=lambda kv: int(kv[0])):
+        if runs:
+            lines.append(Line(f"Scaling: ingest with {workers} worker(s) (events/s)",
+                              number(_med([r.events_per_second for r in runs])), runs_text(len(runs))))  # fmt: skip
+    for point in results.read_scaling or []:
+        lines.append(Line(f"Scaling: unfiltered summary at {point.invoices:,} invoices, p50 / p99 (baseline p50)",
+                          f"{milliseconds(_med([r.p50_ms for r in point.product]))} / "
+                          f"{milliseconds(_med([r.p99_ms for r in point.product]))} "
+                          f"({milliseconds(_med([r.p50_ms for r in point.baseline]))})",
+                          runs_text(len(point.product))))  # fmt: skip
+    return lines
+
+
+def _machine(results: Results) -> str:
+    m = results.machine
+    rows = [
+        ("CPU", f"{m.cpu_model}, {m.cores} cores"), ("memory", f"{m.memory_gib} GiB"),
+        ("kernel", m.kernel), ("Python", m.python), ("PostgreSQL", m.postgresql), ("Kafka", m.kafka),
+        ("load average at start", " / ".join(f"{x:.2f}" for x in m.load_average_at_start)),
+        ("code measured", f"commit {m.commit}" + (
+            f" plus {m.product_changes_uncommitted} uncommitted file(s) in contracts/, projections/, services/"
+            if m.product_changes_uncommitted else "")),
+        ("HTTP load generator", f"{results.load_tool} ({results.load_tool_note})"),
+    ]  # fmt: skip
+    return table(("", ""), rows)
+
+
+def _ingest(results: Results) -> list[str]:
+    section = results.ingest
+    if section is None:
+        return []
+    cores = results.machine.cores
+    out = ["## 1. Ingest", ""]
+    s = section.stream
+    out.append(
+        f"{s.events:,} records published beforehand to a 4-partition topic (in {s.publish_seconds:.0f} s; not "
+        "measured): invoice histories of 100 tenants (Zipf), ~20 invoices per customer, EUR/USD/GBP/JPY/KWD, "
+        "partial payments and voids, due dates from 120 days ago to 45 days ahead, ~2% duplicates and ~1% late "
+        "events. Each run: a fresh database, `billing worker` as a subprocess (service defaults), and the "
+        "harness polling `/invoices/summary`'s `X-Projection-Position` every 20 ms. The rate is measured from "
+        "5% to 100% of the stream visible in the API (leaves out process start and the group's first rebalance); "
+        "the wall time is from spawning the worker to all visible."
+    )
+    out.append("")
+    rows = [(i + 1, number(r.events_per_second), f"{r.wall_seconds:.1f} s", number(r.peak_rss_mb),
+             f"{r.invoices:,}", ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
+            for i, r in enumerate(section.runs)]  # fmt: skip
+    out += [table(("run", "events/s", "wall", "peak RSS (MB)", "invoices", "outcomes"), rows), ""]
+    if section.baseline:
+        out.append(
+            f"**Baseline** (bench/baseline_projector.py: one transaction per event — read the invoice row, "
+            f"update it and the per-currency and per-customer counters, store the offset) on the first "
+            f"{section.baseline[0].events:,} records of the same stream, same broker and database server:"
+        )
+        out.append("")
+        rows = [(i + 1, number(b.events_per_second), f"{b.wall_seconds:.1f} s", f"{b.invoices:,}")
+                for i, b in enumerate(section.baseline)]  # fmt: skip
+        out += [table(("run", "events/s", "wall", "invoices"), rows), ""]
+    if section.runs:
+        middle = _median_run(section.runs, lambda r: r.events_per_second or 0)
+        out += ["CPU during the median ingest run (1 worker):", "", cpu_table(middle.cpu, cores), ""]
+    if section.baseline:
+        middle_b = _median_run(section.baseline, lambda r: r.events_per_second or 0)
+        out += ["CPU during the median baseline run:", "", cpu_table(middle_b.cpu, cores), ""]
+    return out
+
+
+def _median_run(runs: Sequence[Any], key: Any) -> Any:
+    ordered = sorted(runs, key=key)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _replay(results: Results) -> list[str]:
+    if not results.replay:
+        return []
+    cores = results.machine.cores
+    out = ["## 2. Replay", ""]
+    out.append(
+        "The event store is COPYed in beforehand (not measured): the same kind of histories in append order, "
+        "partition = a stable hash of the invoice id mod 4. Each run is `billing replay --promote` as a "
+        "subprocess, timed from spawn to exit; the retired version is dropped between runs. Peak RSS: the "
+        "kernel's `ru_maxrss` of the replay process at exit (and `VmHWM` sampled every 100 ms). Meanwhile one "
+        "client reads `/invoices/summary` back to back; its slowest read is the longest pause readers saw. "
+        "The first run switches away from an empty version, later runs from a full one."
+    )
+    out.append("")
+    for size in results.replay:
+        out.append(f"### {size.events:,} events ({size.invoices:,} invoices; loaded in {size.load_seconds:.0f} s)")
+        out.append("")
+        rows = [(i + 1, number(r.events_per_second), f"{r.seconds:.1f} s", number(r.peak_rss_mb),
+                 number(r.peak_rss_mb_sampled), milliseconds(r.switch_ms), f"{r.live_invoices_before:,}",
+                 r.reader.reads, milliseconds(r.reader.p99_ms), milliseconds(r.reader.max_ms), r.reader.failures)
+                for i, r in enumerate(size.runs)]  # fmt: skip
+        out += [table(("run", "events/s", "time", "peak RSS MB (exit)", "VmHWM MB (sampled)", "switch",
+                       "live invoices before", "reads", "read p99", "read max", "failed reads"), rows), ""]  # fmt: skip
+        for run in size.runs:
+            if run.reader.failure_examples:
+                out.append("Failed reads, e.g.: " + "; ".join(run.reader.failure_examples))
+        if size.runs:
+            middle = _median_run(size.runs, lambda r: r.events_per_second)
+            out += ["CPU during the median run:", "", cpu_table(middle.cpu, cores), ""]
+    return out
+
+
+def _read(results: Results) -> list[str]:
+    if results.read is None:
+        return []
+    cores = results.machine.cores
+    data = results.read.dataset
+    sizes = results.sizes
+    out = ["## 3. Read", ""]
+    out.append(
+        f"{data.invoices:,} invoices loaded (in {data.load_seconds:.0f} s, not measured); the queried tenant has "
+        f"{data.tenant_invoices:,}. One `billing api` process and one baseline app (bench/baseline_api.py: "
+        "Litestar + asyncpg, same pool size, aggregating the invoice rows at request time), both on loopback, "
+        f"loaded by {results.load_tool}: {sizes.read_connections} connections, 2 threads, "
+        f"{sizes.read_seconds:g} s per run after a 1 s warm-up, runs alternating between the two apps. "
+        f"Per-customer requests spread over {data.customers_queried} customers of the tenant. "
+        f"Both apps give identical answers: **{'yes' if data.identical_answers else 'NO'}**."
+    )
+    for difference in data.differences[:5]:
+        out.append(f"- difference: {difference}")
+    out.append("")
+    rows = []
+    for endpoint in ("unfiltered summary", "per-customer summary", "filtered summary"):
+        for app in ("product", "baseline"):
+            runs = _endpoint(results, endpoint, app)
+            if not runs:
+                continue
+            rows.append((endpoint, app, milliseconds(_med([r.p50_ms for r in runs])),
+                         milliseconds(_med([r.p99_ms for r in runs])), number(_med([r.requests_per_second for r in runs])),
+                         sum(r.errors for r in runs), runs_text(len(runs))))  # fmt: skip
+    out += [table(("endpoint", "app", "p50", "p99", "requests/s", "errors", "runs"), rows), ""]
+    for e in results.read.endpoints:
+        if e.endpoint == "unfiltered summary" and e.app == "product":
+            out += ["CPU during the last product run of the unfiltered summary:", "", cpu_table(e.cpu, cores), ""]
+    return out
+
+
+def _freshness(results: Results) -> list[str]:
+    f = results.freshness
+    if f is None:
+        return []
+    return [
+        "## 4. Freshness", "",
+        f"A paced publisher (its own process; idempotent, acks=all, linger 1 ms) sent {f.achieved_rate:,.0f} "
+        f"events/s (target {f.target_rate:,}) for {f.seconds:.1f} s to a `billing worker` at service defaults. "
+        f"1 event in {results.sizes.freshness_sample_every} was sampled ({f.samples}; {f.visible} seen visible): "
+        "time before the send → the first `/invoices/summary` answer (polled every 5 ms, "
+        f"{f.polls:,} polls) whose `X-Projection-Position` is past its offset.", "",
+        table(("p50", "p90", "p99", "max"), [(milliseconds(f.p50_ms), milliseconds(f.p90_ms),
+                                              milliseconds(f.p99_ms), milliseconds(f.max_ms))]),
+        "", "CPU during the paced run:", "", cpu_table(f.cpu, results.machine.cores), "",
+    ]  # fmt: skip
+
+
+def _scaling(results: Results) -> list[str]:
+    out: list[str] = []
+    if results.scaling:
+        out += ["## 5. Scaling", "", "Ingest of the same stream (4 partitions) with 1, 2 and 4 `billing worker` "
+                "processes in one consumer group, each run into a fresh database:", ""]  # fmt: skip
+        one = _med([r.events_per_second for r in results.scaling.get("1", [])])
+        rows = []
+        for workers, runs in sorted(results.scaling.items(), key=lambda kv: int(kv[0])):
+            rate = _med([r.events_per_second for r in runs])
+            rows.append((workers, number(rate), times(ratio(rate or 0, one or 0)), runs_text(len(runs))))
+        out += [table(("workers", "events/s", "vs 1 worker", "runs"), rows), ""]
+        for workers, runs in sorted(results.scaling.items(), key=lambda kv: int(kv[0])):
+            if int(workers) > 1 and runs:
+                middle = _median_run(runs, lambda r: r.events_per_second or 0)
+                out += [f"CPU with {workers} workers (median run):", "", cpu_table(middle.cpu, results.machine.cores), ""]
+    if results.read_scaling:
+        if not results.scaling:
+            out += ["## 5. Scaling", ""]
+        out += ["Unfiltered summary latency by data size (the queried tenant holds ~20% of the invoices):", ""]
+        rows = [(f"{p.invoices:,}", f"{p.tenant_invoices:,}", milliseconds(_med([r.p50_ms for r in p.product])),
+                 milliseconds(_med([r.p99_ms for r in p.product])), milliseconds(_med([r.p50_ms for r in p.baseline])),
+                 milliseconds(_med([r.p99_ms for r in p.baseline])), runs_text(len(p.product)))
+                for p in results.read_scaling]  # fmt: skip
+        out += [table(("invoices", "tenant's invoices", "p50", "p99", "baseline p50", "baseline p99", "runs"), rows), ""]
+    return out
+
+
+def render(results: Results, charts: Sequence[str]) -> str:
+    lines = summary_lines(results)
+    checks = [line for line in lines if line.target]
+    out = [
+        f"# Benchmarks ({results.mode} mode)", "",
+        f"Produced by `{results.command}` (`make bench{'-full' if results.mode == 'full' else ''}`) on "
+        f"{results.started_at}, in {results.seconds / 60:.1f} minutes. Every figure is the median of its runs "
+        "(the run count is given); every ratio compares figures measured in the same invocation.", "",
+        "## Machine", "", _machine(results), "",
+        "## Figures", "",
+        table(("figure", "value", "runs", "target", "status"),
+              [(x.figure, x.value, x.runs, x.target, verdict(x.met) if x.target else "") for x in lines]),
+        "",
+        f"Targets met: {sum(1 for x in checks if x.met)} of {len(checks)}.", "",
+    ]  # fmt: skip
+    if results.mode != "full":
+        out += ["Quick mode measures smaller data than the targets name (e.g. reads at "
+                f"{results.sizes.read_invoices:,} invoices, not 1,000,000): `make bench-full` for those.", ""]
+    for name, error in results.errors.items():
+        out += [f"**{name} failed**:", "", "```", error.strip(), "```", ""]
+    out += _ingest(results) + _replay(results) + _read(results) + _freshness(results) + _scaling(results)
+    if charts:
+        out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
+    return "\n".join(out)

@@ -1,0 +1,207 @@
+"""``python -m bench [--full] [--only ingest,replay,read,freshness,scaling]``:
+runs the benchmarks against the local stack and writes ``bench-report/``
+(report.md, results.json, PNG charts, and the logs of every process)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import msgspec
+
+from bench import freshness, ingest, read, replay
+from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
+from bench.lab import REPO, Lab
+from bench.loadgen import ensure_wrk
+from bench.machine import Machine, describe
+
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+import stack  # noqa: E402  (deploy/local/stack.py: the local Kafka + PostgreSQL)
+
+
+class ReadScalingPoint(msgspec.Struct, frozen=True):
+    invoices: int
+    tenant_invoices: int
+    product: list[read.LoadResult]
+    baseline: list[read.LoadResult]
+
+
+class IngestSection(msgspec.Struct, frozen=True):
+    stream: ingest.Stream
+    runs: list[ingest.IngestRun]
+    baseline: list[ingest.BaselineRun]
+
+
+class Results(msgspec.Struct, kw_only=True):
+    mode: str
+    command: str
+    started_at: str
+    seconds: float = 0.0
+    machine: Machine
+    sizes: Sizes
+    load_tool: str
+    load_tool_note: str
+    ingest: IngestSection | None = None
+    scaling: dict[str, list[ingest.IngestRun]] | None = None  # by worker count
+    replay: list[replay.ReplaySize] | None = None
+    read: read.ReadResult | None = None
+    read_scaling: list[ReadScalingPoint] | None = None
+    freshness: freshness.FreshnessResult | None = None
+    errors: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks of the invoice summary service against the local stack; writes bench-report/.",
+    )
+    parser.add_argument("--full", action="store_true", help="the full sizes (1M-5M events; about an hour)")
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma list of benchmarks to run (default all: {','.join(BENCHMARKS)})")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=REPO / "bench-report", help="report folder (default bench-report/)")
+    parser.add_argument("--no-install", action="store_true", help="never install wrk with apt-get")
+    parser.add_argument("--max-size", type=int, default=None,
+                        help="leave out data sizes above this (events for replay, invoices for reads)")  # fmt: skip
+    args = parser.parse_args(argv)
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(args.only) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
+    return args
+
+
+def limit_sizes(sizes: Sizes, max_size: int | None) -> Sizes:
+    """The sizes without the data sets larger than ``max_size`` (for a shorter
+    run of the full mode, e.g. replay and reads at 1M but not 5M)."""
+    if max_size is None:
+        return sizes
+    replay = [(n, r) for n, r in zip(sizes.replay_sizes, sizes.replay_runs, strict=True) if n <= max_size]
+    return msgspec.structs.replace(
+        sizes,
+        replay_sizes=tuple(n for n, _ in replay), replay_runs=tuple(r for _, r in replay),
+        read_scaling_sizes=tuple(n for n in sizes.read_scaling_sizes if n <= max_size),
+        read_invoices=min(sizes.read_invoices, max_size), ingest_events=min(sizes.ingest_events, max_size),
+    )  # fmt: skip
+
+
+async def _guarded(results: Results, name: str, ctx: Context, step: object) -> object:
+    """Run one benchmark; a failure is reported, and the others still run."""
+    try:
+        return await step  # type: ignore[misc]
+    except Exception as error:  # noqa: BLE001 - recorded in the report
+        results.errors[name] = f"{error!r}\n{traceback.format_exc()[-2000:]}"
+        ctx.say(f"{name} FAILED: {error!r}")
+        return None
+
+
+async def run_ingest_and_scaling(ctx: Context, results: Results, selected: list[str]) -> None:
+    sizes = ctx.sizes
+    stream = await ingest.prepare_stream(ctx)
+    runs: list[ingest.IngestRun] = []
+    for index in range(sizes.ingest_runs):
+        run = await ingest.ingest_run(ctx, stream, workers=1)
+        runs.append(run)
+        ctx.say(f"ingest run {index + 1}: {run.events_per_second or 0:,.0f} events/s, "
+                f"peak RSS {run.peak_rss_mb or 0:.0f} MB, outcomes {run.outcomes}")  # fmt: skip
+    baseline: list[ingest.BaselineRun] = []
+    if "ingest" in selected:
+        for index in range(sizes.baseline_runs):
+            base = await ingest.baseline_run(ctx, stream)
+            baseline.append(base)
+            ctx.say(f"baseline run {index + 1}: {base.events_per_second or 0:,.0f} events/s")
+    results.ingest = IngestSection(stream=stream, runs=runs, baseline=baseline)
+    if "scaling" in selected:
+        scaling: dict[str, list[ingest.IngestRun]] = {"1": runs}
+        for workers in sizes.scaling_workers:
+            if workers == 1:
+                continue
+            scaling[str(workers)] = []
+            for index in range(sizes.scaling_runs):
+                run = await ingest.ingest_run(ctx, stream, workers=workers)
+                scaling[str(workers)].append(run)
+                ctx.say(f"scaling {workers} workers run {index + 1}: {run.events_per_second or 0:,.0f} events/s")
+        results.scaling = scaling
+
+
+async def run_replay(ctx: Context, results: Results) -> None:
+    results.replay = []
+    for events, runs in zip(ctx.sizes.replay_sizes, ctx.sizes.replay_runs, strict=True):
+        results.replay.append(await replay.replay_size(ctx, events, runs))
+
+
+async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
+    sizes = ctx.sizes
+    if "read" in selected:
+        apps = await read.start_apps(ctx, sizes.read_invoices)
+        try:
+            endpoints = await read.measure(ctx, apps, list(read.endpoint_paths(ctx, apps.customers)),
+                                           sizes.read_runs, sizes.read_seconds)  # fmt: skip
+        finally:
+            await read.stop_apps(ctx, apps)
+        results.read = read.ReadResult(dataset=apps.dataset, endpoints=endpoints, tool=results.load_tool)
+    if "scaling" in selected:
+        points: list[ReadScalingPoint] = []
+        for invoices in sizes.read_scaling_sizes:
+            if results.read is not None and invoices == results.read.dataset.invoices:
+                unfiltered = {e.app: e.runs for e in results.read.endpoints if e.endpoint == "unfiltered summary"}
+                points.append(ReadScalingPoint(invoices, results.read.dataset.tenant_invoices,
+                                               unfiltered["product"], unfiltered["baseline"]))  # fmt: skip
+                continue
+            apps = await read.start_apps(ctx, invoices)
+            try:
+                measured = await read.measure(ctx, apps, ["unfiltered summary"], 1, sizes.read_scaling_seconds)
+            finally:
+                await read.stop_apps(ctx, apps)
+            by_app = {e.app: e.runs for e in measured}
+            points.append(ReadScalingPoint(invoices, apps.dataset.tenant_invoices, by_app["product"],
+                                           by_app["baseline"]))  # fmt: skip
+        results.read_scaling = points
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    from bench import charts, report
+
+    sizes = limit_sizes(FULL if args.full else QUICK, args.max_size)
+    out: Path = args.out
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    admin_url = os.environ.get("BILLING_DATABASE_URL") or stack.database_url()
+    bootstrap = os.environ.get("BILLING_KAFKA_BOOTSTRAP") or stack.kafka_bootstrap()
+    use_wrk, tool_note = (False, "read benchmarks not selected")
+    if "read" in args.only or "scaling" in args.only:
+        use_wrk, tool_note = ensure_wrk(install=not args.no_install)
+    started = time.monotonic()
+    async with Lab(admin_url, bootstrap, out / "logs") as lab:
+        ctx = Context(lab, sizes, out, stack.postgres_pid(), stack.kafka_pid(), use_wrk)
+        ctx.say(f"{sizes.mode} mode: {', '.join(args.only)}; load generator: "
+                f"{'wrk' if use_wrk else 'asyncio+httpx'} ({tool_note})")  # fmt: skip
+        results = Results(
+            mode=sizes.mode, command=" ".join(shlex.quote(a) for a in ["python", "-m", "bench", *sys.argv[1:]]),
+            started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            machine=await describe(admin_url), sizes=sizes,
+            load_tool="wrk" if use_wrk else "asyncio+httpx", load_tool_note=tool_note,
+        )  # fmt: skip
+        if "ingest" in args.only or "scaling" in args.only:
+            await _guarded(results, "ingest", ctx, run_ingest_and_scaling(ctx, results, args.only))
+        if "replay" in args.only:
+            await _guarded(results, "replay", ctx, run_replay(ctx, results))
+        if "read" in args.only or "scaling" in args.only:
+            await _guarded(results, "read", ctx, run_read(ctx, results, args.only))
+        if "freshness" in args.only:
+            results.freshness = await _guarded(results, "freshness", ctx, freshness.run(ctx))  # type: ignore[assignment]
+        results.seconds = time.monotonic() - started
+        (out / "results.json").write_bytes(msgspec.json.format(msgspec.json.encode(results)))
+        chart_files = await asyncio.to_thread(charts.draw_all, results, out)
+        (out / "report.md").write_text(report.render(results, chart_files))
+        ctx.say(f"report written to {out / 'report.md'} in {results.seconds / 60:.1f} min")
+    return 1 if results.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(main_async(parse_args(argv)))
