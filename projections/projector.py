@@ -73,18 +73,18 @@ class Projector:
     async def apply(
         self,
         conn: asyncpg.Connection,
-        records: Sequence[RawRecord],
+        items: Sequence[Incoming],
         expected: dict[int, int],
         before_commit: BeforeCommit | None = None,
         schema: str | None = None,
     ) -> BatchResult:
-        """Apply ``records`` (one topic, each partition's records in offset order);
-        ``expected`` is each partition's stored position when the batch was read.
-        Raises positions.StalePosition if another owner moved a partition on.
-        ``schema`` names a version other than the active one (a rebuild from Kafka)."""
-        items = [incoming(r) for r in records]
+        """Apply decoded records (``incoming``; one topic, each partition's in
+        offset order); ``expected`` is each partition's stored position when
+        the batch was read. Raises positions.StalePosition if another owner
+        moved a partition on. ``schema`` names a version other than the active
+        one (a rebuild from Kafka)."""
         keys = sorted({event_key(i.decoded.event) for i in items if i.decoded is not None})
-        moves = {p: (expected[p], _next_offset(records, p)) for p in {r.partition for r in records}}
+        moves = {p: (expected[p], _next_offset(items, p)) for p in {i.position.partition for i in items}}
         async with conn.transaction():
             await versions.lock_shared(conn)
             store = self.store(schema or (await versions.active(conn)).schema_name)
@@ -104,5 +104,5 @@ class Projector:
         return result
 
 
-def _next_offset(records: Sequence[RawRecord], partition: int) -> int:
-    return max(r.offset for r in records if r.partition == partition) + 1
+def _next_offset(items: Sequence[Incoming], partition: int) -> int:
+    return max(i.position.offset for i in items if i.position.partition == partition) + 1

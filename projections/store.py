@@ -5,6 +5,7 @@ each, write everything a batch produced with bulk statements (COPY and
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,21 +16,15 @@ from projections.batch import BatchResult, InvoiceKey, Pending, Position
 from projections.figures import RECEIVABLE, TOTALS, is_count
 from projections.invoice import InvoiceState
 
-# Columns of the invoices table, in the order the rows are staged.
-INVOICE_COLUMNS: tuple[str, ...] = (
-    "tenant_id", "invoice_id", "partition", "invoice_number", "customer_id",
-    "customer_name", "currency", "issue_date", "due_date", "accounting_date",
-    "billing_period_start", "billing_period_end", "billing_schedule_id", "series_id",
-    "document_type", "net", "tax", "gross", "usage_gross", "fixed_gross",
-    "recurring_gross", "one_time_gross", "quantity_is_zero", "status", "payment_status",
-    "amount_paid", "balance", "overpaid", "balance_usage", "balance_fixed",
-    "balance_recurring", "balance_one_time", "payment_count", "last_paid_at",
-    "last_payment_amount", "sent_at", "sent_date", "voided_at", "void_reason",
-    "event_ids", "payment_ids", "created_at", "updated_at",
+# Columns of the invoices table: every field of InvoiceState, then the
+# figures derived from it (stored so that filters can use indexes).
+STATE_COLUMNS: tuple[str, ...] = InvoiceState.__struct_fields__
+DERIVED_COLUMNS: tuple[str, ...] = (
+    "payment_status", "balance", "overpaid", "balance_usage", "balance_fixed",
+    "balance_recurring", "balance_one_time", "sent_date",
 )  # fmt: skip
-
-# InvoiceState fields stored as-is; the other columns are derived on write.
-_STATE_FIELDS = frozenset(InvoiceState.__struct_fields__)
+INVOICE_COLUMNS: tuple[str, ...] = STATE_COLUMNS + DERIVED_COLUMNS
+_state_values = operator.attrgetter(*STATE_COLUMNS)
 
 EVENT_STORE_COLUMNS = (
     "tenant_id", "invoice_id", "sequence", "event_id", "type", "event_time",
@@ -114,30 +109,22 @@ UPSERT_INVOICES = (
     f"INSERT INTO {{schema}}.invoices ({', '.join(INVOICE_COLUMNS)})\n"
     f"SELECT {', '.join(INVOICE_COLUMNS)} FROM invoices_stage ORDER BY tenant_id, invoice_id\n"
     "ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS[2:])
+    + ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS if c not in ("tenant_id", "invoice_id"))
 )
 LOAD_INVOICES = (
-    f"SELECT {', '.join(c for c in INVOICE_COLUMNS if c in _STATE_FIELDS)}\n"
+    f"SELECT {', '.join(STATE_COLUMNS)}\n"
     "FROM {schema}.invoices i\n"
     "JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, invoice_id) USING (tenant_id, invoice_id)"
 )
 
 
 def invoice_row(state: InvoiceState) -> tuple[Any, ...]:
+    """One row of the invoices table, in INVOICE_COLUMNS order."""
     usage, fixed, recurring, one_time = state.balance_split()
-    derived = {
-        "payment_status": state.payment_status,
-        "balance": state.balance,
-        "overpaid": state.overpaid,
-        "balance_usage": usage,
-        "balance_fixed": fixed,
-        "balance_recurring": recurring,
-        "balance_one_time": one_time,
-        "sent_date": state.sent_date,
-    }
-    return tuple(
-        getattr(state, c) if c in _STATE_FIELDS else derived[c] for c in INVOICE_COLUMNS
-    )
+    return (
+        *_state_values(state), state.payment_status, state.balance, state.overpaid,
+        usage, fixed, recurring, one_time, state.sent_date,
+    )  # fmt: skip
 
 
 def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:

@@ -7,7 +7,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections import positions, replay, versions
-from projections.projector import Projector
+from projections.projector import Projector, incoming
 from projections.verify import Difference, verify
 from services.progress import Progress
 from services.settings import Settings
@@ -135,7 +135,7 @@ async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promo
             if not records:
                 continue
             try:
-                await projector.apply(conn, records, expected, schema=version.schema_name)
+                await projector.apply(conn, [incoming(r) for r in records], expected, schema=version.schema_name)
             except positions.StalePosition:
                 # A live worker applied these first: continue from where it is.
                 expected = await positions.claim(conn, settings.topic, partitions)

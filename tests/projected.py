@@ -11,7 +11,7 @@ import asyncpg
 from contracts import InvoiceEvent, encode
 from projections import positions
 from projections.batch import BatchResult
-from projections.projector import Projector, RawRecord
+from projections.projector import Projector, RawRecord, incoming
 
 TOPIC = "invoice-events"
 
@@ -33,4 +33,4 @@ async def project(
         )
         for i, e in enumerate(events)
     ]
-    return await Projector(topic).apply(conn, records, {partition: start})
+    return await Projector(topic).apply(conn, [incoming(r) for r in records], {partition: start})

@@ -10,16 +10,18 @@ rewound to their stored positions and the batch is read again after a backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from projections import positions, versions
-from projections.batch import Quarantined
-from projections.projector import Projector, RawRecord
+from projections.batch import Incoming, Quarantined
+from projections.projector import Projector, RawRecord, incoming
 from services import metrics
 from services.logging import get_logger
 from services.settings import Settings
@@ -27,6 +29,10 @@ from services.settings import Settings
 log = get_logger("worker")
 
 MAX_BACKOFF_SECONDS = 30.0
+# Records decoded between two yields to the event loop.
+DECODE_SLICE = 500
+# A partition this worker does not own: no offset reaches it.
+MISSING = 2**63
 GAP_CHECK_SECONDS = 15.0
 
 OPEN_GAPS = """
@@ -48,6 +54,17 @@ def raw(record: ConsumerRecord) -> RawRecord:  # type: ignore[type-arg]
     )
 
 
+class OffsetGap(Exception):
+    """A batch whose records do not start at the stored position."""
+
+
+class Prepared(msgspec.Struct):
+    """A fetched and decoded batch, and the seek generation it was fetched under."""
+
+    generation: int
+    items: list[Incoming]
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -55,6 +72,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Wait for the batch in flight: it commits (or fails) before we let go.
         async with self.worker.batch_lock:
+            self.worker.generation += 1
             for tp in revoked:
                 self.worker.expected.pop(tp.partition, None)
         if revoked:
@@ -99,8 +117,14 @@ class Worker:
         self.needs_rewind = False
         self._kafka_commit: asyncio.Task[None] | None = None
         self._next_gap_check = 0.0
+        # Bumped by every seek and revocation; a batch fetched under an older
+        # generation is dropped (its records are read again from the new position).
+        self.generation = 0
+        self._accepted_gaps: dict[int, tuple[int, int]] = {}
 
     async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
+        # Whatever was fetched before this seek must not be applied.
+        self.generation += 1
         if not assigned:
             return
         stored = await positions.claim(
@@ -150,24 +174,40 @@ class Worker:
         self.consumer.subscribe([self.settings.topic], listener=_Rebalance(self))
         log.info("worker started", topic=self.settings.topic, group=self.settings.consumer_group)
         failures = 0
+        # Two stages: the next batch is fetched and decoded (CPU) while the
+        # current one's transaction waits on PostgreSQL (I/O).
+        upcoming: asyncio.Task[Prepared | None] = asyncio.create_task(self._prepare())
         try:
             while not stop.is_set():
-                if self.needs_rewind and not await self._rewind():
-                    failures += 1
-                    await self._back_off(failures)
+                if self.needs_rewind:
+                    upcoming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await upcoming
+                    if not await self._rewind():
+                        failures += 1
+                        await self._back_off(failures)
+                    upcoming = asyncio.create_task(self._prepare())
                     continue
-                fetched = await self.consumer.getmany(
-                    timeout_ms=self.settings.batch_wait_ms,
-                    max_records=self.settings.batch_max_records,
-                )
+                prepared = await upcoming
+                upcoming = asyncio.create_task(self._prepare())
                 if time.monotonic() >= self._next_gap_check:
                     await self._report_open_gaps()
-                if not fetched:
+                if prepared is None:
                     continue
                 async with self.batch_lock:
+                    if prepared.generation != self.generation:
+                        # Fetched across a seek or a rebalance: its records may
+                        # come from either side of it, so drop them and read
+                        # again from the stored positions.
+                        self.needs_rewind = True
+                        continue
                     try:
-                        await self._process(fetched)
+                        await self._process(prepared.items)
                         failures = 0
+                        continue
+                    except OffsetGap as gap:
+                        self.needs_rewind = True
+                        log.info("records do not start at the stored position; reading again", gap=str(gap))
                         continue
                     except Exception as error:  # noqa: BLE001 - any failure: rewind and retry
                         failures += 1
@@ -181,33 +221,49 @@ class Worker:
                         )
                 await self._back_off(failures)
         finally:
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await upcoming
             await self.consumer.stop()
             await self.dlq.stop()
             await self.conn.close()
             log.info("worker stopped", batches=self.batches)
 
-    async def _process(
-        self, fetched: dict[TopicPartition, list[ConsumerRecord]]  # type: ignore[type-arg]
-    ) -> None:
-        records: list[RawRecord] = []
-        for tp, batch in fetched.items():
-            start = self.expected.get(tp.partition)
-            if start is None:  # revoked while the fetch was in flight
-                continue
-            records.extend(raw(r) for r in batch if r.offset >= start)
-        if not records:
+    async def _prepare(self) -> Prepared | None:
+        """Fetch a batch and decode it, yielding to the event loop between
+        slices so the batch in flight keeps moving."""
+        generation = self.generation
+        fetched = await self.consumer.getmany(
+            timeout_ms=self.settings.batch_wait_ms, max_records=self.settings.batch_max_records
+        )
+        if not fetched:
+            return None
+        items: list[Incoming] = []
+        for batch in fetched.values():
+            for start in range(0, len(batch), DECODE_SLICE):
+                items.extend(incoming(raw(r)) for r in batch[start:start + DECODE_SLICE])
+                await asyncio.sleep(0)
+        return Prepared(generation, items)
+
+    async def _process(self, decoded: list[Incoming]) -> None:
+        items = [
+            i for i in decoded
+            if i.position.offset >= self.expected.get(i.position.partition, MISSING)
+        ]  # fmt: skip
+        if not items:
             return
+        self._check_contiguous(items)
         started = time.perf_counter()
         result = await self.projector.apply(
-            self.conn, records, self.expected, before_commit=self._dead_letter
+            self.conn, items, self.expected, before_commit=self._dead_letter
         )
         elapsed = time.perf_counter() - started
         next_offsets: dict[int, int] = {}
-        for record in records:
-            next_offsets[record.partition] = record.offset + 1
+        for item in items:
+            next_offsets[item.position.partition] = item.position.offset + 1
         self.expected.update(next_offsets)
         self.batches += 1
-        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SIZE.observe(len(items))
         metrics.BATCH_SECONDS.observe(elapsed)
         metrics.count_outcomes(result.outcomes)
         self._record_lag()
@@ -221,7 +277,7 @@ class Worker:
                 reason=q.reason,
                 detail=q.detail,
             )
-        log.debug("batch applied", records=len(records), seconds=round(elapsed, 4))
+        log.debug("batch applied", records=len(items), seconds=round(elapsed, 4))
         # For lag dashboards only (the stored positions are the truth), so it
         # runs beside the next batch and its failures are not the batch's.
         self._kafka_commit = asyncio.create_task(
@@ -229,6 +285,20 @@ class Worker:
                 {TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()}
             )
         )
+
+    def _check_contiguous(self, items: list[Incoming]) -> None:
+        """Each partition's records must start at its stored position: applying
+        records beyond a gap would skip the ones in it. Offsets may have real
+        gaps (transaction markers, compaction), so a gap seen again right after
+        reading from the stored position is accepted."""
+        firsts: dict[int, int] = {}
+        for item in items:
+            firsts.setdefault(item.position.partition, item.position.offset)
+        for partition, first in firsts.items():
+            position = self.expected[partition]
+            if first > position and self._accepted_gaps.get(partition) != (position, first):
+                self._accepted_gaps[partition] = (position, first)
+                raise OffsetGap(f"partition {partition}: stored position {position}, first record {first}")
 
     async def _commit_quietly(self, offsets: dict[TopicPartition, int]) -> None:
         try:

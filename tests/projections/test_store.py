@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from projections import positions
-from projections.projector import Projector, RawRecord
+from projections.projector import Projector, RawRecord, incoming
 from tests.factories import InvoiceBuilder, line
 from tests.projected import TOPIC, project
 
@@ -62,5 +62,5 @@ async def test_a_stale_owner_cannot_commit_over_a_newer_position(conn: asyncpg.C
     await project(conn, [inv.created()])  # position 0 -> 1
     stale = RawRecord(TOPIC, 0, 0, inv.invoice_id.encode(), b"{}")
     with pytest.raises(positions.StalePosition):
-        await Projector(TOPIC).apply(conn, [stale], {0: 0})
+        await Projector(TOPIC).apply(conn, [incoming(stale)], {0: 0})
     assert await conn.fetchval("SELECT count(*) FROM billing.quarantine") == 0
