@@ -14,6 +14,7 @@ BILLING_API_PORT set.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -182,7 +183,10 @@ def main() -> None:
     settings = Settings.from_env()
     config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                             log_config=None, access_log=False, lifespan="on")  # fmt: skip
-    uvicorn.Server(config).run()
+    # Served exactly as `billing api` serves: Server.serve() inside
+    # asyncio.run, so both run on the same event loop implementation
+    # (uvicorn.run would pick uvloop for this app only).
+    asyncio.run(uvicorn.Server(config).serve())
 
 
 if __name__ == "__main__":

@@ -93,10 +93,12 @@ def read_chart(results: Results, out: Path) -> str | None:
         if field == "p99_ms":
             ax.axhline(report.READ_MAX_P99_MS, color=TARGET, linestyle="--", label=f"target {report.READ_MAX_P99_MS} ms")
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high * 8)  # room above the bars for the legend
         ax.set_xticks(range(len(endpoints)), [e.replace(" ", "\n", 1) for e in endpoints])
         ax.set_ylabel("ms (log scale)")
         ax.set_title(f"{title} latency, {results.read.dataset.invoices:,} invoices")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
     return _save(fig, out, "read.png")
 
 
@@ -127,7 +129,7 @@ def scaling_chart(results: Results, out: Path) -> str | None:
         for x, y in points:
             left.annotate(f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
         left.set_xticks([p[0] for p in points])
-        left.set_ylim(bottom=0)
+        left.set_ylim(0, max(p[1] for p in points) * 1.2)
     left.set_xlabel("worker processes")
     left.set_ylabel("events/s (median)")
     left.set_title("Ingest by worker count (4 partitions)")

@@ -25,6 +25,7 @@ import httpx
 import msgspec
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.procstat import status_kb
 from services import db, keys
 from services.settings import Settings
 
@@ -57,7 +58,13 @@ def parse_position_header(value: str | None) -> dict[int, int]:
 
 
 class Process:
-    """A child process of the benchmark, its log file, and how it ended."""
+    """A child process of the benchmark, its log file, and its peak RSS.
+
+    The peak is the kernel's VmHWM of the process, read while it runs (each
+    wait step, and just before it is asked to stop). wait4's ru_maxrss would
+    be wrong here: it keeps the high-water mark of the forked copy of this
+    harness from before exec, so every child would look as large as the
+    harness."""
 
     def __init__(self, name: str, popen: subprocess.Popen[bytes], log: Path) -> None:
         self.name = name
@@ -71,55 +78,41 @@ class Process:
         return self.popen.pid
 
     def running(self) -> bool:
-        return self.popen.returncode is None and not _exited(self.pid)
+        return self.popen.poll() is None
+
+    def sample_peak(self) -> None:
+        peak = status_kb(self.pid, "VmHWM")
+        if peak is not None and self.popen.returncode is None:
+            self.peak_rss_kb = max(self.peak_rss_kb or 0, peak)
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM (the service finishes its batch and stops), then wait."""
+        """SIGTERM (the service finishes its batch and stops), then wait;
+        SIGKILL if it is still there after ``timeout``."""
         if self.running():
+            self.sample_peak()
             self.popen.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait for the exit and keep the kernel's exact peak RSS of the child
-        (wait4's ru_maxrss), which sampling /proc could miss at the very end."""
-        if self.popen.returncode is not None:
-            return self.popen.returncode
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
-            if pid == self.pid:
-                self.peak_rss_kb = usage.ru_maxrss
-                self.popen.returncode = os.waitstatus_to_exitcode(status)
-                return self.popen.returncode
-            if deadline is not None and time.monotonic() > deadline:
-                self.popen.kill()
-                deadline = None
-            time.sleep(0.02)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            return self.popen.wait()
 
     async def wait_async(self, timeout: float | None = None) -> int:
-        """Wait without blocking the event loop. poll() would reap the child
-        and lose wait4's rusage, so /proc is watched for the exit instead."""
+        """Wait for the exit without blocking the event loop, sampling the
+        peak RSS every 100 ms meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.popen.returncode is None and not _exited(self.pid):
+        while self.running():
+            self.sample_peak()
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name} still running after {timeout}s (log: {self.log})")
-            await asyncio.sleep(0.05)
-        return self.wait()
+            await asyncio.sleep(0.1)
+        return self.popen.wait()
 
     def tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-def _exited(pid: int) -> bool:
-    """True once the child is a zombie (exited, not reaped) or gone."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
 
 
 class Lab:

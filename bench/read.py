@@ -22,6 +22,7 @@ from bench.loadgen import LoadResult, load
 from bench.procstat import CpuSampler, CpuShare, stack_groups
 
 APPS = ("product", "baseline")
+UNLOADED_SECONDS = 3.0
 
 
 class EndpointRuns(msgspec.Struct, frozen=True):
@@ -29,6 +30,9 @@ class EndpointRuns(msgspec.Struct, frozen=True):
     app: str
     runs: list[LoadResult]
     cpu: list[CpuShare]  # during the last run
+    # One connection, one request at a time: the service time without the
+    # queueing that the loaded runs' latencies include.
+    unloaded: LoadResult | None = None
 
 
 class ReadDataset(msgspec.Struct, frozen=True):
@@ -136,8 +140,12 @@ async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, sec
                                     ctx.sizes.read_connections, ctx.use_wrk)  # fmt: skip
                 cpu[app] = await sampler.stop()
                 measured[app].append(result)
+        unloaded: dict[str, LoadResult] = {}
         for app in APPS:
-            results.append(EndpointRuns(endpoint, app, measured[app], cpu[app]))
+            unloaded[app] = await load(_base(apps, app), paths[endpoint], apps.key, min(seconds, UNLOADED_SECONDS), 1,
+                                       ctx.use_wrk)  # fmt: skip
+        for app in APPS:
+            results.append(EndpointRuns(endpoint, app, measured[app], cpu[app], unloaded[app]))
             best = measured[app][-1]
             ctx.say(f"read {apps.dataset.invoices:,} {endpoint} {app}: p50 {best.p50_ms:.2f} ms,"
                     f" p99 {best.p99_ms:.2f} ms, {best.requests_per_second:,.0f} req/s, errors {best.errors}")  # fmt: skip

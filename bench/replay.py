@@ -20,7 +20,7 @@ import msgspec
 from bench import loading, streams
 from bench.config import SEED, Context
 from bench.lab import Process
-from bench.procstat import CpuSampler, CpuShare, stack_groups, status_kb
+from bench.procstat import CpuSampler, CpuShare, stack_groups
 from bench.stats import percentile
 
 SWITCH_LINE = re.compile(r"version (\d+) is active: (\d+) events applied during a ([\d.]+) ms switch")
@@ -40,8 +40,7 @@ class ReplayRun(msgspec.Struct, frozen=True):
     seconds: float
     events_per_second: float
     exit_code: int
-    peak_rss_mb_sampled: float | None  # VmHWM read from /proc while it ran
-    peak_rss_mb: float | None  # wait4's ru_maxrss at exit (exact)
+    peak_rss_mb: float | None  # VmHWM of the replay process, read every 100 ms while it ran
     switch_ms: float | None
     live_invoices_before: int
     reader: ReaderStats
@@ -129,10 +128,6 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
             sampler.start()
             began = time.monotonic()
             process = lab.billing(f"replay-{events}-{run + 1}", ["replay", "--promote"], settings, log_level="info")
-            sampled_peak = 0
-            while process.running():
-                sampled_peak = max(sampled_peak, status_kb(process.pid, "VmHWM") or 0)
-                await asyncio.sleep(0.1)
             code = await process.wait_async()
             seconds = time.monotonic() - began
             cpu = await sampler.stop()
@@ -147,7 +142,6 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
                 raise RuntimeError(f"billing replay exited {code}:\n{process.tail()}")
             results.append(ReplayRun(
                 events=events, seconds=seconds, events_per_second=events / seconds, exit_code=code,
-                peak_rss_mb_sampled=sampled_peak / 1024 if sampled_peak else None,
                 peak_rss_mb=process.peak_rss_kb / 1024 if process.peak_rss_kb else None,
                 switch_ms=float(match.group(3)) if match else None, live_invoices_before=live_before,
                 reader=reader_stats, cpu=cpu,
