@@ -100,7 +100,8 @@ def run_wrk(base_url: str, paths: Sequence[str], key: str, seconds: float, conne
         script_path = handle.name
     try:
         done = subprocess.run(
-            ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "5s",
+            # wrk needs at least one connection per thread.
+            ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "5s",
              "-s", script_path, base_url + paths[0]],
             capture_output=True, text=True, timeout=seconds + 60, check=False,
         )  # fmt: skip
