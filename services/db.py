@@ -29,8 +29,15 @@ async def connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(database_url)
 
 
-async def create_pool(database_url: str, min_size: int, max_size: int) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size)
+async def create_pool(
+    database_url: str, min_size: int, max_size: int, statement_timeout_ms: int | None = None
+) -> asyncpg.Pool:
+    server_settings = (
+        {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else None
+    )
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, server_settings=server_settings
+    )
     assert pool is not None
     return pool
 

@@ -56,8 +56,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Currency of the converted grand totals (Contazen's grand_total_<code>),
     # using the FX rates loaded with `billing fx load`.
     reporting_currency: str = "EUR"
-    db_pool_min: int = 2
+    # Connections the API opens up front; 0 lets it start (and /health/ready
+    # say why it is not ready) while the database is still down.
+    db_pool_min: int = 0
     db_pool_max: int = 10
+    # An API request waits at most this long for a pooled connection, and a
+    # query may run this long, before the answer is a 503.
+    db_acquire_timeout_ms: int = 5_000
+    api_statement_timeout_ms: int = 10_000
     # API keys: a lookup (hit or miss) is remembered this long, so a revoked
     # key stops working within it; 0 looks every request up.
     api_key_cache_seconds: float = 5.0

@@ -83,7 +83,8 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(
-            settings.database_url, settings.db_pool_min, settings.db_pool_max
+            settings.database_url, settings.db_pool_min, settings.db_pool_max,
+            settings.api_statement_timeout_ms,
         )
         try:
             yield

@@ -49,7 +49,7 @@ def parse_min_position(value: str | None, parameter: str = "minPosition") -> dic
     wanted: dict[int, int] = {}
     for part in value.split(","):
         partition, sep, offset = part.strip().partition(":")
-        if not sep or not partition.isdigit() or not offset.isdigit():
+        if not sep or not (partition + offset).isascii() or not partition.isdigit() or not offset.isdigit():
             raise BadParameter(parameter, f"expected partition:offset[,partition:offset…], got {value!r}")
         wanted[int(partition)] = max(wanted.get(int(partition), -1), int(offset))
     return wanted

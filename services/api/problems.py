@@ -5,17 +5,35 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 
 from services.logging import get_logger
 
 log = get_logger("api")
 
 PROBLEM_JSON = "application/problem+json"
+
+# Failures of the database rather than of the request: answered 503.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,  # no pooled connection free in time
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # connection lost or pool closing
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ObjectNotInPrerequisiteStateError,  # database not accepting connections
+    asyncpg.AdminShutdownError,
+    asyncpg.QueryCanceledError,  # statement timeout
+)
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -78,6 +96,13 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
             reset = (headers or {}).get("RateLimit-Reset", "1")
             headers = {**(headers or {}), "Retry-After": str(max(1, int(reset) if reset.isdigit() else 1))}
             detail = "too many requests for this API key: slow down and retry after the Retry-After seconds"
+    elif isinstance(exc, DATABASE_UNAVAILABLE):
+        # Expected while PostgreSQL restarts or is saturated: a clear, retryable
+        # answer and one log line, not a traceback per request.
+        log.warning("database unavailable", path=request.url.path, error=repr(exc))
+        status, title, parameter = HTTP_503_SERVICE_UNAVAILABLE, "Database unavailable", None
+        headers = {"Retry-After": "1"}
+        detail = "the database cannot answer right now; retry shortly"
     else:
         # The traceback as plain text: a renderer given the exception itself may
         # show each frame's locals, and those hold the request's headers (its API key).
@@ -104,7 +129,8 @@ _RESPONSE_DESCRIPTIONS = {
     414: "The query string is longer than the limit",
     429: "Too many requests for this API key; retry after `Retry-After` seconds",
     431: "The request headers are larger than the limit",
-    503: "The projections did not reach the requested position in time (`Retry-After`)",
+    503: "The projections did not reach the requested position in time, or the database is"
+    " unavailable (`Retry-After`)",
 }
 # Every data endpoint can answer these.
 COMMON_PROBLEMS = (400, 401, 413, 414, 429, 431, 503)

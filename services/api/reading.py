@@ -33,13 +33,12 @@ async def reading(request: Request[Any, Any, Any], min_position: str | None = No
     wanted = parse_min_position(min_position) or parse_min_position(
         request.headers.get("x-min-position"), "X-Min-Position"
     )
-    async with state.pool.acquire() as conn:
-        if wanted:
-            positions = await wait_for(
-                conn, settings.topic, wanted, settings.freshness_wait_max_ms / 1000
-            )
-        else:
-            positions = await read_positions(conn, settings.topic)
+    if wanted:
+        # Each poll borrows a connection only for its query: waiting requests
+        # must not hold the pool that every tenant's reads need.
+        await wait_for(state.pool, settings.topic, wanted, settings.freshness_wait_max_ms / 1000)
+    async with state.pool.acquire(timeout=settings.db_acquire_timeout_ms / 1000) as conn:
+        positions = await read_positions(conn, settings.topic)
         yield Read(conn=conn, tenant_id=request.user, positions=positions)
 
 

@@ -29,6 +29,7 @@ from services.settings import Settings
 log = get_logger("worker")
 
 MAX_BACKOFF_SECONDS = 30.0
+REBALANCE_TIMEOUT_MS = 30_000
 # Records decoded between two yields to the event loop.
 DECODE_SLICE = 500
 # A partition this worker does not own: no offset reaches it.
@@ -104,6 +105,15 @@ class Worker:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(settings.session_timeout_ms // 4, 100),
+            # How long a rebalance waits for members to rejoin. The default (5
+            # minutes) can stall a group that way after a broker restart; a
+            # batch takes seconds, so members rejoin well within this.
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
+            max_poll_interval_ms=REBALANCE_TIMEOUT_MS,
+            # A group that formed before its topic's metadata reached the worker
+            # (a topic created a moment earlier, a broker restarting) assigns
+            # nothing until the next metadata refresh: refresh often.
+            metadata_max_age_ms=10_000,
             group_instance_id=settings.group_instance_id,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,

@@ -85,17 +85,20 @@ class Report:
     reads_ok: int
     reads_failed: int
     reads_failed_after_recovery: int
+    # Reads answered neither 200 nor 503 (a database outage is a 503 problem).
+    reads_broken: int
     differences: int
 
     def row(self) -> str:
         return (
             f"| {self.scenario} | {self.published} | {self.applied} | {self.lost} | {self.doubled} |"
-            f" {self.recovery_seconds:.2f} s | {self.reads_ok}/{self.reads_ok + self.reads_failed} |"
+            f" {self.recovery_seconds:.2f} s | {self.reads_ok}/{self.reads_ok + self.reads_failed}"
+            f" ({self.reads_failed - self.reads_broken} × 503) |"
         )
 
 
 HEADER = (
-    "| scenario | records published | events applied | lost | doubled | recovery | reads ok |\n"
+    "| scenario | records published | events applied | lost | doubled | recovery | reads ok (503 while down) |\n"
     "|---|---|---|---|---|---|---|"
 )
 
@@ -276,6 +279,32 @@ async def _last_commit(url: str, topic: str) -> float | None:
         conn.terminate()
 
 
+async def _caught_up(url: str, settings: Settings) -> bool:
+    """Whether the stored positions are at the end of the topic."""
+    consumer = AIOKafkaConsumer(settings.topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    try:
+        await consumer.start()
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+    except Exception:  # noqa: BLE001 - the broker may be down right now
+        return False
+    finally:
+        await consumer.stop()
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(url), 1.0)
+    except Exception:  # noqa: BLE001
+        return False
+    try:
+        stored = {
+            r["partition"]: r["next_offset"]
+            for r in await conn.fetch(
+                "SELECT partition, next_offset FROM billing.partition_positions WHERE topic = $1", settings.topic
+            )
+        }
+    finally:
+        conn.terminate()
+    return all(stored.get(tp.partition, 0) >= end for tp, end in ends.items())
+
+
 async def _read_continuously(url: str, key: str, stop: asyncio.Event, log: list[tuple[float, int]]) -> None:
     async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=5) as client:
         while not stop.is_set():
@@ -312,13 +341,15 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
     run.spawn()
     api = server(settings)
     api_task = asyncio.create_task(api.serve())
+    while not api.started:
+        await asyncio.sleep(0.02)
     stop_reading = asyncio.Event()
     reads: list[tuple[float, int]] = []
     reader = asyncio.create_task(
         _read_continuously(f"http://127.0.0.1:{settings.api_port}", api_key, stop_reading, reads)
     )
     events = messy_stream(invoices=invoices, seed=seed)
-    publishing = asyncio.create_task(_publish_resiliently(settings, events, chunk=150, pause=0.1))
+    publishing = asyncio.create_task(_publish_resiliently(settings, events, chunk=150, pause=0.25))
     await asyncio.sleep(1.5)
 
     held = await fault.inject(run)
@@ -331,8 +362,8 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
         committed = await _last_commit(url, settings.topic)
         if committed is not None and committed > lifted_wall:
             recovered_at = lifted + (committed - lifted_wall)
-        elif publishing.done() and committed is not None:
-            recovered_at = lifted  # nothing left to apply: nothing to recover
+        elif await _caught_up(url, settings):
+            recovered_at = lifted  # nothing was left to apply: nothing to recover
         else:
             await asyncio.sleep(0.05)
     await publishing
@@ -401,8 +432,12 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
         reads_ok=sum(1 for _, s in reads if s == 200),
         reads_failed=sum(1 for _, s in reads if s != 200),
         reads_failed_after_recovery=sum(1 for s in after if s != 200),
+        reads_broken=sum(1 for _, s in reads if s not in (200, 503)),
         differences=len(differences),
     )
+    broken = sorted({s for _, s in reads if s not in (200, 503)})
+    if broken:
+        print(f"{fault.name}: reads answered {broken}")
     if outcomes != expected:
         raise AssertionError(f"{fault.name}: outcome counts {outcomes} != clean fold {expected}")
     return report

@@ -28,5 +28,5 @@ async def test_nothing_is_lost_or_doubled_and_the_worker_recovers_by_itself(
     assert report.lost == 0 and report.doubled == 0, report
     assert report.applied == report.expected_applied, report
     assert report.differences == 0, report
-    assert report.reads_failed_after_recovery == 0, report
+    assert report.reads_failed_after_recovery == 0 and report.reads_broken == 0, report
     assert report.recovery_seconds < 60, report

@@ -104,3 +104,26 @@ async def test_the_worker_serves_its_own_metrics(settings: Settings, conn: async
     assert 'billing_events_total{outcome="duplicate",reason=""} 1.0' in text
     assert 'billing_events_total{outcome="quarantined",reason="malformed"} 1.0' in text
     assert "billing_batch_seconds_bucket" in text and "billing_partition_lag_events" in text
+
+
+async def test_an_unreachable_database_is_a_503_problem_not_a_500(settings: Settings) -> None:
+    down = msgspec.structs.replace(
+        settings, database_url="postgresql://billing@127.0.0.1:1/nowhere", api_port=free_port(),
+        db_acquire_timeout_ms=1000,
+    )  # fmt: skip
+    api = server(down)
+    task = asyncio.create_task(api.serve())
+    try:
+        while not api.started:
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{down.api_port}") as client:
+            ready = await client.get("/health/ready")
+            live = await client.get("/health/live")
+            data = await client.get("/invoices/summary", headers={"x-api-key": "bk_anything"})
+    finally:
+        api.should_exit = True
+        await task
+    assert live.status_code == 200
+    assert data.status_code == 503 and data.headers["Retry-After"] == "1"
+    assert data.json()["title"] == "Database unavailable"
+    assert ready.status_code == 503 and ready.json()["database"] == "unreachable"

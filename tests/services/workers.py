@@ -29,11 +29,14 @@ POISON = [b"not json", b'{"specversion": "1.0"}', b"\xff\xfe", b'{"type": "invoi
 def spawn_worker(settings: Settings, **overrides: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings.to_env(), "BILLING_LOG_FORMAT": "json", "BILLING_LOG_LEVEL": "warning"}
     env.update({f"BILLING_{k.upper()}": str(v) for k, v in overrides.items()})
+    # BILLING_TEST_WORKER_LOG=<file> keeps the workers' logs (for debugging a test).
+    log_path = os.environ.get("BILLING_TEST_WORKER_LOG")
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, "-m", "services.cli", "worker"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
 
 
