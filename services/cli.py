@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
+from projections.replay import ReplayError
 from services import db, keys
 from services.logging import configure
 from services.settings import Settings, describe
@@ -17,12 +19,18 @@ from services.settings import Settings, describe
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
 
-async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+@contextlib.asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     conn = await db.connect(settings.database_url)
     try:
-        applied = await db.migrate(conn)
+        yield conn
     finally:
         await conn.close()
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async with connected(settings) as conn:
+        applied = await db.migrate(conn)
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
 
@@ -42,8 +50,7 @@ async def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    conn = await db.connect(settings.database_url)
-    try:
+    async with connected(settings) as conn:
         if args.keys_command == "create":
             record, key = await keys.create(conn, args.tenant, args.name)
             print(f"created key {record.id} for tenant {record.tenant_id}: {key}")
@@ -57,8 +64,6 @@ async def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"no active key with id {args.id}", file=sys.stderr)
                 return 1
             print(f"revoked key {args.id}")
-    finally:
-        await conn.close()
     return 0
 
 
@@ -84,8 +89,7 @@ async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
         if not rates:
             print("fx load: no rates given (a CSV file or CURRENCY=RATE arguments)", file=sys.stderr)
             return 2
-    conn = await db.connect(settings.database_url)
-    try:
+    async with connected(settings) as conn:
         if args.fx_command == "load":
             try:
                 count = await fx.load(conn, rates)
@@ -97,8 +101,6 @@ async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
             for r in await fx.list_rates(conn):
                 loaded = f"{r.loaded_at:%Y-%m-%d %H:%M}" if r.loaded_at else ""
                 print(f"{r.base}\t{r.quote}\t{r.rate}\t{r.as_of}\t{loaded}")
-    finally:
-        await conn.close()
     return 0
 
 
@@ -106,52 +108,30 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from projections import replay
     from services import operations
 
-    read, write = await db.connect(settings.database_url), await db.connect(settings.database_url)
-    try:
+    async with connected(settings) as read, connected(settings) as write:
         if args.abandon:
             dropped = await replay.abandon(write)
             print(f"abandoned version {dropped}" if dropped else "no version is being built")
-            return 0
-        if args.from_kafka:
+        elif args.from_kafka:
             print(await operations.rebuild_from_kafka(write, settings, promote=args.promote))
         else:
             print(await operations.rebuild(read, write, promote=args.promote))
-    except replay.ReplayError as error:
-        print(f"replay: {error}", file=sys.stderr)
-        return 1
-    finally:
-        await read.close()
-        await write.close()
     return 0
 
 
 async def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import replay
     from services import operations
 
-    conn = await db.connect(settings.database_url)
-    try:
+    async with connected(settings) as conn:
         print(await operations.promote_built(conn))
-    except replay.ReplayError as error:
-        print(f"promote: {error}", file=sys.stderr)
-        return 1
-    finally:
-        await conn.close()
     return 0
 
 
 async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from projections import replay
     from services import operations
 
-    conn = await db.connect(settings.database_url)
-    try:
+    async with connected(settings) as conn:
         schema, differences = await operations.verify_version(conn, args.version)
-    except replay.ReplayError as error:
-        print(f"verify: {error}", file=sys.stderr)
-        return 2
-    finally:
-        await conn.close()
     for difference in differences[: args.limit]:
         print(difference)
     if len(differences) > args.limit:
@@ -164,8 +144,7 @@ async def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
     from projections import replay
     from services import operations
 
-    conn = await db.connect(settings.database_url)
-    try:
+    async with connected(settings) as conn:
         if args.versions_command == "drop":
             await replay.drop_retired(conn, args.version)
             print(f"dropped version {args.version}")
@@ -173,11 +152,6 @@ async def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
         for r in await operations.list_versions(conn):
             promoted = f"{r['promoted_at']:%Y-%m-%d %H:%M}" if r["promoted_at"] else "-"
             print(f"{r['version']}\t{r['schema_name']}\t{r['status']}\tapplied seq {r['applied_seq']}\tpromoted {promoted}")
-    except replay.ReplayError as error:
-        print(f"versions: {error}", file=sys.stderr)
-        return 1
-    finally:
-        await conn.close()
     return 0
 
 
@@ -187,19 +161,18 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from services.kafka_probe import KafkaProbe
     from services.status import projection_status, render
 
-    conn = await db.connect(settings.database_url)
-    probe = KafkaProbe(settings.kafka_bootstrap, settings.topic)
-    try:
+    probe: KafkaProbe | None = KafkaProbe(settings.kafka_bootstrap, settings.topic)
+    async with connected(settings) as conn:
         try:
-            await probe.start()
+            await probe.start()  # type: ignore[union-attr]
         except Exception as error:  # noqa: BLE001 - show what the database knows
             print(f"broker unreachable ({error!r}): lag unknown", file=sys.stderr)
-            probe = None  # type: ignore[assignment]
-        current = await projection_status(conn, settings, probe)
-    finally:
-        if probe is not None:
-            await probe.stop()
-        await conn.close()
+            probe = None
+        try:
+            current = await projection_status(conn, settings, probe)
+        finally:
+            if probe is not None:
+                await probe.stop()
     print(msgspec.json.encode(current).decode() if args.json else render(current))
     return 0
 
@@ -212,8 +185,7 @@ async def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
     def when(text: str | None) -> dt.datetime | None:
         return None if text is None else dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
-    conn = await db.connect(settings.database_url)
-    try:
+    async with connected(settings) as conn:
         if args.quarantine_command == "list":
             events = await quarantine.list_events(
                 conn, reason=args.reason, tenant=args.tenant, since=when(args.since), until=when(args.until),
@@ -251,8 +223,6 @@ async def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{outcome.id}\t{outcome.outcome}{why}")
         else:
             print(f"dismissed {await quarantine.dismiss(conn, args.ids)} event(s)")
-    finally:
-        await conn.close()
     return 0
 
 
@@ -373,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run(args, settings))
     except KeyboardInterrupt:
         return 130
+    except ReplayError as error:
+        print(f"billing {args.command}: {error}", file=sys.stderr)
     except asyncpg.UndefinedTableError as error:
         print(f"billing {args.command}: the database has no schema yet ({error}): run `billing migrate`", file=sys.stderr)
     except (ConnectionError, socket.gaierror, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError) as error:

@@ -150,17 +150,10 @@ async def running_worker(settings: Settings) -> AsyncIterator[asyncio.Event]:
 @pytest.fixture
 async def api_url(settings: Settings) -> AsyncIterator[str]:
     """The read API served over HTTP on a loopback port, in this process."""
-    from services.api.server import server
+    from tests.serving import running_api
 
-    api = server(settings)
-    task = asyncio.create_task(api.serve())
-    for _ in range(200):
-        if api.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{settings.api_port}"
-    api.should_exit = True
-    await asyncio.wait_for(task, 10)
+    async with running_api(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -22,19 +22,18 @@ from typing import Any
 
 import asyncpg
 import httpx
-import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from contracts import InvoiceEvent, Position, encode
+from contracts import InvoiceEvent, encode
 from projections.projector import RawRecord
 from projections.verify import verify
 from services import db, keys
-from services.api.server import server
 from services.settings import Settings
 from tests.conftest import free_port, with_database
 from tests.faults import private_stack
 from tests.projections.harness import Harness
+from tests.serving import running_api
 from tests.services.workers import messy_stream, spawn_worker, stop_worker
 
 
@@ -339,14 +338,12 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
 
     run = Run(settings, admin_url, database, worker_options=fault.worker_options)
     run.spawn()
-    api = server(settings)
-    api_task = asyncio.create_task(api.serve())
-    while not api.started:
-        await asyncio.sleep(0.02)
+    api = contextlib.AsyncExitStack()
+    api_url = await api.enter_async_context(running_api(settings))
     stop_reading = asyncio.Event()
     reads: list[tuple[float, int]] = []
     reader = asyncio.create_task(
-        _read_continuously(f"http://127.0.0.1:{settings.api_port}", api_key, stop_reading, reads)
+        _read_continuously(api_url, api_key, stop_reading, reads)
     )
     events = messy_stream(invoices=invoices, seed=seed)
     publishing = asyncio.create_task(_publish_resiliently(settings, events, chunk=150, pause=0.25))
@@ -391,8 +388,7 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
         await asyncio.sleep(0.1)
     stop_reading.set()
     await reader
-    api.should_exit = True
-    await api_task
+    await api.aclose()
     for worker in run.workers:
         stop_worker(worker)
 
@@ -441,10 +437,3 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
     if outcomes != expected:
         raise AssertionError(f"{fault.name}: outcome counts {outcomes} != clean fold {expected}")
     return report
-
-
-def as_dict(report: Report) -> dict[str, Any]:
-    return msgspec.structs.asdict(report) if isinstance(report, msgspec.Struct) else report.__dict__
-
-
-__all__ = ["FAULTS", "HEADER", "Report", "run_scenario", "Position"]

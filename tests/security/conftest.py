@@ -10,7 +10,6 @@ that both tenants use.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,11 +22,11 @@ import pytest
 
 from contracts import InvoiceEvent
 from services import keys
-from services.api.server import server
 from services.settings import Settings
 from tests.conftest import free_port
 from tests.factories import InvoiceBuilder, line
 from tests.projected import TOPIC, project
+from tests.serving import running_api
 
 GLOBEX_CUSTOMER = "cus-globex-only"
 GLOBEX_INVOICE = "inv-globex-only"
@@ -76,22 +75,6 @@ def data_set() -> tuple[list[InvoiceEvent], list[str], list[str]]:
     return events, [b.invoice_id for b in acme], sorted({b.customer for b in acme})
 
 
-@contextlib.asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[str]:
-    """The API of ``settings`` on a loopback port, in this process."""
-    api = server(settings)
-    task = asyncio.create_task(api.serve())
-    for _ in range(250):
-        if api.started or task.done():
-            break
-        await asyncio.sleep(0.02)
-    if task.done():
-        task.result()
-    try:
-        yield f"http://127.0.0.1:{settings.api_port}"
-    finally:
-        api.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ async def test_status_quarantine_verify_and_replay_from_the_command_line(
     assert billing(settings, "verify").returncode == 0  # the rebuild repaired the corruption
     assert "retired" in billing(settings, "versions").stdout
     assert billing(settings, "versions", "drop", "1").returncode == 0
-    assert billing(settings, "versions", "drop", "2").returncode == 1  # the active one stays
+    assert billing(settings, "versions", "drop", "2").returncode == 2  # the active one stays
 
 
 async def test_a_database_without_schema_gets_a_clear_message(settings: Settings, make_database) -> None:  # type: ignore[no-untyped-def]

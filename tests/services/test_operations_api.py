@@ -10,10 +10,10 @@ import msgspec
 import pytest
 
 from contracts import InvoiceEventPublisher
-from services.api.server import server
 from services.settings import Settings
 from tests.conftest import free_port
 from tests.factories import InvoiceBuilder
+from tests.serving import running_api
 from tests.services.workers import caught_up, ends, publish
 
 pytestmark = pytest.mark.integration
@@ -64,20 +64,12 @@ async def test_readiness_fails_when_the_projections_lag_beyond_the_limit(
         "INSERT INTO billing.partition_positions (topic, partition, next_offset)"
         " SELECT $1, p, 0 FROM generate_series(0, 3) p", settings.topic,
     )  # fmt: skip
-    api = server(strict)
-    task = asyncio.create_task(api.serve())
-    try:
-        while not api.started:
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{strict.api_port}") as client:
-            for _ in range(100):
-                response = await client.get("/health/ready")
-                if response.status_code == 503:
-                    break
-                await asyncio.sleep(0.1)
-    finally:
-        api.should_exit = True
-        await task
+    async with running_api(strict) as url, httpx.AsyncClient(base_url=url) as client:
+        for _ in range(100):
+            response = await client.get("/health/ready")
+            if response.status_code == 503:
+                break
+            await asyncio.sleep(0.1)
     assert response.status_code == 503
     assert response.json()["maxLagEvents"] == 4 and response.json()["maxLagLimit"] == 2
 
@@ -111,18 +103,10 @@ async def test_an_unreachable_database_is_a_503_problem_not_a_500(settings: Sett
         settings, database_url="postgresql://billing@127.0.0.1:1/nowhere", api_port=free_port(),
         db_acquire_timeout_ms=1000,
     )  # fmt: skip
-    api = server(down)
-    task = asyncio.create_task(api.serve())
-    try:
-        while not api.started:
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{down.api_port}") as client:
-            ready = await client.get("/health/ready")
-            live = await client.get("/health/live")
-            data = await client.get("/invoices/summary", headers={"x-api-key": "bk_anything"})
-    finally:
-        api.should_exit = True
-        await task
+    async with running_api(down) as url, httpx.AsyncClient(base_url=url) as client:
+        ready = await client.get("/health/ready")
+        live = await client.get("/health/live")
+        data = await client.get("/invoices/summary", headers={"x-api-key": "bk_anything"})
     assert live.status_code == 200
     assert data.status_code == 503 and data.headers["Retry-After"] == "1"
     assert data.json()["title"] == "Database unavailable"

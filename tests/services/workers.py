@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from contracts import InvoiceEvent, InvoiceEventPublisher, Position, encode
+from contracts import InvoiceEvent, Position, encode
 from projections.store import INVOICE_COLUMNS
 from projections.verify import SUMMARY_TABLES, summary_queries, verify
 from services.api.freshness import read_positions

@@ -9,7 +9,6 @@ against a response schema of the seed pages.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,8 +22,8 @@ import msgspec
 import pytest
 
 from services import keys
-from services.api.server import server
 from services.settings import Settings
+from tests.serving import running_api
 from tests.conftest import free_port, with_database
 from tests.projected import TOPIC
 
@@ -70,22 +69,14 @@ async def module_api(service_env: dict[str, str], template_database: str) -> Asy
         cors_origins=("https://app.example.com",), freshness_wait_max_ms=300,
     )  # fmt: skip
     conn = await asyncpg.connect(url)
-    api = server(settings)
-    task = asyncio.create_task(api.serve())
-    for _ in range(200):
-        if api.started:
-            break
-        await asyncio.sleep(0.02)
-    base = f"http://127.0.0.1:{settings.api_port}"
     _, acme_key = await keys.create(conn, "acme", "tests")
     _, globex_key = await keys.create(conn, "globex", "tests")
     async with (
+        running_api(settings) as base,
         httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {acme_key}"}, timeout=10) as acme,
         httpx.AsyncClient(base_url=base, headers={"x-api-key": globex_key}, timeout=10) as other,
     ):
         yield ModuleApi(url=base, conn=conn, acme=acme, globex=other, settings=settings, acme_key=acme_key)
-    api.should_exit = True
-    await asyncio.wait_for(task, 10)
     await conn.close()
     await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     await admin.close()
