@@ -4,7 +4,7 @@ projections' SQL: replay and promote with progress, verify, versions."""
 from __future__ import annotations
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from projections import positions, replay, versions
 from projections.projector import Projector, incoming
