@@ -26,13 +26,11 @@ PROBLEM_JSON = "application/problem+json"
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,  # no pooled connection free in time
-    asyncpg.PostgresConnectionError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.InterfaceError,  # connection lost or pool closing
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, statement timeout
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, out of memory or disk
     asyncpg.ObjectNotInPrerequisiteStateError,  # database not accepting connections
-    asyncpg.AdminShutdownError,
-    asyncpg.QueryCanceledError,  # statement timeout
 )
 
 

@@ -308,8 +308,12 @@ async def _read_continuously(url: str, key: str, stop: asyncio.Event, log: list[
     async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=5) as client:
         while not stop.is_set():
             try:
-                status = (await client.get("/invoices/summary")).status_code
-            except httpx.HTTPError:
+                response = await client.get("/invoices/summary")
+                status = response.status_code
+                if status not in (200, 503):
+                    print(f"read answered {status}: {response.text[:300]}")
+            except httpx.HTTPError as error:
+                print(f"read failed: {error!r}")
                 status = 0
             log.append((time.monotonic(), status))
             await asyncio.sleep(0.02)
