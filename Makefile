@@ -10,12 +10,13 @@ STACK  := $(PY) deploy/local/stack.py
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k money"
 PYTEST_ARGS ?=
 
-.PHONY: help install stack stop status run test test-unit faults bench clean
+.PHONY: help install stack stop status run test test-unit faults fuzz bench clean
 
 help:
 	@echo "make run        start the stack, worker and API, publish a demo stream (Ctrl-C stops)"
 	@echo "make test       run the whole test suite against the real Kafka and PostgreSQL"
 	@echo "make test-unit  only the tests that need no services"
+	@echo "make fuzz       coverage-guided fuzzing of the event decoder (FUZZ_SECONDS, default 600)"
 	@echo "make faults     the long fault soak (FAULT_ROUNDS, FAULT_INVOICES): per-scenario table"
 	@echo "make bench      quick benchmarks (~15 min): ingest, replay, read, freshness, scaling -> bench-report/"
 	@echo "make bench-full the same at full sizes (1M-5M events, about an hour); BENCH_ARGS=\"--only read,replay\""
@@ -74,3 +75,9 @@ bench: stack $(BENCH_STAMP)
 bench-full: stack $(BENCH_STAMP)
 	@set -a; eval "$$($(STACK) env)"; set +a; \
 	$(PY) -m bench --full $(BENCH_ARGS)
+
+FUZZ_SECONDS ?= 600
+fuzz: install
+	$(PY) -c "from tests.faults.fuzz_decoder import seed_corpus; seed_corpus('.stack/fuzz-corpus')"
+	$(PY) -m tests.faults.fuzz_decoder -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-artifact_prefix=.stack/ .stack/fuzz-corpus
