@@ -28,6 +28,9 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,  # no pooled connection free in time
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.InterfaceError,  # connection lost or pool closing
+    # A pooled connection left in a broken state when its server process was
+    # terminated under it; the pool replaces it.
+    asyncpg.InternalClientError,
     asyncpg.OperatorInterventionError,  # class 57: shutting down, starting up, statement timeout
     asyncpg.InsufficientResourcesError,  # class 53: too many connections, out of memory or disk
     asyncpg.ObjectNotInPrerequisiteStateError,  # database not accepting connections

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+from services.logging import configure
 from tests.faults import private_stack
 from tests.faults.scenarios import FAULTS, HEADER, Report, run_scenario
 
@@ -26,6 +27,9 @@ async def soak(rounds: int, invoices: int) -> list[Report]:
 
 
 def main() -> int:
+    # The table is the output: the in-process API's per-request warnings
+    # during an outage would drown it.
+    configure("console", "error")
     rounds = int(os.environ.get("FAULT_ROUNDS", "3"))
     invoices = int(os.environ.get("FAULT_INVOICES", "6000"))
     print(f"fault soak: {rounds} round(s) of {len(FAULTS)} scenarios, {invoices} invoices each\n")
