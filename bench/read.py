@@ -20,6 +20,7 @@ from bench.config import SEED, Context
 from bench.lab import Process
 from bench.loadgen import LoadResult, load
 from bench.procstat import CpuSampler, CpuShare, stack_groups
+from bench.report import milliseconds
 
 APPS = ("product", "baseline")
 UNLOADED_SECONDS = 3.0
@@ -147,8 +148,8 @@ async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, sec
         for app in APPS:
             results.append(EndpointRuns(endpoint, app, measured[app], cpu[app], unloaded[app]))
             best = measured[app][-1]
-            ctx.say(f"read {apps.dataset.invoices:,} {endpoint} {app}: p50 {best.p50_ms:.2f} ms,"
-                    f" p99 {best.p99_ms:.2f} ms, {best.requests_per_second:,.0f} req/s, errors {best.errors}")  # fmt: skip
+            ctx.say(f"read {apps.dataset.invoices:,} {endpoint} {app}: p50 {milliseconds(best.p50_ms)},"
+                    f" p99 {milliseconds(best.p99_ms)}, {best.requests_per_second:,.0f} req/s, errors {best.errors}")  # fmt: skip
     return results
 
 
