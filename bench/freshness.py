@@ -40,6 +40,9 @@ class FreshnessResult(msgspec.Struct, frozen=True):
     max_ms: float
     polls: int
     latencies_ms: list[float]
+    # (seconds since the first send, latency ms) per visible sample: a rising
+    # line is a worker falling behind the publisher.
+    series: list[tuple[float, float]]
     cpu: list[CpuShare]
 
 
@@ -136,10 +139,12 @@ async def run(ctx: Context) -> FreshnessResult:
     await lab.drop_database(url)
     found = visibility_latencies(samples, observations)
     latencies = [x * 1000 for x in found if x is not None]
+    first = samples[0][0] if samples else 0.0
+    series = [(sent - first, x * 1000) for (sent, _, _), x in zip(samples, found, strict=True) if x is not None]
     ms = latencies or [0.0]
     return FreshnessResult(
         target_rate=sizes.freshness_rate, achieved_rate=result["sent"] / result["seconds"],
         seconds=result["seconds"], samples=len(samples), visible=len(latencies),
         p50_ms=percentile(ms, 50), p90_ms=percentile(ms, 90), p99_ms=percentile(ms, 99), max_ms=max(ms),
-        polls=len(observations), latencies_ms=sorted(latencies), cpu=cpu,
+        polls=len(observations), latencies_ms=sorted(latencies), series=series, cpu=cpu,
     )  # fmt: skip
