@@ -107,7 +107,7 @@ async def live() -> dict[str, str]:
 @get("/invoices/summary")
 async def invoices_summary(request: Request[Any, Any, Any]) -> Response[Any]:
     tenant = await _tenant(request)
-    where, args = "", [tenant]
+    where, args = "", list[Any]([tenant])
     # The filtered variant the benchmark uses: status and due date.
     status = request.query_params.get("invoiceStatus")
     if status:

@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.container import BarContainer  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from bench import report  # noqa: E402
 from bench.stats import median  # noqa: E402
@@ -27,15 +29,15 @@ def _med(values: list[float | None]) -> float:
     return median(present) if present else 0.0
 
 
-def _save(fig: plt.Figure, out: Path, name: str) -> str:
+def _save(fig: Figure, out: Path, name: str) -> str:
     fig.tight_layout()
     fig.savefig(out / name, dpi=110)
     plt.close(fig)
     return name
 
 
-def _label_bars(ax: Axes, bars: object, fmt: str) -> None:
-    ax.bar_label(bars, labels=[fmt.format(b.get_height()) for b in bars], padding=2, fontsize=8)  # type: ignore[attr-defined]
+def _label_bars(ax: Axes, bars: BarContainer, fmt: str) -> None:
+    ax.bar_label(bars, labels=[fmt.format(b.get_height()) for b in bars], padding=2, fontsize=8)
 
 
 def ingest_chart(results: Results, out: Path) -> str | None:

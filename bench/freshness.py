@@ -64,11 +64,11 @@ def visibility_latencies(samples: Sequence[tuple[float, int, int]],
             offsets.append(running)
     found: list[float | None] = []
     for sent, partition, offset in samples:
-        offsets = by_partition.get(partition)
-        if offsets is None:
+        passed = by_partition.get(partition)
+        if passed is None:
             found.append(None)
             continue
-        index = max(bisect.bisect_left(times, sent), bisect.bisect_right(offsets, offset))
+        index = max(bisect.bisect_left(times, sent), bisect.bisect_right(passed, offset))
         found.append(times[index] - sent if index < len(times) else None)
     return found
 

@@ -29,7 +29,8 @@ from contracts import InvoiceCreated, invoice_amounts
 from projections import versions
 from projections.invoice import advance, check_transition, created_state
 from projections.store import EVENT_STORE_COLUMNS, INVOICE_COLUMNS, invoice_row
-from projections.verify import FIGURE_SQL, SUMMARY_TABLES, RECEIVABLE
+from projections.figures import RECEIVABLE
+from projections.verify import FIGURE_SQL, SUMMARY_TABLES
 
 LOAD_PROCESSES = 2
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -135,7 +136,7 @@ async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, sec
                 process = apps.product if app == "product" else apps.baseline
                 label = "billing api (python)" if app == "product" else "baseline api (python)"
                 sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database,
-                                                 lambda p=process, n=label: {p.pid: n}))  # fmt: skip
+                                                 _one(process.pid, label)))  # fmt: skip
                 sampler.start()
                 result = await load(_base(apps, app), paths[endpoint], apps.key, seconds,
                                     ctx.sizes.read_connections, ctx.use_wrk)  # fmt: skip
@@ -151,6 +152,10 @@ async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, sec
             ctx.say(f"read {apps.dataset.invoices:,} {endpoint} {app}: p50 {milliseconds(best.p50_ms)},"
                     f" p99 {milliseconds(best.p99_ms)}, {best.requests_per_second:,.0f} req/s, errors {best.errors}")  # fmt: skip
     return results
+
+
+def _one(pid: int, label: str) -> Callable[[], dict[int, str]]:
+    return lambda: {pid: label}
 
 
 def _base(apps: Apps, app: str) -> str:

@@ -84,8 +84,10 @@ def cpu_table(shares: Sequence[CpuShare], cores: int) -> str:
     is what bounds a figure."""
     own = [s for s in shares if s.group not in (OTHERS, IDLE)]
     rest = [s for s in shares if s.group in (OTHERS, IDLE)]
-    rows = [(s.group, s.processes, f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%")
-            for s in own if s.cpu_percent >= 0.5]  # fmt: skip
+    rows: list[tuple[Any, ...]] = [
+        (s.group, s.processes, f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%")
+        for s in own if s.cpu_percent >= 0.5
+    ]  # fmt: skip
     total = sum(s.cpu_percent for s in own)
     rows.append(("**benchmark and stack processes**", "", f"{total:.0f}%", f"{total / max(cores, 1):.0f}%"))
     rows += [(s.group, "", f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%") for s in rest]
@@ -227,9 +229,9 @@ def _ingest(results: Results) -> list[str]:
             f"{section.baseline[0].events:,} records of the same stream, same broker and database server:"
         )
         out.append("")
-        rows = [(i + 1, number(b.events_per_second), f"{b.wall_seconds:.1f} s", f"{b.invoices:,}")
-                for i, b in enumerate(section.baseline)]  # fmt: skip
-        out += [table(("run", "events/s", "wall", "invoices"), rows), ""]
+        baseline_rows = [(i + 1, number(b.events_per_second), f"{b.wall_seconds:.1f} s", f"{b.invoices:,}")
+                         for i, b in enumerate(section.baseline)]  # fmt: skip
+        out += [table(("run", "events/s", "wall", "invoices"), baseline_rows), ""]
     if section.runs:
         middle = _median_run(section.runs, lambda r: r.events_per_second or 0)
         out += ["CPU during the median ingest run (1 worker):", "", cpu_table(middle.cpu, cores), ""]
@@ -352,11 +354,11 @@ def _scaling(results: Results) -> list[str]:
         if not results.scaling:
             out += ["## 5. Scaling", ""]
         out += ["Unfiltered summary latency by data size (the queried tenant holds ~20% of the invoices):", ""]
-        rows = [(f"{p.invoices:,}", f"{p.tenant_invoices:,}", milliseconds(_med([r.p50_ms for r in p.product])),
+        size_rows = [(f"{p.invoices:,}", f"{p.tenant_invoices:,}", milliseconds(_med([r.p50_ms for r in p.product])),
                  milliseconds(_med([r.p99_ms for r in p.product])), milliseconds(_med([r.p50_ms for r in p.baseline])),
                  milliseconds(_med([r.p99_ms for r in p.baseline])), runs_text(len(p.product)))
                 for p in results.read_scaling]  # fmt: skip
-        out += [table(("invoices", "tenant's invoices", "p50", "p99", "baseline p50", "baseline p99", "runs"), rows), ""]
+        out += [table(("invoices", "tenant's invoices", "p50", "p99", "baseline p50", "baseline p99", "runs"), size_rows), ""]
     return out
 
 

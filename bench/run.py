@@ -17,9 +17,13 @@ from pathlib import Path
 import msgspec
 
 from bench import freshness, ingest, read, replay
+from bench.freshness import FreshnessResult
+from bench.ingest import BaselineRun, IngestRun, Stream
+from bench.read import ReadResult
+from bench.replay import ReplaySize
 from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
 from bench.lab import REPO, Lab
-from bench.loadgen import ensure_wrk
+from bench.loadgen import LoadResult, ensure_wrk
 from bench.machine import Machine, describe
 
 sys.path.insert(0, str(REPO / "deploy" / "local"))
@@ -29,14 +33,14 @@ import stack  # noqa: E402  (deploy/local/stack.py: the local Kafka + PostgreSQL
 class ReadScalingPoint(msgspec.Struct, frozen=True):
     invoices: int
     tenant_invoices: int
-    product: list[read.LoadResult]
-    baseline: list[read.LoadResult]
+    product: list[LoadResult]
+    baseline: list[LoadResult]
 
 
 class IngestSection(msgspec.Struct, frozen=True):
-    stream: ingest.Stream
-    runs: list[ingest.IngestRun]
-    baseline: list[ingest.BaselineRun]
+    stream: Stream
+    runs: list[IngestRun]
+    baseline: list[BaselineRun]
 
 
 class Results(msgspec.Struct, kw_only=True):
@@ -49,11 +53,11 @@ class Results(msgspec.Struct, kw_only=True):
     load_tool: str
     load_tool_note: str
     ingest: IngestSection | None = None
-    scaling: dict[str, list[ingest.IngestRun]] | None = None  # by worker count
-    replay: list[replay.ReplaySize] | None = None
-    read: read.ReadResult | None = None
+    scaling: dict[str, list[IngestRun]] | None = None  # by worker count
+    replay: list[ReplaySize] | None = None
+    read: ReadResult | None = None
     read_scaling: list[ReadScalingPoint] | None = None
-    freshness: freshness.FreshnessResult | None = None
+    freshness: FreshnessResult | None = None
     errors: dict[str, str] = msgspec.field(default_factory=dict)
 
 
@@ -104,13 +108,13 @@ async def _guarded(results: Results, name: str, ctx: Context, step: object) -> o
 async def run_ingest_and_scaling(ctx: Context, results: Results, selected: list[str]) -> None:
     sizes = ctx.sizes
     stream = await ingest.prepare_stream(ctx)
-    runs: list[ingest.IngestRun] = []
+    runs: list[IngestRun] = []
     for index in range(sizes.ingest_runs):
         run = await ingest.ingest_run(ctx, stream, workers=1)
         runs.append(run)
         ctx.say(f"ingest run {index + 1}: {run.events_per_second or 0:,.0f} events/s, "
                 f"peak RSS {run.peak_rss_mb or 0:.0f} MB, outcomes {run.outcomes}")  # fmt: skip
-    baseline: list[ingest.BaselineRun] = []
+    baseline: list[BaselineRun] = []
     if "ingest" in selected:
         for index in range(sizes.baseline_runs):
             base = await ingest.baseline_run(ctx, stream)
@@ -118,7 +122,7 @@ async def run_ingest_and_scaling(ctx: Context, results: Results, selected: list[
             ctx.say(f"baseline run {index + 1}: {base.events_per_second or 0:,.0f} events/s")
     results.ingest = IngestSection(stream=stream, runs=runs, baseline=baseline)
     if "scaling" in selected:
-        scaling: dict[str, list[ingest.IngestRun]] = {"1": runs}
+        scaling: dict[str, list[IngestRun]] = {"1": runs}
         for workers in sizes.scaling_workers:
             if workers == 1:
                 continue
@@ -145,7 +149,7 @@ async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
                                            sizes.read_runs, sizes.read_seconds)  # fmt: skip
         finally:
             await read.stop_apps(ctx, apps)
-        results.read = read.ReadResult(dataset=apps.dataset, endpoints=endpoints, tool=results.load_tool)
+        results.read = ReadResult(dataset=apps.dataset, endpoints=endpoints, tool=results.load_tool)
     if "scaling" in selected:
         points: list[ReadScalingPoint] = []
         for invoices in sizes.read_scaling_sizes:
