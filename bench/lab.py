@@ -184,9 +184,14 @@ class Lab:
         self._topics += [name, name + ".dlq"]
         return name
 
-    def settings(self, database_url: str, topic: str = "bench-unused", **overrides: object) -> Settings:
+    def settings(self, database_url: str, topic: str | None = None, **overrides: object) -> Settings:
         """The service's settings for one run: its database, topic and group;
         everything else at the service's defaults (what is measured)."""
+        # A broker that creates topics on first use may create even a topic
+        # nothing publishes to; each one is deleted at the end.
+        topic = topic or f"bench-none-{self.suffix}"
+        if topic not in self._topics:
+            self._topics += [topic, topic + ".dlq"]
         values: dict[str, object] = {
             "database_url": database_url,
             "kafka_bootstrap": self.kafka_bootstrap,
@@ -249,7 +254,12 @@ class Lab:
                 admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
                 await admin.start()
                 try:
-                    await admin.delete_topics(self._topics)
+                    existing = set(await admin.list_topics())
+                    # One at a time: a failure must not leave the others behind.
+                    for topic in self._topics:
+                        if topic in existing:
+                            with contextlib.suppress(Exception):
+                                await admin.delete_topics([topic])
                 finally:
                     await admin.close()
             self._topics.clear()

@@ -95,7 +95,7 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
     lab = ctx.lab
     url = await lab.database("replay")
     database = url.rpartition("/")[2]
-    topic = "bench-replay"
+    topic = await lab.topic("replay")
     ctx.say(f"replay: COPY {events:,} events into the event store")
     started = time.monotonic()
     await loading.copy_event_store(url, events, SEED + events, topic, ctx.today)

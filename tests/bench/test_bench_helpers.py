@@ -173,3 +173,14 @@ def test_markdown_table_escapes_pipes_and_formats_numbers() -> None:
     assert report.milliseconds(3.14159) == "3.14 ms"
     assert report.milliseconds(2355.2) == "2,355 ms"
     assert report.times(None) == "n/a"
+
+
+def test_max_size_leaves_out_the_larger_data_sets() -> None:
+    from bench.config import FULL
+    from bench.run import limit_sizes
+
+    sizes = limit_sizes(FULL, 1_000_000)
+    assert sizes.replay_sizes == (1_000_000,) and sizes.replay_runs == (2,)
+    assert sizes.read_scaling_sizes == (100_000, 1_000_000)
+    assert sizes.read_invoices == 1_000_000
+    assert limit_sizes(FULL, None) is FULL
