@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from contracts import ContractError, Decoded, InvoiceCreated, InvoiceEvent, Reason
+from contracts import ContractError, Decoded, InvoiceCreated, InvoiceEvent, Position, Reason
 from projections.figures import (
     ZERO_TOTALS,
     contribution,
@@ -37,12 +37,6 @@ APPLIED, DUPLICATE, HELD, RELEASED, QUARANTINED = (
     "released",
     "quarantined",
 )
-
-
-class Position(msgspec.Struct, frozen=True):
-    topic: str
-    partition: int
-    offset: int
 
 
 class Incoming(msgspec.Struct, kw_only=True):

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 import msgspec
 
-from contracts import ContractError, decode, encode
+from contracts import ContractError, Position, decode, encode
 from projections import positions, versions
-from projections.batch import BatchFold, BatchResult, Incoming, Position, Quarantined, event_key
+from projections.batch import BatchFold, BatchResult, Incoming, Quarantined, event_key
 from projections.store import ProjectionStore
 
 

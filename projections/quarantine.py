@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from contracts import ContractError, decode
+from contracts import ContractError, Position, decode
 from projections import versions
-from projections.batch import QUARANTINED, BatchFold, Position, event_key
+from projections.batch import QUARANTINED, BatchFold, event_key
 from projections.projector import RawRecord, incoming
 from projections.store import ProjectionStore, write_log
 

@@ -26,7 +26,8 @@ import msgspec
 
 from contracts import decode
 from projections import versions
-from projections.batch import BatchFold, Incoming, InvoiceKey, Position
+from contracts import Position
+from projections.batch import BatchFold, Incoming, InvoiceKey
 from projections.store import ProjectionStore
 
 BULK_CHUNK_EVENTS = 20_000

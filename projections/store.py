@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from contracts import decode
-from projections.batch import BatchResult, InvoiceKey, Pending, Position
+from contracts import Position, decode
+from projections.batch import BatchResult, InvoiceKey, Pending
 from projections.figures import RECEIVABLE, TOTALS, is_count
 from projections.invoice import InvoiceState
 
