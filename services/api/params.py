@@ -252,8 +252,9 @@ def check_position(parameter: str, value: str | None) -> None:
         raise BadParameter(parameter, f"expected partition:offset[,partition:offset…], got {value!r}")
 
 
-def check_request(request: Request[Any, Any, Any]) -> None:
-    """Request limits, before any handler runs: 414 for a query string over
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """(async so that Litestar runs it inline: a sync hook goes to a thread
+    pool on every request.) Request limits, before any handler runs: 414 for a query string over
     ``max_query_length`` bytes, 431 for headers over ``max_header_bytes``, 413
     for any body (the API only reads), 400 naming the parameter for a
     parameter given twice, too many parameters, or a value ``check_value`` refuses."""
