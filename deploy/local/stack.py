@@ -920,43 +920,18 @@ def _clear_stale_socket_locks(paths: Layout) -> None:
             lock.with_suffix("").unlink(missing_ok=True)  # the socket itself
 
 
+def _pg_address(port: int) -> list[str]:
+    """The client options that reach this stack's server as its superuser."""
+    return ["-h", HOST, "-p", str(port), "-U", PG_SUPERUSER, "-d", "postgres"]
+
+
 def _pg_ready(bindir: Path, port: int) -> bool:
-    command = [
-        str(bindir / "pg_isready"),
-        "-q",
-        "-h",
-        HOST,
-        "-p",
-        str(port),
-        "-U",
-        PG_SUPERUSER,
-        "-d",
-        "postgres",
-        "-t",
-        "2",
-    ]
+    command = [str(bindir / "pg_isready"), "-q", *_pg_address(port), "-t", "2"]
     return subprocess.run(command, env=_pg_env(), check=False, stdin=subprocess.DEVNULL).returncode == 0
 
 
 def _psql(bindir: Path, port: int, sql: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        str(bindir / "psql"),
-        "-X",
-        "-q",
-        "-At",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        HOST,
-        "-p",
-        str(port),
-        "-U",
-        PG_SUPERUSER,
-        "-d",
-        "postgres",
-        "-c",
-        sql,
-    ]
+    command = [str(bindir / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", *_pg_address(port), "-c", sql]
     return subprocess.run(command, capture_output=True, text=True, env=_pg_env(), check=False, stdin=subprocess.DEVNULL)
 
 
