@@ -28,10 +28,6 @@ DEMO_CURRENCIES = ("EUR", "USD", "GBP", "JPY", "KWD")
 SOURCE = "/invoicing"
 
 
-def _money(minor: int, currency: str) -> str:
-    return format_minor(minor, currency)
-
-
 class HistoryMaker:
     """Makes one invoice's event history at a time."""
 
@@ -65,8 +61,8 @@ class HistoryMaker:
                     charge_type=rng.choice(("fixed", "usage")),
                     recurrence=rng.choice(("recurring", "one_time")),
                     quantity=str(rng.randint(0, 100)),
-                    net_amount=_money(net, currency),
-                    tax_amount=_money(tax, currency),
+                    net_amount=format_minor(net, currency),
+                    tax_amount=format_minor(tax, currency),
                 )
             )
         gross = net_total + tax_total
@@ -93,9 +89,9 @@ class HistoryMaker:
                     issue_date=issue,
                     due_date=due,
                     lines=lines,
-                    net_total=_money(net_total, currency),
-                    tax_total=_money(tax_total, currency),
-                    gross_total=_money(gross, currency),
+                    net_total=format_minor(net_total, currency),
+                    tax_total=format_minor(tax_total, currency),
+                    gross_total=format_minor(gross, currency),
                     billing_schedule_id=rng.choice((None, "sched-monthly", "sched-yearly")),
                     series_id=rng.choice(("A", "B")),
                 ),
@@ -117,7 +113,7 @@ class HistoryMaker:
             events.append(
                 InvoicePaid(
                     **envelope(),  # type: ignore[arg-type]
-                    data=InvoicePaidData(payment_id=self._id(), amount=_money(amount, currency), paid_at=at),
+                    data=InvoicePaidData(payment_id=self._id(), amount=format_minor(amount, currency), paid_at=at),
                 )
             )
         if remaining > 0 and rng.random() < 0.05:

@@ -34,7 +34,8 @@ from tests.conftest import free_port, with_database
 from tests.faults import private_stack
 from tests.projections.harness import Harness
 from tests.serving import running_api
-from tests.services.workers import messy_stream, spawn_worker, stop_worker
+from services.api.freshness import read_positions
+from tests.services.workers import caught_up, ends, messy_stream, spawn_worker, stop_worker
 
 
 @dataclass
@@ -283,7 +284,7 @@ async def _caught_up(url: str, settings: Settings) -> bool:
     consumer = AIOKafkaConsumer(settings.topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None)
     try:
         await consumer.start()
-        ends = await consumer.end_offsets(list(consumer.assignment()))
+        end_offsets = await consumer.end_offsets(list(consumer.assignment()))
     except Exception:  # noqa: BLE001 - the broker may be down right now
         return False
     finally:
@@ -293,15 +294,11 @@ async def _caught_up(url: str, settings: Settings) -> bool:
     except Exception:  # noqa: BLE001
         return False
     try:
-        stored = {
-            r["partition"]: r["next_offset"]
-            for r in await conn.fetch(
-                "SELECT partition, next_offset FROM billing.partition_positions WHERE topic = $1", settings.topic
-            )
-        }
+        stored = await read_positions(conn, settings.topic)
     finally:
         conn.terminate()
-    return all(stored.get(tp.partition, 0) >= end for tp, end in ends.items())
+    # end offsets are next offsets; reached() takes the last offset wanted.
+    return stored.reached({tp.partition: end - 1 for tp, end in end_offsets.items()})
 
 
 async def _read_continuously(url: str, key: str, stop: asyncio.Event, log: list[tuple[float, int]]) -> None:
@@ -369,27 +366,11 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
             await asyncio.sleep(0.05)
     await publishing
     records = await read_topic(settings)
-    wanted: dict[int, int] = {}
-    for r in records:
-        wanted[r.partition] = max(wanted.get(r.partition, -1), r.offset)
-    deadline = time.monotonic() + 180
-    while True:
-        conn = await asyncpg.connect(url)
-        try:
-            positions = {
-                r["partition"]: r["next_offset"]
-                for r in await conn.fetch(
-                    "SELECT partition, next_offset FROM billing.partition_positions WHERE topic = $1",
-                    settings.topic,
-                )
-            }
-        finally:
-            await conn.close()
-        if all(positions.get(p, 0) > o for p, o in wanted.items()):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{fault.name}: projections stuck at {positions}, topic ends {wanted}")
-        await asyncio.sleep(0.1)
+    conn = await asyncpg.connect(url)
+    try:
+        await caught_up(conn, settings.topic, ends(records), timeout=180)
+    finally:
+        await conn.close()
     stop_reading.set()
     await reader
     await api.aclose()
