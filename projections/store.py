@@ -100,14 +100,16 @@ UPSERT_SUMS: dict[tuple[str, str], str] = {
     for money_type in ("bigint", "numeric")
 }
 
-# Invoices go through a per-connection staging table: COPY carries the text[]
-# columns that unnest() would flatten, then one upsert moves them.
+# Invoices go through a staging table per connection and version (named for
+# the version: a worker that outlives a promote must stage the new version's
+# columns): COPY carries the text[] columns that unnest() would flatten, then
+# one upsert moves them.
 CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS invoices_stage (LIKE {schema}.invoices) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS {schema}_invoices_stage (LIKE {schema}.invoices) ON COMMIT DELETE ROWS
 """
 UPSERT_INVOICES = (
     f"INSERT INTO {{schema}}.invoices ({', '.join(INVOICE_COLUMNS)})\n"
-    f"SELECT {', '.join(INVOICE_COLUMNS)} FROM invoices_stage ORDER BY tenant_id, invoice_id\n"
+    f"SELECT {', '.join(INVOICE_COLUMNS)} FROM {{schema}}_invoices_stage ORDER BY tenant_id, invoice_id\n"
     "ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS if c not in ("tenant_id", "invoice_id"))
 )
@@ -186,7 +188,7 @@ class ProjectionStore:
         if result.invoices:
             await conn.execute(self._sql["create_stage"])
             await conn.copy_records_to_table(
-                "invoices_stage",
+                f"{self.schema}_invoices_stage",
                 columns=INVOICE_COLUMNS,
                 records=[invoice_row(state) for state in result.invoices],
             )
