@@ -29,6 +29,13 @@ async def connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(database_url)
 
 
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """Pooled connections never change session state (no SET, LISTEN, session
+    advisory lock or open cursor outside a transaction), so the default reset
+    query, one more round trip per request, has nothing to undo. asyncpg still
+    rolls back a transaction left open."""
+
+
 async def create_pool(
     database_url: str, min_size: int, max_size: int, statement_timeout_ms: int | None = None
 ) -> asyncpg.Pool:
@@ -36,8 +43,9 @@ async def create_pool(
         {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else None
     )
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, server_settings=server_settings
-    )
+        database_url, min_size=min_size, max_size=max_size, server_settings=server_settings,
+        reset=_no_session_state,
+    )  # fmt: skip
     assert pool is not None
     return pool
 

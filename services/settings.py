@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_port: int = 8000
     # Read-your-writes: how long a request may wait for a position.
     freshness_wait_max_ms: int = 5000
+    # Positions read for one request answer the next ones for this long (they
+    # stay a lower bound of what the data reflects); 0 reads them every time.
+    api_positions_max_age_ms: int = 20
     cors_origins: tuple[str, ...] = ()
     # Readiness fails when any partition lags more events than this.
     ready_max_lag: int = 100_000

@@ -12,19 +12,20 @@ from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.plugins import OpenAPISchemaPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from litestar.typing import FieldDefinition
 
 from services import db
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache, rate_limit_identity
+from services.api.freshness import PositionsCache
 from services.api.params import check_request, parameter_schema
 from services.api.problems import problem_response
+from services.api.request_metrics import RequestMetrics
 from services.api.routes import contazen, flexprice, ops, partner_center, sequence, v1
 from services.settings import Settings
 
@@ -91,14 +92,10 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.pool.close()
 
-    prometheus = PrometheusConfig(
-        app_name="invoice-summaries", prefix="billing_api", group_path=True, exclude=["^/metrics$"]
-    )
-
     class Metrics(PrometheusController):
         path = "/metrics"
 
-    middleware = [prometheus.middleware]
+    middleware: list[Any] = [RequestMetrics]
     if settings.rate_limit_per_second > 0:
         limit = RateLimitConfig(
             rate_limit=("second", settings.rate_limit_per_second),
@@ -106,7 +103,7 @@ def create_app(settings: Settings) -> Litestar:
             exclude=PUBLIC_PATHS,
         )
         middleware.append(limit.middleware)
-    middleware.append(DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS))
+    middleware.append(ApiKeyAuthentication)
 
     app = Litestar(
         route_handlers=[
@@ -125,7 +122,11 @@ def create_app(settings: Settings) -> Litestar:
             v1.get_invoice,
         ],
         lifespan=[database, ops.lag_watch],
-        state=State({"settings": settings, "key_cache": KeyCache(settings.api_key_cache_seconds)}),
+        state=State({
+            "settings": settings,
+            "key_cache": KeyCache(settings.api_key_cache_seconds),
+            "positions": PositionsCache(settings.topic, settings.api_positions_max_age_ms / 1000),
+        }),  # fmt: skip
         middleware=middleware,
         before_request=check_request,
         request_max_body_size=MAX_BODY_BYTES,

@@ -39,14 +39,19 @@ HAVING sum(invoice_count) > 0
 ORDER BY currency
 """
 
-CUSTOMER_SUMMARY = f"""
+
+def _customer_summary(customer: str) -> str:
+    return f"""
 SELECT currency, {", ".join(_sum(c) for c in TOTALS)}
 FROM billing_read.customer_totals
-WHERE tenant_id = $1 AND customer_id = $2
+WHERE tenant_id = $1 AND customer_id = {customer}
 GROUP BY currency
 HAVING sum(invoice_count) > 0
 ORDER BY currency
 """
+
+
+CUSTOMER_SUMMARY = _customer_summary("$2")
 
 # Overdue as of $2 (receivable with due_date < $2) and its aging by days past
 # due (= $2 - due_date): 1-30, 31-60, 61-90, over 90. Only the due dates from
@@ -176,13 +181,25 @@ LEFT JOIN LATERAL (
 ORDER BY d.currency
 """
 
-# The currency of the customer's latest invoice (issue date, then creation
-# time, then invoice id); no row: the tenant has no invoice for the customer.
-CUSTOMER_DEFAULT_CURRENCY = """
-SELECT currency FROM billing_read.invoices
-WHERE tenant_id = $1 AND customer_id = $2
-ORDER BY issue_date DESC, created_at DESC NULLS LAST, invoice_id DESC
-LIMIT 1
+# Flexprice's customer summary in one round trip ($1 tenant, $2 overdue
+# cut-off, $3 customer): the currency of the customer's latest invoice (issue
+# date, then creation time, then invoice id) on every row, then per currency
+# the totals and the overdue receivable. No row: the tenant has no invoice for
+# the customer.
+CUSTOMER_INVOICE_SUMMARY = f"""
+SELECT d.currency AS default_currency, t.currency, t.sent_count, t.sent_gross,
+       t.receivable_count, t.receivable_balance, t.receivable_usage, t.receivable_fixed,
+       coalesce(o.receivable_count, 0) AS overdue_count,
+       coalesce(o.receivable_balance, 0) AS overdue_balance
+FROM (
+    SELECT currency FROM billing_read.invoices
+    WHERE tenant_id = $1 AND customer_id = $3
+    ORDER BY issue_date DESC, created_at DESC NULLS LAST, invoice_id DESC
+    LIMIT 1
+) d
+LEFT JOIN ({_customer_summary("$3")}) t ON true
+LEFT JOIN ({CUSTOMER_OVERDUE}) o ON o.currency = t.currency
+ORDER BY t.currency
 """
 
 # Invoices -------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -13,7 +15,7 @@ import msgspec
 from litestar import Request, Response
 
 from contracts import format_minor
-from services.api.freshness import Positions, parse_min_position, read_positions, wait_for
+from services.api.freshness import Positions, PositionsCache, parse_min_position, wait_for
 from services.settings import Settings
 
 # Decimals render as JSON numbers with their exact digits (980.50, never 980.4999…).
@@ -33,13 +35,25 @@ async def reading(request: Request[Any, Any, Any], min_position: str | None = No
     wanted = parse_min_position(min_position) or parse_min_position(
         request.headers.get("x-min-position"), "X-Min-Position"
     )
+    cache: PositionsCache = state.positions
+    positions = None
     if wanted:
         # Each poll borrows a connection only for its query: waiting requests
         # must not hold the pool that every tenant's reads need.
-        await wait_for(state.pool, settings.topic, wanted, settings.freshness_wait_max_ms / 1000)
-    async with state.pool.acquire(timeout=settings.db_acquire_timeout_ms / 1000) as conn:
-        positions = await read_positions(conn, settings.topic)
+        read_at = time.monotonic()
+        positions = await wait_for(state.pool, settings.topic, wanted, settings.freshness_wait_max_ms / 1000)
+        cache.keep(positions, read_at)
+    # asyncio.timeout, not acquire(timeout=…): that one runs every acquire as
+    # a task of its own, a tenth of a short request's CPU.
+    pool: asyncpg.Pool = state.pool
+    async with asyncio.timeout(settings.db_acquire_timeout_ms / 1000):
+        conn = await pool.acquire()
+    try:
+        if positions is None:
+            positions = await cache.get(conn)
         yield Read(conn=conn, tenant_id=request.user, positions=positions)
+    finally:
+        await pool.release(conn)
 
 
 def json_response(body: Any, read: Read, status_code: int = 200) -> Response[Any]:

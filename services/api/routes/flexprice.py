@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from litestar import Request, Response, get
 from litestar.params import PathParameter
 
@@ -17,6 +18,26 @@ from services.api.schemas import CustomerInvoiceSummary, CustomerMultiCurrencyIn
 
 def customer_not_found(customer_id: str) -> ApiProblem:
     return ApiProblem(404, "Not found", f"no invoices for customer {customer_id!r}")
+
+
+def currency_summary(r: asyncpg.Record, customer_id: str) -> CustomerInvoiceSummary:
+    code = r["currency"]
+
+    def money(column: str) -> str:
+        return format_minor(int(r[column]), code)
+
+    return CustomerInvoiceSummary(
+        currency=code,
+        customer_id=customer_id,
+        overdue_invoice_count=r["overdue_count"],
+        total_invoice_count=r["sent_count"],
+        total_overdue_amount=money("overdue_balance"),
+        total_revenue_amount=money("sent_gross"),
+        total_unpaid_amount=money("receivable_balance"),
+        unpaid_fixed_charges=money("receivable_fixed"),
+        unpaid_invoice_count=r["receivable_count"],
+        unpaid_usage_charges=money("receivable_usage"),
+    )
 
 
 @get(
@@ -37,33 +58,11 @@ async def customer_invoice_summary(
     as of ``asOf``. 404 when the tenant has no invoice for the customer."""
     cutoff = params.as_of(as_of)
     async with reading(request, min_position) as read:
-        tenant = read.tenant_id
-        default_currency = await read.conn.fetchval(queries.CUSTOMER_DEFAULT_CURRENCY, tenant, customer_id)
-        if default_currency is None:
+        rows = await read.conn.fetch(queries.CUSTOMER_INVOICE_SUMMARY, read.tenant_id, cutoff, customer_id)
+        if not rows:
             raise customer_not_found(customer_id)
-        totals = await read.conn.fetch(queries.CUSTOMER_SUMMARY, tenant, customer_id)
-        overdue = {
-            r["currency"]: r
-            for r in await read.conn.fetch(queries.CUSTOMER_OVERDUE, tenant, cutoff, customer_id)
-        }
-        summaries = []
-        for t in totals:
-            code = t["currency"]
-            late = overdue.get(code)
-            summaries.append(
-                CustomerInvoiceSummary(
-                    currency=code,
-                    customer_id=customer_id,
-                    overdue_invoice_count=0 if late is None else late["receivable_count"],
-                    total_invoice_count=t["sent_count"],
-                    total_overdue_amount=format_minor(0 if late is None else int(late["receivable_balance"]), code),
-                    total_revenue_amount=format_minor(int(t["sent_gross"]), code),
-                    total_unpaid_amount=format_minor(int(t["receivable_balance"]), code),
-                    unpaid_fixed_charges=format_minor(int(t["receivable_fixed"]), code),
-                    unpaid_invoice_count=t["receivable_count"],
-                    unpaid_usage_charges=format_minor(int(t["receivable_usage"]), code),
-                )
-            )
+        summaries = [currency_summary(r, customer_id) for r in rows if r["currency"] is not None]
+        default_currency = rows[0]["default_currency"]
         body = CustomerMultiCurrencyInvoiceSummary(
             customer_id=customer_id, default_currency=default_currency, summaries=summaries
         )

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 
+import asyncpg
 import httpx
 import pytest
 
+from services.settings import Settings
+from tests.conftest import free_port
 from tests.projected import TOPIC, project
+from tests.serving import running_api
 from tests.services.api.conftest import ModuleApi
 from tests.services.api.dataset import customer_history
 
@@ -124,3 +128,32 @@ async def test_the_openapi_document_describes_every_route_parameter_and_response
         "total_revenue_amount", "total_unpaid_amount", "unpaid_fixed_charges", "unpaid_invoice_count",
         "unpaid_usage_charges",
     }  # fmt: skip
+
+
+async def test_positions_are_reused_while_young_and_a_wanted_position_reads_them_again(
+    conn: asyncpg.Connection, database_url: str, api_key: str
+) -> None:
+    """Within ``api_positions_max_age_ms`` the header repeats the positions
+    already read (still a lower bound: the data is read after them); asking
+    for a newer position reads them again at once."""
+    first, rest = EVENTS[:3], EVENTS[3:]
+    await project(conn, first)
+    settings = Settings.from_env(
+        {}, database_url=database_url, topic=TOPIC, api_port=free_port(), api_positions_max_age_ms=60_000
+    )
+    async with (
+        running_api(settings) as base,
+        httpx.AsyncClient(base_url=base, headers={"x-api-key": api_key}, timeout=10) as http,
+    ):
+        before = await http.get("/v1/summary")
+        assert before.headers["X-Projection-Position"] == f"{TOPIC}:0={len(first)}"
+        await project(conn, rest)
+        cached = await http.get("/v1/summary")
+        assert cached.headers["X-Projection-Position"] == f"{TOPIC}:0={len(first)}"
+        # The data is read after the positions, so it is already the newer one.
+        assert cached.json() != before.json()
+        wanted = await http.get("/v1/summary", params={"minPosition": f"0:{len(EVENTS) - 1}"})
+        assert wanted.headers["X-Projection-Position"] == f"{TOPIC}:0={len(EVENTS)}"
+        # … and the cache keeps the newer read.
+        again = await http.get("/v1/summary")
+        assert again.headers["X-Projection-Position"] == f"{TOPIC}:0={len(EVENTS)}"
