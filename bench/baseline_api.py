@@ -20,14 +20,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import msgspec
 import uvicorn
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
 from contracts import format_minor
-from services import keys
+from services import db, keys
+from services.cli import loop_factory
 from services.api.schemas import (
     CustomerInvoiceSummary,
     CustomerMultiCurrencyInvoiceSummary,
@@ -167,9 +167,10 @@ async def customer_summary(request: Request[Any, Any, Any], customer_id: str) ->
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def pool(app: Litestar) -> AsyncIterator[None]:
-        # The product's pool size, so both apps have the same concurrency.
-        app.state.pool = await asyncpg.create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        # The product's pool, so both apps have the same concurrency and
+        # per-request connection cost.
+        app.state.pool = await db.create_pool(
+            settings.database_url, settings.db_pool_min, settings.db_pool_max, settings.api_statement_timeout_ms
         )
         try:
             yield
@@ -183,10 +184,10 @@ def main() -> None:
     settings = Settings.from_env()
     config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
                             log_config=None, access_log=False, lifespan="on")  # fmt: skip
-    # Served exactly as `billing api` serves: Server.serve() inside
-    # asyncio.run, so both run on the same event loop implementation
-    # (uvicorn.run would pick uvloop for this app only).
-    asyncio.run(uvicorn.Server(config).serve())
+    # Served exactly as `billing api` serves: Server.serve() on the event
+    # loop services/cli.py runs (uvloop when installed).
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(uvicorn.Server(config).serve())
 
 
 if __name__ == "__main__":

@@ -334,7 +334,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed (it comes with uvicorn[standard]): a faster event
     loop for the API and the worker alike."""
     try:
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_format, settings.log_level)
     run: Command = args.run
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(run(args, settings))
     except KeyboardInterrupt:
         return 130
