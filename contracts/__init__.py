@@ -10,6 +10,7 @@ from contracts.codec import (
     STRUCTURED_CONTENT_TYPE,
     Decoded,
     decode,
+    decode_stored,
     encode,
     encode_binary,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "Reason",
     "currency",
     "decode",
+    "decode_stored",
     "encode",
     "encode_binary",
     "format_minor",

@@ -83,6 +83,15 @@ def decode(
     return Decoded(event=event, amounts=_validate(event, document))
 
 
+def decode_stored(body: bytes) -> Decoded:
+    """Decode an event-store body: structured JSON that ``decode`` accepted
+    when it was appended, so only the amounts are worked out again (a replay
+    spent a sixth of its time re-checking the rest)."""
+    event = _decoder.decode(body)
+    amounts = invoice_amounts(event.data) if isinstance(event, InvoiceCreated) else None
+    return Decoded(event=event, amounts=amounts)
+
+
 def encode(event: InvoiceEvent) -> bytes:
     """The structured-mode JSON of ``event`` (the Kafka message value)."""
     return _encoder.encode(event)

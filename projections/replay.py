@@ -18,16 +18,18 @@ row that commits late.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import msgspec
 
-from contracts import decode
+from contracts import decode_stored
 from projections import versions
 from contracts import Position
-from projections.batch import BatchFold, Incoming, InvoiceKey
+from projections.batch import BatchFold, BatchResult, Incoming, InvoiceKey
 from projections.store import ProjectionStore
 
 BULK_CHUNK_EVENTS = 20_000
@@ -61,7 +63,7 @@ class ReplayError(Exception):
 
 
 def _item(topic: str, partition: int, offset: int, body: bytes) -> Incoming:
-    decoded = decode(body)  # the store only holds events that decoded
+    decoded = decode_stored(body)
     return Incoming(
         position=Position(topic, partition, offset), key=None, value=body, decoded=decoded, body=body
     )
@@ -127,19 +129,42 @@ async def bulk(
     progress: Progress | None = None,
 ) -> versions.Version:  # fmt: skip
     """Fold every event up to the watermark into an empty version. Two
-    connections: one streams the store, the other writes chunk by chunk."""
+    connections: one streams the store, the other writes chunk by chunk; a
+    chunk is written while the next one is folded, so the server's work on
+    one overlaps the fold of the other."""
     upto = await watermark(write)
     store = ProjectionStore(version.schema_name)
     done = 0
-    async for chunk in _histories(read, upto):
-        fold = BatchFold({})
-        for item in chunk:
-            fold.add(item)
+
+    async def insert(result: BatchResult) -> None:
         async with write.transaction():
-            await store.insert_new(write, fold.finish())
-        done += len(chunk)
+            await store.insert_new(write, result)
+
+    async def written(task: asyncio.Task[None], events: int) -> None:
+        nonlocal done
+        await task
+        done += events
         if progress is not None:
             progress(done)
+
+    writing: tuple[asyncio.Task[None], int] | None = None
+    try:
+        async for chunk in _histories(read, upto):
+            fold = BatchFold({})
+            for item in chunk:
+                fold.add(item)
+            result = fold.finish()
+            if writing is not None:
+                await written(*writing)
+            writing = (asyncio.create_task(insert(result)), len(chunk))
+        if writing is not None:
+            await written(*writing)
+    finally:
+        # Stopped early: let the chunk being written finish (or fail), so the
+        # write connection is not left in the middle of a COPY.
+        if writing is not None and not writing[0].done():
+            with contextlib.suppress(Exception):
+                await writing[0]
     await write.execute(SET_APPLIED, version.version, upto)
     return msgspec.structs.replace(version, applied_seq=upto)
 

@@ -16,6 +16,7 @@ from contracts.codec import (
     STRUCTURED_CONTENT_TYPE,
     Decoded,
     decode,
+    decode_stored,
     encode,
     encode_binary,
 )
@@ -71,6 +72,14 @@ def test_every_event_type_decodes_the_same_in_structured_and_binary_mode(
     from_binary = decode(value, headers)
     assert from_structured == from_binary
     assert from_structured.event == event
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.__struct_config__.tag)
+def test_a_stored_body_decodes_as_the_checked_decoder_decodes_it(event: InvoiceEvent) -> None:
+    # Binary-mode events are stored re-encoded as structured JSON.
+    headers, value = encode_binary(event)
+    for body in (encode(event), encode(decode(value, headers).event)):
+        assert decode_stored(body) == decode(body)
 
 
 def test_a_created_event_comes_with_its_amounts_and_others_without() -> None:
