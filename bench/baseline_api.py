@@ -104,6 +104,15 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@get("/floor")
+async def floor() -> Response[Any]:
+    """A constant body: the cost of the HTTP server and framework alone."""
+    return _json(_FLOOR_BODY)
+
+
+_FLOOR_BODY = {"totalsByCurrency": [{"currency": "EUR", "invoiceCount": 1, "grossTotal": 1}]}
+
+
 @get("/invoices/summary")
 async def invoices_summary(request: Request[Any, Any, Any]) -> Response[Any]:
     tenant = await _tenant(request)
@@ -177,7 +186,7 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.pool.close()
 
-    return Litestar([live, invoices_summary, customer_summary], lifespan=[pool], openapi_config=None)
+    return Litestar([live, floor, invoices_summary, customer_summary], lifespan=[pool], openapi_config=None)
 
 
 def main() -> None:

@@ -21,9 +21,13 @@ from bench.config import SEED, Context
 from bench.lab import Process
 from bench.loadgen import LoadResult, load
 from bench.procstat import CpuSampler, CpuShare, stack_groups
-from bench.report import milliseconds
+from bench.report import FLOOR, milliseconds
 
 APPS = ("product", "baseline")
+# What one Litestar process on this machine serves at best: a constant JSON
+# body from the baseline app (same server, event loop and framework, no
+# database, no auth). It bounds what any endpoint of one API process can do.
+FLOOR_PATH = "/floor"
 UNLOADED_SECONDS = 3.0
 
 
@@ -123,16 +127,17 @@ async def stop_apps(ctx: Context, apps: Apps) -> None:
 async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, seconds: float) -> list[EndpointRuns]:
     """Each endpoint on each app: a short warm-up, then ``runs`` timed runs,
     alternating the apps so that any drift of the machine hits both."""
-    paths = endpoint_paths(ctx, apps.customers)
+    paths = {**endpoint_paths(ctx, apps.customers), FLOOR: [FLOOR_PATH]}
     database = apps.url.rpartition("/")[2]
     results: list[EndpointRuns] = []
     for endpoint in endpoints:
-        measured: dict[str, list[LoadResult]] = {app: [] for app in APPS}
+        served_by = ("baseline",) if endpoint == FLOOR else APPS
+        measured: dict[str, list[LoadResult]] = {app: [] for app in served_by}
         cpu: dict[str, list[CpuShare]] = {}
-        for app in APPS:
+        for app in served_by:
             await load(_base(apps, app), paths[endpoint], apps.key, 1, ctx.sizes.read_connections, ctx.use_wrk)
         for _ in range(runs):
-            for app in APPS:
+            for app in served_by:
                 process = apps.product if app == "product" else apps.baseline
                 label = "billing api (python)" if app == "product" else "baseline api (python)"
                 sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database,
@@ -143,10 +148,10 @@ async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, sec
                 cpu[app] = await sampler.stop()
                 measured[app].append(result)
         unloaded: dict[str, LoadResult] = {}
-        for app in APPS:
+        for app in served_by:
             unloaded[app] = await load(_base(apps, app), paths[endpoint], apps.key, min(seconds, UNLOADED_SECONDS), 1,
                                        ctx.use_wrk)  # fmt: skip
-        for app in APPS:
+        for app in served_by:
             results.append(EndpointRuns(endpoint, app, measured[app], cpu[app], unloaded[app]))
             best = measured[app][-1]
             ctx.say(f"read {apps.dataset.invoices:,} {endpoint} {app}: p50 {milliseconds(best.p50_ms)},"

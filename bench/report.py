@@ -26,6 +26,9 @@ READ_MIN_RATIO = 20
 READ_TARGET_INVOICES = 1_000_000
 FRESHNESS_MAX_P99_MS = 500
 
+# The read "endpoint" that only the baseline app serves (bench/read.py).
+FLOOR = "HTTP floor (constant body, no database)"
+
 
 class Line(msgspec.Struct, frozen=True):
     """One row of the summary: a figure, or a target check of one."""
@@ -163,6 +166,12 @@ def summary_lines(results: Results) -> list[Line]:
                                   times(r), "ratio of the medians",
                                   f"≥ {READ_MIN_RATIO}×{size_note}" if targeted else "",
                                   (r is not None and r >= READ_MIN_RATIO) if targeted else None))  # fmt: skip
+        floor = _endpoint(results, FLOOR, "baseline")
+        if floor:
+            lines.append(Line(f"Read: {FLOOR}, one Litestar process: p50 / p99 / req/s",
+                              f"{milliseconds(_med([r.p50_ms for r in floor]))} / "
+                              f"{milliseconds(_med([r.p99_ms for r in floor]))} / "
+                              f"{number(_med([r.requests_per_second for r in floor]))}", runs_text(len(floor))))  # fmt: skip
     if results.freshness is not None:
         f = results.freshness
         lines.append(Line(f"Freshness at {f.achieved_rate:,.0f} events/s: p50", milliseconds(f.p50_ms),
@@ -298,7 +307,7 @@ def _read(results: Results) -> list[str]:
         out.append(f"- difference: {difference}")
     out.append("")
     rows = []
-    for endpoint in ("unfiltered summary", "per-customer summary", "filtered summary"):
+    for endpoint in ("unfiltered summary", "per-customer summary", "filtered summary", FLOOR):
         for app in ("product", "baseline"):
             runs = _endpoint(results, endpoint, app)
             if not runs:
@@ -311,7 +320,9 @@ def _read(results: Results) -> list[str]:
     out += [table(("endpoint", "app", "p50", "p99", "requests/s", "errors", "runs",
                    "p50 / p99 at 1 connection (1 run)"), rows), ""]  # fmt: skip
     out += ["With 16 connections kept busy, latency is mostly waiting in the API's queue (about connections ÷ "
-            "requests/s); the last column, one request at a time, is the time one request takes.", ""]
+            "requests/s); the last column, one request at a time, is the time one request takes. The "
+            f"{FLOOR} row is the most one Python API process serves on this machine: the baseline app "
+            "answering a constant body, with no database, no key check and no metrics.", ""]
     for e in results.read.endpoints:
         if e.endpoint == "unfiltered summary" and e.app == "product":
             out += ["CPU during the last product run of the unfiltered summary:", "", cpu_table(e.cpu, cores), ""]

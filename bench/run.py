@@ -145,7 +145,7 @@ async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
     if "read" in selected:
         apps = await read.start_apps(ctx, sizes.read_invoices)
         try:
-            endpoints = await read.measure(ctx, apps, list(read.endpoint_paths(ctx, apps.customers)),
+            endpoints = await read.measure(ctx, apps, [*read.endpoint_paths(ctx, apps.customers), read.FLOOR],
                                            sizes.read_runs, sizes.read_seconds)  # fmt: skip
         finally:
             await read.stop_apps(ctx, apps)
