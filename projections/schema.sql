@@ -53,6 +53,12 @@ CREATE TABLE {schema}.invoices (
 );
 CREATE INDEX invoices_by_issue_date ON {schema}.invoices (tenant_id, issue_date, invoice_number, invoice_id);
 CREATE INDEX invoices_by_customer ON {schema}.invoices (tenant_id, customer_id, currency);
+-- Filtered summaries by status and due date (what is open, what is late) are
+-- aggregated at request time: an index-only scan of the matching entries
+-- instead of the tenant's rows (300 ms -> 25 ms for SENT and due before today
+-- over 160k SENT invoices).
+CREATE INDEX invoices_by_status_due_date ON {schema}.invoices (tenant_id, status, due_date)
+    INCLUDE (currency, gross);
 -- The read API's first/latest dates and latest payment of SENT invoices per
 -- currency and kind of lines (has recurring / one-time lines): one index
 -- probe each, whatever the number of invoices.
