@@ -92,11 +92,13 @@ class ApiKeyAuthentication:
         await self.app(scope, receive, send)
 
     async def _tenant(self, scope: Scope) -> str:
+        # The first of repeated headers, as Litestar's headers (and so the
+        # rate limiter's identity) take it.
         authorization = x_api_key = None
         for name, value in scope["headers"]:
-            if name == b"x-api-key":
+            if name == b"x-api-key" and x_api_key is None:
                 x_api_key = value.decode("latin-1")
-            elif name == b"authorization":
+            elif name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
         key = key_from_headers(authorization, x_api_key)
         state = scope["litestar_app"].state
