@@ -18,8 +18,8 @@ help:
 	@echo "make test-unit  only the tests that need no services"
 	@echo "make fuzz       coverage-guided fuzzing of the event decoder (FUZZ_SECONDS, default 600)"
 	@echo "make faults     the long fault soak (FAULT_ROUNDS, FAULT_INVOICES): per-scenario table"
-	@echo "make bench      quick benchmarks (~8 min): ingest, replay, read, freshness, scaling -> bench-report/"
-	@echo "make bench-full the same at full sizes (1M-5M events, about an hour); BENCH_ARGS=\"--only read,replay\""
+	@echo "make bench      quick benchmarks (~6 min): ingest, replay, read, freshness, scaling -> bench-report/"
+	@echo "make bench-full the same at full sizes (1M-5M events, ~40 min); BENCH_ARGS=\"--only read,replay\""
 	@echo "make stack | status | stop   the local Kafka + PostgreSQL"
 	@echo "make clean      stop the stack and delete .stack and .venv"
 

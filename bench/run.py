@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Benchmarks of the invoice summary service against the local stack; writes bench-report/.",
     )
-    parser.add_argument("--full", action="store_true", help="the full sizes (1M-5M events; about an hour)")
+    parser.add_argument("--full", action="store_true", help="the full sizes (1M-5M events; about 40 minutes)")
     parser.add_argument("--only", default=",".join(BENCHMARKS),
                         help=f"comma list of benchmarks to run (default all: {','.join(BENCHMARKS)})")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "bench-report", help="report folder (default bench-report/)")
