@@ -18,6 +18,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.plugins.prometheus import PrometheusController
+from litestar.types import ASGIApp
 from litestar.typing import FieldDefinition
 
 from services import db
@@ -80,7 +81,8 @@ def finish_document(document: dict[str, Any], settings: Settings) -> None:
                 }
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings) -> ASGIApp:
+    """The Litestar application inside the request metrics (services/api/request_metrics.py)."""
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(
@@ -95,7 +97,7 @@ def create_app(settings: Settings) -> Litestar:
     class Metrics(PrometheusController):
         path = "/metrics"
 
-    middleware: list[Any] = [RequestMetrics]
+    middleware: list[Any] = []
     if settings.rate_limit_per_second > 0:
         limit = RateLimitConfig(
             rate_limit=("second", settings.rate_limit_per_second),
@@ -153,9 +155,9 @@ def create_app(settings: Settings) -> Litestar:
     )
     # The document is built once and served as is: finish it now.
     finish_document(app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), settings)
-    return app
+    return RequestMetrics(app)
 
 
-def app_from_env() -> Litestar:
+def app_from_env() -> ASGIApp:
     """Entry point for ASGI servers: ``uvicorn --factory services.api.app:app_from_env``."""
     return create_app(Settings.from_env())

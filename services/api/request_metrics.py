@@ -1,28 +1,31 @@
-"""Request metrics of the API: count, duration, errors and requests in
-progress, by method, route template and status — the series Litestar's
-Prometheus plugin exports, under the same names and labels.
+"""Request metrics of the API: count, duration and errors by method, route
+template and status, and requests in progress by method — the series
+Litestar's Prometheus plugin exports, under the same names.
 
-A plain ASGI middleware that keeps each label combination's metric children,
-because looking them up on every request cost about a tenth of a summary
-request's CPU."""
+A plain ASGI wrapper around the whole application, so that it sees every
+status a client gets, the 401s and problems the exception handlers write
+included, and keeps each label combination's metric children: looking them up
+on every request cost about a tenth of a summary request's CPU."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
 APP_NAME = "invoice-summaries"
+# Requests that match no route share one label (never the raw path: unbounded).
+NO_ROUTE = "(no route)"
 _LABELS = ["method", "path", "status_code", "app_name"]
 
 REQUESTS = Counter("billing_api_requests_total", "Total requests", _LABELS)
 ERRORS = Counter("billing_api_requests_error_total", "Total errors in requests", _LABELS)
 DURATION = Histogram("billing_api_request_duration_seconds", "Request duration, in seconds", _LABELS)
+# The route is known only once the request is routed, so not while it waits.
 IN_PROGRESS = Gauge(
-    "billing_api_requests_in_progress", "Total requests currently in progress", _LABELS,
+    "billing_api_requests_in_progress", "Total requests currently in progress", ["method", "app_name"],
     multiprocess_mode="livesum",
 )  # fmt: skip
 
@@ -34,7 +37,7 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._done: dict[tuple[str, str, int], tuple[Any, Any, Any | None]] = {}
-        self._running: dict[tuple[str, str], Any] = {}
+        self._running: dict[str, Any] = {}
 
     def _children(self, method: str, path: str, status: int) -> tuple[Any, Any, Any | None]:
         key = (method, path, status)
@@ -53,19 +56,19 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        path = scope.get("path_template") or scope["path"]
-        running = self._running.get((method, path))
+        running = self._running.get(method)
         if running is None:
-            running = self._running[(method, path)] = IN_PROGRESS.labels(method, path, "200", APP_NAME)
+            running = self._running[method] = IN_PROGRESS.labels(method, APP_NAME)
         started = time.perf_counter()
-        status = 200
-        duration = 0.0
+        # A request that raises past the application never got an answer.
+        status = 500
+        duration = None
 
         async def measured_send(message: Message) -> None:
             nonlocal status, duration
             if message["type"] == "http.response.start":
                 status = message["status"]
-            elif message["type"] == "http.response.body":
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 duration = time.perf_counter() - started
             await send(message)
 
@@ -74,8 +77,10 @@ class RequestMetrics:
             await self.app(scope, receive, measured_send)
         finally:
             running.dec()
+            # Routing writes the matched template into the scope.
+            path = scope.get("path_template") or NO_ROUTE
             count, seconds, errors = self._children(method, path, status)
             count.inc()
-            seconds.observe(duration)
+            seconds.observe(time.perf_counter() - started if duration is None else duration)
             if errors is not None:
                 errors.inc()

@@ -19,15 +19,42 @@ from tests.services.workers import caught_up, ends, publish
 pytestmark = pytest.mark.integration
 
 
+def request_counts(text: str) -> dict[str, float]:
+    return {
+        line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("billing_api_requests_total{")
+    }
+
+
+def requests_line(path: str, status: int) -> str:
+    return (
+        f'billing_api_requests_total{{app_name="invoice-summaries",method="GET",path="{path}",'
+        f'status_code="{status}"}}'
+    )
+
+
 async def test_liveness_and_metrics_need_no_key(api_url: str) -> None:
     async with httpx.AsyncClient(base_url=api_url) as client:
         assert (await client.get("/health/live")).json() == {"status": "ok"}
+        # The registry is the process's: count what this test adds.
+        before = request_counts((await client.get("/metrics")).text)
         await client.get("/invoices/summary")  # a 401, counted too
+        for _ in range(2):
+            await client.get("/customers/cus-1/invoices/summary")
+        await client.get("/no/such/route")
         metrics = await client.get("/metrics")
     assert metrics.status_code == 200
-    assert 'billing_api_requests_total{' in metrics.text
+    after = request_counts(metrics.text)
+    added = {key: count - before.get(key, 0) for key, count in after.items() if count != before.get(key, 0)}
+    # Labelled by route template, not by the requested path; scrapes are not counted.
+    assert added == {
+        requests_line("/invoices/summary", 401): 1,
+        requests_line("/customers/{id}/invoices/summary", 401): 2,
+        requests_line("(no route)", 404): 1,
+    }
     assert "billing_api_request_duration_seconds_bucket" in metrics.text
-    assert 'path="/invoices/summary"' in metrics.text
+    assert "billing_api_requests_in_progress" in metrics.text
 
 
 async def test_status_figures_equal_what_was_published(
