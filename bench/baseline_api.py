@@ -2,11 +2,12 @@
 compute them, by aggregating the invoice rows at request time.
 
 A tiny Litestar + asyncpg app, served like the product (one uvicorn process,
-a pool of the same size, the same API keys and JSON encoder), so the only
+the product's pool and event loop, the same API keys and JSON encoder), so the only
 difference the read benchmark measures is where the sums come from: the
 product reads summary rows kept up to date by the workers; this app scans the
 tenant's (or the customer's) invoices on every request. It reads the same
-invoice rows (the ``billing_read`` views) and answers with the same shapes.
+invoice rows (the ``billing_read`` views) and renders its rows with the
+product's own response builders.
 
 Run: ``python -m bench.baseline_api`` with BILLING_DATABASE_URL and
 BILLING_API_PORT set.
@@ -25,15 +26,11 @@ import uvicorn
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
-from contracts import format_minor
 from services import db, keys
 from services.cli import loop_factory
-from services.api.schemas import (
-    CustomerInvoiceSummary,
-    CustomerMultiCurrencyInvoiceSummary,
-    InvoiceSummaryResponse,
-    InvoiceSummaryResponseCurrencyTotals,
-)
+from services.api.routes.flexprice import currency_summary
+from services.api.routes.sequence import totals_by_currency
+from services.api.schemas import CustomerMultiCurrencyInvoiceSummary
 from services.settings import Settings
 
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
@@ -93,12 +90,6 @@ def _json(body: Any) -> Response[Any]:
     return Response(content=_ENCODER.encode(body), media_type="application/json")
 
 
-def _major(minor: Any, currency: str) -> Any:
-    from decimal import Decimal
-
-    return Decimal(format_minor(int(minor), currency))
-
-
 @get("/health/live")
 async def live() -> dict[str, str]:
     return {"status": "ok"}
@@ -128,17 +119,7 @@ async def invoices_summary(request: Request[Any, Any, Any]) -> Response[Any]:
         where += f" AND due_date < ${len(args)}::date"
     async with request.app.state.pool.acquire() as conn:
         rows = await conn.fetch(TOTALS.format(where=where), *args)
-    return _json(
-        InvoiceSummaryResponse(
-            totalsByCurrency=[
-                InvoiceSummaryResponseCurrencyTotals(
-                    currency=r["currency"], invoiceCount=r["invoice_count"],
-                    grossTotal=_major(r["gross_total"], r["currency"]),
-                )  # fmt: skip
-                for r in rows
-            ]
-        )
-    )
+    return _json(totals_by_currency(rows))
 
 
 @get("/customers/{customer_id:str}/invoices/summary")
@@ -155,20 +136,7 @@ async def customer_summary(request: Request[Any, Any, Any], customer_id: str) ->
         CustomerMultiCurrencyInvoiceSummary(
             customer_id=customer_id,
             default_currency=default_currency,
-            summaries=[
-                CustomerInvoiceSummary(
-                    currency=r["currency"], customer_id=customer_id,
-                    overdue_invoice_count=r["overdue_count"],
-                    total_invoice_count=r["sent_count"],
-                    total_overdue_amount=format_minor(int(r["overdue_balance"]), r["currency"]),
-                    total_revenue_amount=format_minor(int(r["sent_gross"]), r["currency"]),
-                    total_unpaid_amount=format_minor(int(r["receivable_balance"]), r["currency"]),
-                    unpaid_fixed_charges=format_minor(int(r["receivable_fixed"]), r["currency"]),
-                    unpaid_invoice_count=r["receivable_count"],
-                    unpaid_usage_charges=format_minor(int(r["receivable_usage"]), r["currency"]),
-                )  # fmt: skip
-                for r in rows
-            ],
+            summaries=[currency_summary(r, customer_id) for r in rows],
         )
     )
 

@@ -297,7 +297,7 @@ def _read(results: Results) -> list[str]:
     out.append(
         f"{data.invoices:,} invoices loaded (in {data.load_seconds:.0f} s, not measured); the queried tenant has "
         f"{data.tenant_invoices:,}. One `billing api` process and one baseline app (bench/baseline_api.py: "
-        "Litestar + asyncpg, same pool size, aggregating the invoice rows at request time), both on loopback, "
+        "Litestar + asyncpg on the product's pool, event loop and response builders, aggregating the invoice rows at request time), both on loopback, "
         f"loaded by {results.load_tool}: {sizes.read_connections} connections, 2 threads, "
         f"{sizes.read_seconds:g} s per run after a 1 s warm-up, runs alternating between the two apps. "
         f"Per-customer requests spread over {data.customers_queried} customers of the tenant. "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 
 import asyncpg
@@ -30,11 +31,14 @@ WHERE topic = $1 ORDER BY partition
 POLL_SECONDS = 0.01
 
 
-class Positions(msgspec.Struct, frozen=True):
+class Positions(msgspec.Struct, frozen=True, dict=True):
     topic: str
     next_offsets: dict[int, int]
     newest_event_time: dt.datetime | None
 
+    # Once per read of the positions, not per request that reuses them
+    # (responses copy the mapping).
+    @functools.cached_property
     def headers(self) -> dict[str, str]:
         position = ",".join(f"{self.topic}:{p}={o}" for p, o in self.next_offsets.items())
         headers = {"X-Projection-Position": position}
@@ -106,6 +110,6 @@ async def wait_for(
                 503,
                 "Not yet fresh",
                 f"the projections have not reached position {wanted} within {max_wait:.1f}s",
-                headers={"Retry-After": "1", **current.headers()},
+                headers={"Retry-After": "1", **current.headers},
             )
         await asyncio.sleep(POLL_SECONDS)

@@ -61,7 +61,7 @@ def json_response(body: Any, read: Read, status_code: int = 200) -> Response[Any
         content=_ENCODER.encode(body),
         media_type="application/json",
         status_code=status_code,
-        headers=read.positions.headers(),
+        headers=read.positions.headers,
     )
 
 

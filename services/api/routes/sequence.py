@@ -46,17 +46,20 @@ async def invoices_summary(
         else:
             sql = Sql(read.tenant_id).invoice_filter(invoice_filter)
             rows = await read.conn.fetch(queries.FILTERED_TOTALS.format(where=sql.where), *sql.args)
-        body = InvoiceSummaryResponse(
-            totalsByCurrency=[
-                InvoiceSummaryResponseCurrencyTotals(
-                    currency=r["currency"],
-                    invoiceCount=r["invoice_count"],
-                    grossTotal=major(r["gross_total"], r["currency"]),
-                )
-                for r in rows
-            ]
-        )
-        return json_response(body, read)
+        return json_response(totals_by_currency(rows), read)
+
+
+def totals_by_currency(rows: list[asyncpg.Record]) -> InvoiceSummaryResponse:
+    return InvoiceSummaryResponse(
+        totalsByCurrency=[
+            InvoiceSummaryResponseCurrencyTotals(
+                currency=r["currency"],
+                invoiceCount=r["invoice_count"],
+                grossTotal=major(r["gross_total"], r["currency"]),
+            )
+            for r in rows
+        ]
+    )
 
 
 def list_item(r: asyncpg.Record) -> InvoiceSummaryListItem:
