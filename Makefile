@@ -10,12 +10,14 @@ STACK  := $(PY) deploy/local/stack.py
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k money"
 PYTEST_ARGS ?=
 
-.PHONY: help install stack stop status run test test-unit faults fuzz bench clean
+.PHONY: help install stack stop status run test test-unit lint format faults fuzz bench clean
 
 help:
 	@echo "make run        start the stack, worker and API, publish a demo stream (Ctrl-C stops)"
 	@echo "make test       run the whole test suite against the real Kafka and PostgreSQL"
 	@echo "make test-unit  only the tests that need no services"
+	@echo "make lint       the checks every change passes: ruff (lint, format) and mypy --strict"
+	@echo "make format     rewrite the tree as the checks want it (ruff format, ruff check --fix)"
 	@echo "make fuzz       coverage-guided fuzzing of the event decoder (FUZZ_SECONDS, default 600)"
 	@echo "make faults     the long fault soak (FAULT_ROUNDS, FAULT_INVOICES): per-scenario table"
 	@echo "make bench      quick benchmarks (~6 min): ingest, replay, read, freshness, scaling -> bench-report/"
@@ -81,3 +83,14 @@ fuzz: install
 	$(PY) -c "from tests.faults.fuzz_decoder import seed_corpus; seed_corpus('.stack/fuzz-corpus')"
 	$(PY) -m tests.faults.fuzz_decoder -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-artifact_prefix=.stack/ .stack/fuzz-corpus
+
+# The checks CI runs before the tests (.ci/run) and the pre-commit hook runs on
+# every commit (.pre-commit-config.yaml).
+lint: $(BENCH_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .

@@ -27,10 +27,10 @@ from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
 from services import db, keys
-from services.cli import loop_factory
 from services.api.routes.flexprice import currency_summary
 from services.api.routes.sequence import totals_by_currency
 from services.api.schemas import CustomerMultiCurrencyInvoiceSummary
+from services.cli import loop_factory
 from services.settings import Settings
 
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
@@ -159,8 +159,14 @@ def create_app(settings: Settings) -> Litestar:
 
 def main() -> None:
     settings = Settings.from_env()
-    config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
-                            log_config=None, access_log=False, lifespan="on")  # fmt: skip
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
     # Served exactly as `billing api` serves: Server.serve() on the event
     # loop services/cli.py runs (uvloop when installed).
     with asyncio.Runner(loop_factory=loop_factory()) as runner:

@@ -87,8 +87,15 @@ UPDATE_INVOICE = """
 UPDATE baseline.invoices SET status = $3, paid = $4, last_sequence = $5, updated_at = $6
 WHERE tenant_id = $1 AND invoice_id = $2
 """
-FIGURES = ("invoice_count", "gross_total", "sent_count", "sent_gross", "receivable_count", "receivable_balance",
-           "collected")  # fmt: skip
+FIGURES = (
+    "invoice_count",
+    "gross_total",
+    "sent_count",
+    "sent_gross",
+    "receivable_count",
+    "receivable_balance",
+    "collected",
+)
 _ADD = ", ".join(f"{f} = t.{f} + excluded.{f}" for f in FIGURES)
 ADD_CURRENCY = f"""
 INSERT INTO baseline.currency_totals AS t (tenant_id, currency, {", ".join(FIGURES)})
@@ -114,16 +121,24 @@ class Invoice:
 
     __slots__ = ("customer_id", "currency", "due_date", "status", "gross", "paid", "last_sequence")
 
-    def __init__(self, customer_id: str, currency: str, due_date: dt.date, status: str, gross: int, paid: int,
-                 last_sequence: int) -> None:  # fmt: skip
+    def __init__(
+        self, customer_id: str, currency: str, due_date: dt.date, status: str, gross: int, paid: int, last_sequence: int
+    ) -> None:
         self.customer_id, self.currency, self.due_date = customer_id, currency, due_date
         self.status, self.gross, self.paid, self.last_sequence = status, gross, paid, last_sequence
 
     def figures(self) -> tuple[int, ...]:
         sent = self.status == "SENT"
         balance = max(self.gross - self.paid, 0) if sent else 0
-        return (1, self.gross, int(sent), self.gross if sent else 0, int(balance > 0), balance,
-                0 if self.status == "VOIDED" else self.paid)  # fmt: skip
+        return (
+            1,
+            self.gross,
+            int(sent),
+            self.gross if sent else 0,
+            int(balance > 0),
+            balance,
+            0 if self.status == "VOIDED" else self.paid,
+        )
 
 
 async def apply_event(conn: asyncpg.Connection, body: bytes) -> str:
@@ -141,10 +156,22 @@ async def apply_event(conn: asyncpg.Connection, body: bytes) -> str:
     before = (0,) * len(FIGURES) if invoice is None else invoice.figures()
     if isinstance(event, InvoiceCreated):
         data = event.data
-        invoice = Invoice(data.customer_id, data.currency, data.due_date, "DRAFT",
-                          to_minor(data.gross_total, data.currency), 0, 1)  # fmt: skip
-        await conn.execute(INSERT_INVOICE, tenant, invoice_id, invoice.customer_id, invoice.currency,
-                           invoice.due_date, invoice.status, invoice.gross, 0, 1, event.time)  # fmt: skip
+        invoice = Invoice(
+            data.customer_id, data.currency, data.due_date, "DRAFT", to_minor(data.gross_total, data.currency), 0, 1
+        )
+        await conn.execute(
+            INSERT_INVOICE,
+            tenant,
+            invoice_id,
+            invoice.customer_id,
+            invoice.currency,
+            invoice.due_date,
+            invoice.status,
+            invoice.gross,
+            0,
+            1,
+            event.time,
+        )
     else:
         if invoice is None:
             raise ContractError(Reason.INVALID_SEQUENCE, "the first event of an invoice must be invoice.created")
@@ -155,8 +182,9 @@ async def apply_event(conn: asyncpg.Connection, body: bytes) -> str:
         elif isinstance(event, InvoiceVoided):
             invoice.status = "VOIDED"
         invoice.last_sequence = event.sequence
-        await conn.execute(UPDATE_INVOICE, tenant, invoice_id, invoice.status, invoice.paid,
-                           invoice.last_sequence, event.time)  # fmt: skip
+        await conn.execute(
+            UPDATE_INVOICE, tenant, invoice_id, invoice.status, invoice.paid, invoice.last_sequence, event.time
+        )
     delta = [a - b for a, b in zip(invoice.figures(), before, strict=True)]
     await conn.execute(ADD_CURRENCY, tenant, invoice.currency, *delta)
     await conn.execute(ADD_CUSTOMER, tenant, invoice.customer_id, invoice.currency, *delta)
@@ -170,8 +198,12 @@ async def apply_event(conn: asyncpg.Connection, body: bytes) -> str:
 async def run(settings: Settings) -> int:
     conn = await asyncpg.connect(settings.database_url)
     await conn.execute(SCHEMA)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     processed = 0
     try:
@@ -181,8 +213,12 @@ async def run(settings: Settings) -> int:
             partitions = sorted(consumer.partitions_for_topic(settings.topic) or [])
         tps = [TopicPartition(settings.topic, p) for p in partitions]
         consumer.assign(tps)
-        stored = {r["partition"]: r["next_offset"] for r in await conn.fetch(
-            "SELECT partition, next_offset FROM baseline.offsets WHERE topic = $1", settings.topic)}  # fmt: skip
+        stored = {
+            r["partition"]: r["next_offset"]
+            for r in await conn.fetch(
+                "SELECT partition, next_offset FROM baseline.offsets WHERE topic = $1", settings.topic
+            )
+        }
         for tp in tps:
             consumer.seek(tp, stored.get(tp.partition, 0))
         ends = {tp.partition: offset for tp, offset in (await consumer.end_offsets(tps)).items()}

@@ -66,8 +66,9 @@ def replay_chart(results: Results, out: Path) -> str | None:
     if not sizes:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
-    bars = ax.bar([f"{s.events:,}" for s in sizes], [_med([r.events_per_second for r in s.runs]) for s in sizes],
-                  color=PRODUCT)  # fmt: skip
+    bars = ax.bar(
+        [f"{s.events:,}" for s in sizes], [_med([r.events_per_second for r in s.runs]) for s in sizes], color=PRODUCT
+    )
     _label_bars(ax, bars, "{:,.0f}")
     ax.axhline(report.REPLAY_MIN_RATE, color=TARGET, linestyle="--", label=f"target {report.REPLAY_MIN_RATE:,}/s")
     ax.set_xlabel("events in the event store")
@@ -89,11 +90,18 @@ def read_chart(results: Results, out: Path) -> str | None:
             for endpoint in endpoints:
                 runs = report._endpoint(results, endpoint, app)  # noqa: SLF001 - shared lookup
                 values.append(_med([getattr(r, field) for r in runs]))
-            bars = ax.bar([i + offset for i in range(len(endpoints))], values, width, color=color,
-                          label="billing api (summary rows)" if app == "product" else "baseline (aggregate at request)")  # fmt: skip
+            bars = ax.bar(
+                [i + offset for i in range(len(endpoints))],
+                values,
+                width,
+                color=color,
+                label="billing api (summary rows)" if app == "product" else "baseline (aggregate at request)",
+            )
             _label_bars(ax, bars, "{:.1f}")
         if field == "p99_ms":
-            ax.axhline(report.READ_MAX_P99_MS, color=TARGET, linestyle="--", label=f"target {report.READ_MAX_P99_MS} ms")
+            ax.axhline(
+                report.READ_MAX_P99_MS, color=TARGET, linestyle="--", label=f"target {report.READ_MAX_P99_MS} ms"
+            )
         ax.set_yscale("log")
         low, high = ax.get_ylim()
         ax.set_ylim(low, high * 8)  # room above the bars for the legend
@@ -111,8 +119,9 @@ def freshness_chart(results: Results, out: Path) -> str | None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     values = sorted(f.latencies_ms)
     left.plot(values, [(i + 1) / len(values) for i in range(len(values))], color=PRODUCT)
-    left.axvline(report.FRESHNESS_MAX_P99_MS, color=TARGET, linestyle="--",
-                 label=f"target p99 {report.FRESHNESS_MAX_P99_MS} ms")  # fmt: skip
+    left.axvline(
+        report.FRESHNESS_MAX_P99_MS, color=TARGET, linestyle="--", label=f"target p99 {report.FRESHNESS_MAX_P99_MS} ms"
+    )
     left.axvline(f.p99_ms, color=BASELINE, linestyle=":", label=f"p99 {f.p99_ms:.0f} ms")
     left.set_xlabel("publish → visible in the API (ms)")
     left.set_ylabel("share of sampled events")
@@ -133,7 +142,9 @@ def scaling_chart(results: Results, out: Path) -> str | None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     left, right = axes
     if results.scaling:
-        points = sorted((int(w), _med([r.events_per_second for r in runs])) for w, runs in results.scaling.items() if runs)
+        points = sorted(
+            (int(w), _med([r.events_per_second for r in runs])) for w, runs in results.scaling.items() if runs
+        )
         left.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=PRODUCT)
         for x, y in points:
             left.annotate(f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
@@ -151,7 +162,9 @@ def scaling_chart(results: Results, out: Path) -> str | None:
             ("baseline p99", lambda p: _med([r.p99_ms for r in p.baseline]), BASELINE, "--"),  # type: ignore[attr-defined]
         ]
         for label, value, color, style in series:
-            right.plot(xs, [value(p) for p in results.read_scaling], marker="o", color=color, linestyle=style, label=label)
+            right.plot(
+                xs, [value(p) for p in results.read_scaling], marker="o", color=color, linestyle=style, label=label
+            )
         right.set_xscale("log")
         right.set_yscale("log")
         right.legend(fontsize=8)

@@ -41,25 +41,45 @@ class Sizes(msgspec.Struct, frozen=True):
 
 QUICK = Sizes(
     mode="quick",
-    ingest_events=100_000, ingest_runs=3,
-    baseline_events=5_000, baseline_runs=3,
-    replay_sizes=(200_000,), replay_runs=(3,),
-    read_invoices=100_000, read_seconds=5, read_runs=3, read_connections=16,
-    freshness_rate=5_000, freshness_seconds=10, freshness_sample_every=50,
-    scaling_workers=(1, 2, 4), scaling_runs=3,
-    read_scaling_sizes=(10_000, 100_000), read_scaling_seconds=5,
-)  # fmt: skip
+    ingest_events=100_000,
+    ingest_runs=3,
+    baseline_events=5_000,
+    baseline_runs=3,
+    replay_sizes=(200_000,),
+    replay_runs=(3,),
+    read_invoices=100_000,
+    read_seconds=5,
+    read_runs=3,
+    read_connections=16,
+    freshness_rate=5_000,
+    freshness_seconds=10,
+    freshness_sample_every=50,
+    scaling_workers=(1, 2, 4),
+    scaling_runs=3,
+    read_scaling_sizes=(10_000, 100_000),
+    read_scaling_seconds=5,
+)
 
 FULL = Sizes(
     mode="full",
-    ingest_events=1_000_000, ingest_runs=1,
-    baseline_events=20_000, baseline_runs=1,
-    replay_sizes=(1_000_000, 5_000_000), replay_runs=(2, 1),
-    read_invoices=1_000_000, read_seconds=10, read_runs=3, read_connections=16,
-    freshness_rate=5_000, freshness_seconds=20, freshness_sample_every=50,
-    scaling_workers=(1, 2, 4), scaling_runs=1,
-    read_scaling_sizes=(100_000, 1_000_000, 5_000_000), read_scaling_seconds=10,
-)  # fmt: skip
+    ingest_events=1_000_000,
+    ingest_runs=1,
+    baseline_events=20_000,
+    baseline_runs=1,
+    replay_sizes=(1_000_000, 5_000_000),
+    replay_runs=(2, 1),
+    read_invoices=1_000_000,
+    read_seconds=10,
+    read_runs=3,
+    read_connections=16,
+    freshness_rate=5_000,
+    freshness_seconds=20,
+    freshness_sample_every=50,
+    scaling_workers=(1, 2, 4),
+    scaling_runs=1,
+    read_scaling_sizes=(100_000, 1_000_000, 5_000_000),
+    read_scaling_seconds=10,
+)
 
 BENCHMARKS = ("ingest", "replay", "read", "freshness", "scaling")
 SEED = 20_260_101
@@ -68,8 +88,9 @@ SEED = 20_260_101
 class Context:
     """Shared by the benchmarks of one invocation."""
 
-    def __init__(self, lab: Lab, sizes: Sizes, report_dir: Path, postgres_pid: int | None,
-                 kafka_pid: int | None, use_wrk: bool) -> None:  # fmt: skip
+    def __init__(
+        self, lab: Lab, sizes: Sizes, report_dir: Path, postgres_pid: int | None, kafka_pid: int | None, use_wrk: bool
+    ) -> None:
         self.lab = lab
         self.sizes = sizes
         self.report_dir = report_dir

@@ -46,8 +46,9 @@ class FreshnessResult(msgspec.Struct, frozen=True):
     cpu: list[CpuShare]
 
 
-def visibility_latencies(samples: Sequence[tuple[float, int, int]],
-                         observations: Sequence[tuple[float, dict[int, int]]]) -> list[float | None]:  # fmt: skip
+def visibility_latencies(
+    samples: Sequence[tuple[float, int, int]], observations: Sequence[tuple[float, dict[int, int]]]
+) -> list[float | None]:
     """For each sample (time sent, partition, offset), seconds until the first
     observation (time, next offset per partition) after it that has passed
     the offset; None if none did. Observations are in time order."""
@@ -97,17 +98,32 @@ async def run(ctx: Context) -> FreshnessResult:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the freshness worker did not catch up:\n{worker.tail()}")
                 await asyncio.sleep(0.1)
-            publisher = lab.spawn("fresh-publisher", [
-                "bench.paced_publisher", "--rate", str(sizes.freshness_rate),
-                "--seconds", str(sizes.freshness_seconds), "--sample-every", str(sizes.freshness_sample_every),
-                "--seed", str(SEED + 8), "--out", str(out),
-            ], settings)  # fmt: skip
+            publisher = lab.spawn(
+                "fresh-publisher",
+                [
+                    "bench.paced_publisher",
+                    "--rate",
+                    str(sizes.freshness_rate),
+                    "--seconds",
+                    str(sizes.freshness_seconds),
+                    "--sample-every",
+                    str(sizes.freshness_sample_every),
+                    "--seed",
+                    str(SEED + 8),
+                    "--out",
+                    str(out),
+                ],
+                settings,
+            )
             while "ready" not in publisher.log.read_text(errors="replace"):
                 if not publisher.running():
                     raise RuntimeError(f"paced publisher failed:\n{publisher.tail()}")
                 await asyncio.sleep(0.05)
-            names = {worker.pid: "billing worker (python)", api.pid: "billing api (python)",
-                     publisher.pid: "paced publisher (python)"}  # fmt: skip
+            names = {
+                worker.pid: "billing worker (python)",
+                api.pid: "billing api (python)",
+                publisher.pid: "paced publisher (python)",
+            }
             sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database, lambda: names))
             sampler.start()
             observations: list[tuple[float, dict[int, int]]] = []
@@ -143,8 +159,17 @@ async def run(ctx: Context) -> FreshnessResult:
     series = [(sent - first, x * 1000) for (sent, _, _), x in zip(samples, found, strict=True) if x is not None]
     ms = latencies or [0.0]
     return FreshnessResult(
-        target_rate=sizes.freshness_rate, achieved_rate=result["sent"] / result["seconds"],
-        seconds=result["seconds"], samples=len(samples), visible=len(latencies),
-        p50_ms=percentile(ms, 50), p90_ms=percentile(ms, 90), p99_ms=percentile(ms, 99), max_ms=max(ms),
-        polls=len(observations), latencies_ms=sorted(latencies), series=series, cpu=cpu,
-    )  # fmt: skip
+        target_rate=sizes.freshness_rate,
+        achieved_rate=result["sent"] / result["seconds"],
+        seconds=result["seconds"],
+        samples=len(samples),
+        visible=len(latencies),
+        p50_ms=percentile(ms, 50),
+        p90_ms=percentile(ms, 90),
+        p99_ms=percentile(ms, 99),
+        max_ms=max(ms),
+        polls=len(observations),
+        latencies_ms=sorted(latencies),
+        series=series,
+        cpu=cpu,
+    )

@@ -64,8 +64,10 @@ def _done(positions: dict[int, int], ends: dict[int, int]) -> int:
 async def prepare_stream(ctx: Context) -> Stream:
     """Generate the stream, publish it, and its first records to the baseline's topic."""
     sizes = ctx.sizes
-    ctx.say(f"generating {sizes.ingest_events:,} records (duplicates {streams.DUPLICATE_SHARE:.0%}, "
-            f"late {streams.LATE_SHARE:.0%})")  # fmt: skip
+    ctx.say(
+        f"generating {sizes.ingest_events:,} records (duplicates {streams.DUPLICATE_SHARE:.0%}, "
+        f"late {streams.LATE_SHARE:.0%})"
+    )
     records = await asyncio.to_thread(streams.records, sizes.ingest_events, SEED, ctx.today)
     topic = await ctx.lab.topic("ingest")
     baseline_topic = await ctx.lab.topic("baseline")
@@ -139,10 +141,15 @@ async def ingest_run(ctx: Context, stream: Stream, workers: int) -> IngestRun:
     outcomes, invoices = await _outcomes(url)
     await lab.drop_database(url)
     return IngestRun(
-        workers=workers, events=stream.events, events_per_second=rate_between(samples, stream.events),
-        wall_seconds=wall, peak_rss_mb=max(peaks) / 1024 if peaks else None, cpu=cpu, outcomes=outcomes,
+        workers=workers,
+        events=stream.events,
+        events_per_second=rate_between(samples, stream.events),
+        wall_seconds=wall,
+        peak_rss_mb=max(peaks) / 1024 if peaks else None,
+        cpu=cpu,
+        outcomes=outcomes,
         invoices=invoices,
-    )  # fmt: skip
+    )
 
 
 async def baseline_run(ctx: Context, stream: Stream) -> BaselineRun:
@@ -165,10 +172,12 @@ async def baseline_run(ctx: Context, stream: Stream) -> BaselineRun:
         process = lab.spawn("baseline-projector", ["bench.baseline_projector"], settings)
         while True:
             try:
-                done = int(await conn.fetchval(
-                    "SELECT coalesce(sum(next_offset), 0) FROM baseline.offsets WHERE topic = $1",
-                    stream.baseline_topic,
-                ))  # fmt: skip
+                done = int(
+                    await conn.fetchval(
+                        "SELECT coalesce(sum(next_offset), 0) FROM baseline.offsets WHERE topic = $1",
+                        stream.baseline_topic,
+                    )
+                )
             except asyncpg.UndefinedTableError:
                 done = 0  # the projector has not created its tables yet
             now = time.monotonic()
@@ -187,5 +196,6 @@ async def baseline_run(ctx: Context, stream: Stream) -> BaselineRun:
             process.stop()
         await conn.close()
     await lab.drop_database(url)
-    return BaselineRun(events=total, events_per_second=rate_between(samples, total), wall_seconds=wall, cpu=cpu,
-                       invoices=invoices)  # fmt: skip
+    return BaselineRun(
+        events=total, events_per_second=rate_between(samples, total), wall_seconds=wall, cpu=cpu, invoices=invoices
+    )

@@ -97,7 +97,7 @@ class Process:
             self.popen.kill()
             return self.popen.wait()
 
-    async def wait_async(self, timeout: float | None = None) -> int:
+    async def wait_async(self, timeout: float | None = None) -> int:  # noqa: ASYNC109 - samples RSS while waiting
         """Wait for the exit without blocking the event loop, sampling the
         peak RSS every 100 ms meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -144,8 +144,9 @@ class Lab:
             await conn.close()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        traceback: TracebackType | None) -> None:  # fmt: skip
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         await self.close()
 
     def _name(self, label: str) -> str:
@@ -206,13 +207,18 @@ class Lab:
     def spawn(self, name: str, args: list[str], settings: Settings, extra_env: dict[str, str] | None = None) -> Process:
         """Run ``python -m <args>`` with the settings as BILLING_* variables."""
         env = {
-            **os.environ, **settings.to_env(), "BILLING_LOG_FORMAT": "json", "BILLING_LOG_LEVEL": "warning",
-            "PYTHONPATH": str(REPO), **(extra_env or {}),
-        }  # fmt: skip
+            **os.environ,
+            **settings.to_env(),
+            "BILLING_LOG_FORMAT": "json",
+            "BILLING_LOG_LEVEL": "warning",
+            "PYTHONPATH": str(REPO),
+            **(extra_env or {}),
+        }
         log = self.logs / f"{name}.log"
         with log.open("ab") as out:
-            popen = subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     cwd=REPO)  # fmt: skip
+            popen = subprocess.Popen(
+                [sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+            )
         process = Process(name, popen, log)
         self._processes.append(process)
         return process

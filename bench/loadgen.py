@@ -81,8 +81,14 @@ def ensure_wrk(install: bool) -> tuple[bool, str]:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return False, "wrk not installed, and apt-get is not usable here (not root or not Debian)"
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False,
-                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         if done.returncode != 0:
             return False, f"installing wrk failed: {' '.join(command)}: {done.stderr.strip()[-300:]}"
     return wrk_available(), "wrk installed with apt-get"
@@ -92,8 +98,9 @@ def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def run_wrk(base_url: str, paths: Sequence[str], key: str, seconds: float, connections: int,
-            threads: int = 2) -> LoadResult:  # fmt: skip
+def run_wrk(
+    base_url: str, paths: Sequence[str], key: str, seconds: float, connections: int, threads: int = 2
+) -> LoadResult:
     script = WRK_SCRIPT % {
         "paths": ", ".join(_lua_string(p) for p in paths),
         "key": key,
@@ -105,16 +112,31 @@ def run_wrk(base_url: str, paths: Sequence[str], key: str, seconds: float, conne
     try:
         done = subprocess.run(
             # wrk needs at least one connection per thread.
-            ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds:g}s",
-             "--timeout", f"{TIMEOUT_SECONDS}s", "-s", script_path, base_url + paths[0]],
-            capture_output=True, text=True, timeout=seconds + 60, check=False,
-        )  # fmt: skip
+            [
+                "wrk",
+                "-t",
+                str(min(threads, connections)),
+                "-c",
+                str(connections),
+                "-d",
+                f"{seconds:g}s",
+                "--timeout",
+                f"{TIMEOUT_SECONDS}s",
+                "-s",
+                script_path,
+                base_url + paths[0],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=False,
+        )
     finally:
         Path(script_path).unlink(missing_ok=True)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(WRK_MARK)), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result (exit {done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
-    raw = json.loads(line[len(WRK_MARK):])
+    raw = json.loads(line[len(WRK_MARK) :])
     seconds_run = raw["duration_us"] / 1e6
     errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     done_any = raw["requests"] > 0
@@ -123,14 +145,19 @@ def run_wrk(base_url: str, paths: Sequence[str], key: str, seconds: float, conne
         return raw[field] / 1000 if done_any else None
 
     return LoadResult(
-        tool="wrk", requests=raw["requests"], seconds=seconds_run,
+        tool="wrk",
+        requests=raw["requests"],
+        seconds=seconds_run,
         requests_per_second=raw["requests"] / seconds_run if seconds_run else 0.0,
-        p50_ms=ms("p50_us"), p90_ms=ms("p90_us"), p99_ms=ms("p99_us"), max_ms=ms("max_us"), errors=errors,
-    )  # fmt: skip
+        p50_ms=ms("p50_us"),
+        p90_ms=ms("p90_us"),
+        p99_ms=ms("p99_us"),
+        max_ms=ms("max_us"),
+        errors=errors,
+    )
 
 
-async def run_httpx(base_url: str, paths: Sequence[str], key: str, seconds: float,
-                    connections: int) -> LoadResult:  # fmt: skip
+async def run_httpx(base_url: str, paths: Sequence[str], key: str, seconds: float, connections: int) -> LoadResult:
     """The fallback: ``connections`` asyncio tasks on one keep-alive client.
     It shares the CPU with the server, so its figures are pessimistic."""
     import random
@@ -158,14 +185,21 @@ async def run_httpx(base_url: str, paths: Sequence[str], key: str, seconds: floa
     elapsed = time.monotonic() - started
     ms = [x * 1000 for x in latencies]
     return LoadResult(
-        tool="httpx", requests=len(latencies), seconds=elapsed, requests_per_second=len(latencies) / elapsed,
-        p50_ms=percentile(ms, 50) if ms else None, p90_ms=percentile(ms, 90) if ms else None,
-        p99_ms=percentile(ms, 99) if ms else None, max_ms=max(ms) if ms else None, errors=errors,
-    )  # fmt: skip
+        tool="httpx",
+        requests=len(latencies),
+        seconds=elapsed,
+        requests_per_second=len(latencies) / elapsed,
+        p50_ms=percentile(ms, 50) if ms else None,
+        p90_ms=percentile(ms, 90) if ms else None,
+        p99_ms=percentile(ms, 99) if ms else None,
+        max_ms=max(ms) if ms else None,
+        errors=errors,
+    )
 
 
-async def load(base_url: str, paths: Sequence[str], key: str, seconds: float, connections: int,
-               use_wrk: bool) -> LoadResult:  # fmt: skip
+async def load(
+    base_url: str, paths: Sequence[str], key: str, seconds: float, connections: int, use_wrk: bool
+) -> LoadResult:
     if use_wrk:
         return await asyncio.to_thread(run_wrk, base_url, paths, key, seconds, connections)
     return await run_httpx(base_url, paths, key, seconds, connections)

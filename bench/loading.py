@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaProducer
 from bench import streams
 from contracts import InvoiceCreated, invoice_amounts
 from projections import versions
+from projections.figures import RECEIVABLE
 from projections.invoice import advance, check_transition, created_state
 from projections.store import EVENT_STORE_COLUMNS, INVOICE_COLUMNS, invoice_row
-from projections.figures import RECEIVABLE
 from projections.verify import FIGURE_SQL, SUMMARY_TABLES
 
 LOAD_PROCESSES = 2
@@ -40,19 +40,24 @@ async def publish(bootstrap: str, topic: str, records: Sequence[streams.Record])
     next offset after the last record). The producer is the idempotent,
     acks=all one the contract asks publishers for, with large batches."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=20,
-        max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024,
-    )  # fmt: skip
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+    )
     await producer.start()
     ends: dict[int, int] = {}
     try:
         step = 20_000
         for start in range(0, len(records), step):
             futures = [
-                await producer.send(topic, r.value, key=r.key,
-                                    headers=[("content-type", b"application/cloudevents+json")])
-                for r in records[start:start + step]
-            ]  # fmt: skip
+                await producer.send(
+                    topic, r.value, key=r.key, headers=[("content-type", b"application/cloudevents+json")]
+                )
+                for r in records[start : start + step]
+            ]
             for meta in await asyncio.gather(*futures):
                 ends[meta.partition] = max(ends.get(meta.partition, 0), meta.offset + 1)
     finally:
@@ -60,8 +65,9 @@ async def publish(bootstrap: str, topic: str, records: Sequence[streams.Record])
     return ends
 
 
-async def copy_event_store(database_url: str, count: int, seed: int, topic: str,
-                           today: dt.date | None = None) -> dict[int, int]:  # fmt: skip
+async def copy_event_store(
+    database_url: str, count: int, seed: int, topic: str, today: dt.date | None = None
+) -> dict[int, int]:
     """COPY ``count`` events into the event store in append order; returns the
     end offset of each partition (also stored as the partition positions)."""
     conn = await asyncpg.connect(database_url)
@@ -95,8 +101,9 @@ def _invoice_rows(invoices: int, population: int, seed: int, today: dt.date | No
     return rows
 
 
-async def _copy_slice(database_url: str, schema: str, invoices: int, population: int, seed: int,
-                      today: dt.date | None) -> int:  # fmt: skip
+async def _copy_slice(
+    database_url: str, schema: str, invoices: int, population: int, seed: int, today: dt.date | None
+) -> int:
     conn = await asyncpg.connect(database_url)
     try:
         done = 0
@@ -111,8 +118,9 @@ async def _copy_slice(database_url: str, schema: str, invoices: int, population:
         await conn.close()
 
 
-def _copy_slice_process(database_url: str, schema: str, invoices: int, population: int, seed: int,
-                        today: dt.date | None) -> int:  # fmt: skip
+def _copy_slice_process(
+    database_url: str, schema: str, invoices: int, population: int, seed: int, today: dt.date | None
+) -> int:
     return asyncio.run(_copy_slice(database_url, schema, invoices, population, seed, today))
 
 
@@ -123,7 +131,8 @@ def summary_fill_sql(schema: str, table: str, keys: tuple[str, ...], figures: tu
     where = " WHERE status = 'SENT' AND balance > 0" if figures == RECEIVABLE else ""
     return (
         f"INSERT INTO {schema}.{table} ({key_list}, {', '.join(figures)})\n"
-        f"SELECT {key_list}, " + ", ".join(f"coalesce({FIGURE_SQL[f]}, 0)" for f in figures)
+        f"SELECT {key_list}, "
+        + ", ".join(f"coalesce({FIGURE_SQL[f]}, 0)" for f in figures)
         + f"\nFROM {schema}.invoices{where} GROUP BY {key_list}"
     )
 
@@ -139,11 +148,14 @@ async def load_read_models(database_url: str, invoices: int, seed: int, today: d
         sizes = [min(share, invoices - i * share) for i in range(LOAD_PROCESSES) if invoices - i * share > 0]
         # spawn, not fork: the parent runs an event loop that a fork would copy.
         with ProcessPoolExecutor(len(sizes), mp_context=multiprocessing.get_context("spawn")) as pool:
-            await asyncio.gather(*(
-                loop.run_in_executor(pool, _copy_slice_process, database_url, schema, size, invoices,
-                                     seed + index, today)
-                for index, size in enumerate(sizes)
-            ))  # fmt: skip
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(
+                        pool, _copy_slice_process, database_url, schema, size, invoices, seed + index, today
+                    )
+                    for index, size in enumerate(sizes)
+                )
+            )
         for table, keys, figures in SUMMARY_TABLES:
             await conn.execute(summary_fill_sql(schema, table, keys, figures))
         # Fresh statistics and a visibility map, as a database that has been

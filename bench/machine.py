@@ -68,13 +68,21 @@ async def describe(database_url: str) -> Machine:
         postgresql = str(await conn.fetchval("SHOW server_version"))
     finally:
         await conn.close()
-    changed = [line for line in _git("status", "--porcelain", "--", "contracts", "projections", "services").splitlines()
-               if line.strip()]  # fmt: skip
+    changed = [
+        line
+        for line in _git("status", "--porcelain", "--", "contracts", "projections", "services").splitlines()
+        if line.strip()
+    ]
     return Machine(
-        cpu_model=_cpu_model(), cores=os.cpu_count() or 0, memory_gib=round(_memory_gib(), 1),
-        kernel=platform.release(), python=platform.python_version(), postgresql=postgresql,
-        kafka=_kafka_version(), load_average_at_start=os.getloadavg(),
+        cpu_model=_cpu_model(),
+        cores=os.cpu_count() or 0,
+        memory_gib=round(_memory_gib(), 1),
+        kernel=platform.release(),
+        python=platform.python_version(),
+        postgresql=postgresql,
+        kafka=_kafka_version(),
+        load_average_at_start=os.getloadavg(),
         # BENCH_COMMIT names the code when it is not a git checkout (an exported snapshot).
         commit=_git("rev-parse", "--short", "HEAD") or os.environ.get("BENCH_COMMIT", "unknown"),
         product_changes_uncommitted=len(changed),
-    )  # fmt: skip
+    )

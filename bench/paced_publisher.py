@@ -31,10 +31,12 @@ from services.settings import Settings
 TICK_SECONDS = 0.002
 
 
-async def publish_paced(settings: Settings, records: list[streams.Record], rate: float,
-                        sample_every: int) -> dict[str, Any]:  # fmt: skip
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-                                linger_ms=1)  # fmt: skip
+async def publish_paced(
+    settings: Settings, records: list[streams.Record], rate: float, sample_every: int
+) -> dict[str, Any]:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=1
+    )
     await producer.start()
     sampled: list[tuple[float, asyncio.Future[Any]]] = []
     try:

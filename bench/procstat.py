@@ -66,7 +66,7 @@ def processes() -> list[tuple[int, int, str]]:
             text = (entry / "stat").read_text()
         except OSError:
             continue
-        name = text[text.find("(") + 1:text.rfind(")")]
+        name = text[text.find("(") + 1 : text.rfind(")")]
         found.append((int(entry.name), int(text.rpartition(")")[2].split()[1]), name))
     return found
 
@@ -167,8 +167,9 @@ class CpuSampler:
         return shares
 
 
-def stack_groups(postgres_pid: int | None, kafka_pid: int | None, database: str | None,
-                 named: Callable[[], dict[int, str]]) -> Groups:  # fmt: skip
+def stack_groups(
+    postgres_pid: int | None, kafka_pid: int | None, database: str | None, named: Callable[[], dict[int, str]]
+) -> Groups:
     """The groups of a benchmark run: the named processes of the run (worker,
     API, replay …), PostgreSQL by kind, Kafka, and this harness."""
 

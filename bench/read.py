@@ -100,19 +100,35 @@ async def start_apps(ctx: Context, invoices: int) -> Apps:
     load_seconds = loop.time() - started
     conn = await asyncpg.connect(url)
     try:
-        tenant_invoices = int(await conn.fetchval(
-            "SELECT count(*) FROM billing_read.invoices WHERE tenant_id = $1", streams.LARGEST_TENANT))  # fmt: skip
-        customers = [r["customer_id"] for r in await conn.fetch(
-            "SELECT DISTINCT customer_id FROM billing_read.invoices WHERE tenant_id = $1"
-            " ORDER BY customer_id LIMIT 500", streams.LARGEST_TENANT)]  # fmt: skip
+        tenant_invoices = int(
+            await conn.fetchval(
+                "SELECT count(*) FROM billing_read.invoices WHERE tenant_id = $1", streams.LARGEST_TENANT
+            )
+        )
+        customers = [
+            r["customer_id"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT customer_id FROM billing_read.invoices WHERE tenant_id = $1"
+                " ORDER BY customer_id LIMIT 500",
+                streams.LARGEST_TENANT,
+            )
+        ]
     finally:
         await conn.close()
     ctx.say(f"read: loaded in {load_seconds:.0f}s; tenant {streams.LARGEST_TENANT} has {tenant_invoices:,} invoices")
     key = await lab.api_key(url, streams.LARGEST_TENANT)
     product, product_url = await lab.api(f"read-api-{invoices}", lab.settings(url))
     baseline, baseline_url = await lab.api(f"read-baseline-{invoices}", lab.settings(url), module="bench.baseline_api")
-    apps = Apps(url, key, product, product_url, baseline, baseline_url, customers,
-                ReadDataset(invoices, tenant_invoices, len(customers), load_seconds, True, []))  # fmt: skip
+    apps = Apps(
+        url,
+        key,
+        product,
+        product_url,
+        baseline,
+        baseline_url,
+        customers,
+        ReadDataset(invoices, tenant_invoices, len(customers), load_seconds, True, []),
+    )
     differences = await _compare(apps, endpoint_paths(ctx, customers))
     apps.dataset = msgspec.structs.replace(apps.dataset, identical_answers=not differences, differences=differences)
     return apps
@@ -140,22 +156,25 @@ async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, sec
             for app in served_by:
                 process = apps.product if app == "product" else apps.baseline
                 label = "billing api (python)" if app == "product" else "baseline api (python)"
-                sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database,
-                                                 _one(process.pid, label)))  # fmt: skip
+                sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database, _one(process.pid, label)))
                 sampler.start()
-                result = await load(_base(apps, app), paths[endpoint], apps.key, seconds,
-                                    ctx.sizes.read_connections, ctx.use_wrk)  # fmt: skip
+                result = await load(
+                    _base(apps, app), paths[endpoint], apps.key, seconds, ctx.sizes.read_connections, ctx.use_wrk
+                )
                 cpu[app] = await sampler.stop()
                 measured[app].append(result)
         unloaded: dict[str, LoadResult] = {}
         for app in served_by:
-            unloaded[app] = await load(_base(apps, app), paths[endpoint], apps.key, min(seconds, UNLOADED_SECONDS), 1,
-                                       ctx.use_wrk)  # fmt: skip
+            unloaded[app] = await load(
+                _base(apps, app), paths[endpoint], apps.key, min(seconds, UNLOADED_SECONDS), 1, ctx.use_wrk
+            )
         for app in served_by:
             results.append(EndpointRuns(endpoint, app, measured[app], cpu[app], unloaded[app]))
             best = measured[app][-1]
-            ctx.say(f"read {apps.dataset.invoices:,} {endpoint} {app}: p50 {milliseconds(best.p50_ms)},"
-                    f" p99 {milliseconds(best.p99_ms)}, {best.requests_per_second:,.0f} req/s, errors {best.errors}")  # fmt: skip
+            ctx.say(
+                f"read {apps.dataset.invoices:,} {endpoint} {app}: p50 {milliseconds(best.p50_ms)},"
+                f" p99 {milliseconds(best.p99_ms)}, {best.requests_per_second:,.0f} req/s, errors {best.errors}"
+            )
     return results
 
 

@@ -70,15 +70,25 @@ async def read_continuously(url: str, key: str, stop: asyncio.Event) -> ReaderSt
                 failures.append(repr(error))
             latencies.append((time.perf_counter() - started) * 1000)
     ms = latencies or [0.0]
-    return ReaderStats(reads=len(latencies), failures=len(failures), p50_ms=percentile(ms, 50),
-                       p99_ms=percentile(ms, 99), max_ms=max(ms), failure_examples=failures[:5])  # fmt: skip
+    return ReaderStats(
+        reads=len(latencies),
+        failures=len(failures),
+        p50_ms=percentile(ms, 50),
+        p99_ms=percentile(ms, 99),
+        max_ms=max(ms),
+        failure_examples=failures[:5],
+    )
 
 
 async def _retired(url: str) -> list[int]:
     conn = await asyncpg.connect(url)
     try:
-        return [r["version"] for r in await conn.fetch(
-            "SELECT version FROM billing.projection_versions WHERE status = 'retired' ORDER BY version")]  # fmt: skip
+        return [
+            r["version"]
+            for r in await conn.fetch(
+                "SELECT version FROM billing.projection_versions WHERE status = 'retired' ORDER BY version"
+            )
+        ]
     finally:
         await conn.close()
 
@@ -113,12 +123,11 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
     try:
         for run in range(runs):
             live_before = await _live_invoices(url)
-            process: Process | None = None
+            replaying: list[Process] = []  # the replay process, once started
 
-            def named() -> dict[int, str]:
+            def named(replaying: list[Process] = replaying) -> dict[int, str]:
                 found = {api.pid: "billing api (python)"}
-                if process is not None:
-                    found[process.pid] = "billing replay (python)"
+                found.update({p.pid: "billing replay (python)" for p in replaying})
                 return found
 
             sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database, named))
@@ -128,6 +137,7 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
             sampler.start()
             began = time.monotonic()
             process = lab.billing(f"replay-{events}-{run + 1}", ["replay", "--promote"], settings, log_level="info")
+            replaying.append(process)
             code = await process.wait_async()
             seconds = time.monotonic() - began
             cpu = await sampler.stop()
@@ -135,19 +145,27 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
             stop.set()
             reader_stats = await reader
             output = process.log.read_text(errors="replace")
-            match = None
-            for match in SWITCH_LINE.finditer(output):
-                pass
+            switches = list(SWITCH_LINE.finditer(output))
+            match = switches[-1] if switches else None
             if code != 0:
                 raise RuntimeError(f"billing replay exited {code}:\n{process.tail()}")
-            results.append(ReplayRun(
-                events=events, seconds=seconds, events_per_second=events / seconds, exit_code=code,
-                peak_rss_mb=process.peak_rss_kb / 1024 if process.peak_rss_kb else None,
-                switch_ms=float(match.group(3)) if match else None, live_invoices_before=live_before,
-                reader=reader_stats, cpu=cpu,
-            ))  # fmt: skip
-            ctx.say(f"replay {events:,} run {run + 1}: {events / seconds:,.0f} events/s, "
-                    f"peak RSS {results[-1].peak_rss_mb or 0:.0f} MB, max read {reader_stats.max_ms:.0f} ms")  # fmt: skip
+            results.append(
+                ReplayRun(
+                    events=events,
+                    seconds=seconds,
+                    events_per_second=events / seconds,
+                    exit_code=code,
+                    peak_rss_mb=process.peak_rss_kb / 1024 if process.peak_rss_kb else None,
+                    switch_ms=float(match.group(3)) if match else None,
+                    live_invoices_before=live_before,
+                    reader=reader_stats,
+                    cpu=cpu,
+                )
+            )
+            ctx.say(
+                f"replay {events:,} run {run + 1}: {events / seconds:,.0f} events/s, "
+                f"peak RSS {results[-1].peak_rss_mb or 0:.0f} MB, max read {reader_stats.max_ms:.0f} ms"
+            )
             # Free the disk: the retired version is not needed (not measured).
             for version in await _retired(url):
                 dropped = lab.billing(f"replay-drop-{events}-{run + 1}", ["versions", "drop", str(version)], settings)

@@ -63,6 +63,7 @@ def verdict(met: bool | None) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A Markdown table; cells are str()-ed and pipes escaped."""
+
     def cell(value: Any) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
 
@@ -89,8 +90,9 @@ def cpu_table(shares: Sequence[CpuShare], cores: int) -> str:
     rest = [s for s in shares if s.group in (OTHERS, IDLE)]
     rows: list[tuple[Any, ...]] = [
         (s.group, s.processes, f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%")
-        for s in own if s.cpu_percent >= 0.5
-    ]  # fmt: skip
+        for s in own
+        if s.cpu_percent >= 0.5
+    ]
     total = sum(s.cpu_percent for s in own)
     rows.append(("**benchmark and stack processes**", "", f"{total:.0f}%", f"{total / max(cores, 1):.0f}%"))
     rows += [(s.group, "", f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%") for s in rest]
@@ -109,32 +111,77 @@ def summary_lines(results: Results) -> list[Line]:
     if results.ingest is not None and results.ingest.runs:
         runs = results.ingest.runs
         rate = _med([r.events_per_second for r in runs])
-        lines.append(Line("Ingest, 1 worker (events/s)", number(rate), runs_text(len(runs)),
-                          f"≥ {INGEST_MIN_RATE:,}", None if rate is None else rate >= INGEST_MIN_RATE))  # fmt: skip
+        lines.append(
+            Line(
+                "Ingest, 1 worker (events/s)",
+                number(rate),
+                runs_text(len(runs)),
+                f"≥ {INGEST_MIN_RATE:,}",
+                None if rate is None else rate >= INGEST_MIN_RATE,
+            )
+        )
         rss = _med([r.peak_rss_mb for r in runs])
-        lines.append(Line("Ingest worker peak RSS (MB)", number(rss), runs_text(len(runs)), f"≤ {MAX_RSS_MB}",
-                          None if rss is None else rss <= MAX_RSS_MB))  # fmt: skip
+        lines.append(
+            Line(
+                "Ingest worker peak RSS (MB)",
+                number(rss),
+                runs_text(len(runs)),
+                f"≤ {MAX_RSS_MB}",
+                None if rss is None else rss <= MAX_RSS_MB,
+            )
+        )
         if results.ingest.baseline:
             base = _med([b.events_per_second for b in results.ingest.baseline])
-            lines.append(Line("Baseline projector, one transaction per event (events/s)", number(base),
-                              runs_text(len(results.ingest.baseline))))  # fmt: skip
+            lines.append(
+                Line(
+                    "Baseline projector, one transaction per event (events/s)",
+                    number(base),
+                    runs_text(len(results.ingest.baseline)),
+                )
+            )
             r = ratio(rate or 0, base or 0)
-            lines.append(Line("Ingest ÷ baseline", times(r), "ratio of the medians", f"≥ {INGEST_MIN_RATIO}×",
-                              None if r is None else r >= INGEST_MIN_RATIO))  # fmt: skip
+            lines.append(
+                Line(
+                    "Ingest ÷ baseline",
+                    times(r),
+                    "ratio of the medians",
+                    f"≥ {INGEST_MIN_RATIO}×",
+                    None if r is None else r >= INGEST_MIN_RATIO,
+                )
+            )
     for size in results.replay or []:
         if not size.runs:
             continue
         rate = _med([r.events_per_second for r in size.runs])
-        lines.append(Line(f"Replay {size.events:,} events (events/s)", number(rate), runs_text(len(size.runs)),
-                          f"≥ {REPLAY_MIN_RATE:,}", None if rate is None else rate >= REPLAY_MIN_RATE))  # fmt: skip
+        lines.append(
+            Line(
+                f"Replay {size.events:,} events (events/s)",
+                number(rate),
+                runs_text(len(size.runs)),
+                f"≥ {REPLAY_MIN_RATE:,}",
+                None if rate is None else rate >= REPLAY_MIN_RATE,
+            )
+        )
         rss = _med([r.peak_rss_mb for r in size.runs])
-        lines.append(Line(f"Replay {size.events:,}: peak RSS (MB)", number(rss), runs_text(len(size.runs)),
-                          f"≤ {MAX_RSS_MB}", None if rss is None else rss <= MAX_RSS_MB))  # fmt: skip
+        lines.append(
+            Line(
+                f"Replay {size.events:,}: peak RSS (MB)",
+                number(rss),
+                runs_text(len(size.runs)),
+                f"≤ {MAX_RSS_MB}",
+                None if rss is None else rss <= MAX_RSS_MB,
+            )
+        )
         pause = max(r.reader.max_ms for r in size.runs)
         failed = sum(r.reader.failures for r in size.runs)
-        lines.append(Line(f"Replay {size.events:,}: longest API read during replay + promote",
-                          f"{milliseconds(pause)} (p99 {milliseconds(_med([r.reader.p99_ms for r in size.runs]))}, "
-                          f"{failed} failed reads)", f"max over {len(size.runs)} run(s)"))  # fmt: skip
+        lines.append(
+            Line(
+                f"Replay {size.events:,}: longest API read during replay + promote",
+                f"{milliseconds(pause)} (p99 {milliseconds(_med([r.reader.p99_ms for r in size.runs]))}, "
+                f"{failed} failed reads)",
+                f"max over {len(size.runs)} run(s)",
+            )
+        )
     if results.read is not None:
         invoices = results.read.dataset.invoices
         at = f" at {invoices:,} invoices"
@@ -149,60 +196,117 @@ def summary_lines(results: Results) -> list[Line]:
             targeted = endpoint != "filtered summary"
             n = runs_text(len(product))
             lines.append(Line(f"Read {endpoint}{at}: p50", milliseconds(p50), n))
-            lines.append(Line(f"Read {endpoint}{at}: p99", milliseconds(p99), n,
-                              f"≤ {READ_MAX_P99_MS} ms{size_note}" if targeted else "",
-                              (p99 is not None and p99 <= READ_MAX_P99_MS) if targeted else None))  # fmt: skip
-            lines.append(Line(f"Read {endpoint}{at}: requests/s", number(rps), n,
-                              f"≥ {READ_MIN_RPS:,}{size_note}" if targeted else "",
-                              (rps is not None and rps >= READ_MIN_RPS) if targeted else None))  # fmt: skip
+            lines.append(
+                Line(
+                    f"Read {endpoint}{at}: p99",
+                    milliseconds(p99),
+                    n,
+                    f"≤ {READ_MAX_P99_MS} ms{size_note}" if targeted else "",
+                    (p99 is not None and p99 <= READ_MAX_P99_MS) if targeted else None,
+                )
+            )
+            lines.append(
+                Line(
+                    f"Read {endpoint}{at}: requests/s",
+                    number(rps),
+                    n,
+                    f"≥ {READ_MIN_RPS:,}{size_note}" if targeted else "",
+                    (rps is not None and rps >= READ_MIN_RPS) if targeted else None,
+                )
+            )
             if baseline:
                 b50 = _med([r.p50_ms for r in baseline])
                 brps = _med([r.requests_per_second for r in baseline])
-                lines.append(Line(f"Read {endpoint}{at}: baseline (request-time aggregation) p50 / p99 / req/s",
-                                  f"{milliseconds(b50)} / {milliseconds(_med([r.p99_ms for r in baseline]))} / "
-                                  f"{number(brps)}", runs_text(len(baseline))))  # fmt: skip
+                lines.append(
+                    Line(
+                        f"Read {endpoint}{at}: baseline (request-time aggregation) p50 / p99 / req/s",
+                        f"{milliseconds(b50)} / {milliseconds(_med([r.p99_ms for r in baseline]))} / {number(brps)}",
+                        runs_text(len(baseline)),
+                    )
+                )
                 r = ratio(b50 or 0, p50 or 0)
-                lines.append(Line(f"Read {endpoint}: baseline p50 ÷ product p50 (req/s ratio {times(ratio(rps or 0, brps or 0))})",
-                                  times(r), "ratio of the medians",
-                                  f"≥ {READ_MIN_RATIO}×{size_note}" if targeted else "",
-                                  (r is not None and r >= READ_MIN_RATIO) if targeted else None))  # fmt: skip
+                lines.append(
+                    Line(
+                        f"Read {endpoint}: baseline p50 ÷ product p50 "
+                        f"(req/s ratio {times(ratio(rps or 0, brps or 0))})",
+                        times(r),
+                        "ratio of the medians",
+                        f"≥ {READ_MIN_RATIO}×{size_note}" if targeted else "",
+                        (r is not None and r >= READ_MIN_RATIO) if targeted else None,
+                    )
+                )
         floor = _endpoint(results, FLOOR, "baseline")
         if floor:
-            lines.append(Line(f"Read: {FLOOR}, one Litestar process: p50 / p99 / req/s",
-                              f"{milliseconds(_med([r.p50_ms for r in floor]))} / "
-                              f"{milliseconds(_med([r.p99_ms for r in floor]))} / "
-                              f"{number(_med([r.requests_per_second for r in floor]))}", runs_text(len(floor))))  # fmt: skip
+            lines.append(
+                Line(
+                    f"Read: {FLOOR}, one Litestar process: p50 / p99 / req/s",
+                    f"{milliseconds(_med([r.p50_ms for r in floor]))} / "
+                    f"{milliseconds(_med([r.p99_ms for r in floor]))} / "
+                    f"{number(_med([r.requests_per_second for r in floor]))}",
+                    runs_text(len(floor)),
+                )
+            )
     if results.freshness is not None:
         f = results.freshness
-        lines.append(Line(f"Freshness at {f.achieved_rate:,.0f} events/s: p50", milliseconds(f.p50_ms),
-                          f"{f.visible} sampled events, 1 run"))  # fmt: skip
-        lines.append(Line(f"Freshness at {f.achieved_rate:,.0f} events/s: p99", milliseconds(f.p99_ms),
-                          f"{f.visible} sampled events, 1 run", f"≤ {FRESHNESS_MAX_P99_MS} ms",
-                          f.p99_ms <= FRESHNESS_MAX_P99_MS and f.visible == f.samples))  # fmt: skip
+        lines.append(
+            Line(
+                f"Freshness at {f.achieved_rate:,.0f} events/s: p50",
+                milliseconds(f.p50_ms),
+                f"{f.visible} sampled events, 1 run",
+            )
+        )
+        lines.append(
+            Line(
+                f"Freshness at {f.achieved_rate:,.0f} events/s: p99",
+                milliseconds(f.p99_ms),
+                f"{f.visible} sampled events, 1 run",
+                f"≤ {FRESHNESS_MAX_P99_MS} ms",
+                f.p99_ms <= FRESHNESS_MAX_P99_MS and f.visible == f.samples,
+            )
+        )
     for workers, runs in sorted((results.scaling or {}).items(), key=lambda kv: int(kv[0])):
         if runs:
-            lines.append(Line(f"Scaling: ingest with {workers} worker(s) (events/s)",
-                              number(_med([r.events_per_second for r in runs])), runs_text(len(runs))))  # fmt: skip
+            lines.append(
+                Line(
+                    f"Scaling: ingest with {workers} worker(s) (events/s)",
+                    number(_med([r.events_per_second for r in runs])),
+                    runs_text(len(runs)),
+                )
+            )
     for point in results.read_scaling or []:
-        lines.append(Line(f"Scaling: unfiltered summary at {point.invoices:,} invoices, p50 / p99 (baseline p50)",
-                          f"{milliseconds(_med([r.p50_ms for r in point.product]))} / "
-                          f"{milliseconds(_med([r.p99_ms for r in point.product]))} "
-                          f"({milliseconds(_med([r.p50_ms for r in point.baseline]))})",
-                          runs_text(len(point.product))))  # fmt: skip
+        lines.append(
+            Line(
+                f"Scaling: unfiltered summary at {point.invoices:,} invoices, p50 / p99 (baseline p50)",
+                f"{milliseconds(_med([r.p50_ms for r in point.product]))} / "
+                f"{milliseconds(_med([r.p99_ms for r in point.product]))} "
+                f"({milliseconds(_med([r.p50_ms for r in point.baseline]))})",
+                runs_text(len(point.product)),
+            )
+        )
     return lines
 
 
 def _machine(results: Results) -> str:
     m = results.machine
     rows = [
-        ("CPU", f"{m.cpu_model}, {m.cores} cores"), ("memory", f"{m.memory_gib} GiB"),
-        ("kernel", m.kernel), ("Python", m.python), ("PostgreSQL", m.postgresql), ("Kafka", m.kafka),
+        ("CPU", f"{m.cpu_model}, {m.cores} cores"),
+        ("memory", f"{m.memory_gib} GiB"),
+        ("kernel", m.kernel),
+        ("Python", m.python),
+        ("PostgreSQL", m.postgresql),
+        ("Kafka", m.kafka),
         ("load average at start", " / ".join(f"{x:.2f}" for x in m.load_average_at_start)),
-        ("code measured", f"commit {m.commit}" + (
-            f" plus {m.product_changes_uncommitted} uncommitted file(s) in contracts/, projections/, services/"
-            if m.product_changes_uncommitted else "")),
+        (
+            "code measured",
+            f"commit {m.commit}"
+            + (
+                f" plus {m.product_changes_uncommitted} uncommitted file(s) in contracts/, projections/, services/"
+                if m.product_changes_uncommitted
+                else ""
+            ),
+        ),
         ("HTTP load generator", f"{results.load_tool} ({results.load_tool_note})"),
-    ]  # fmt: skip
+    ]
     return table(("", ""), rows)
 
 
@@ -223,14 +327,25 @@ def _ingest(results: Results) -> list[str]:
         "the wall time is from spawning the worker to all visible."
     )
     out.append("")
-    rows = [(i + 1, number(r.events_per_second), f"{r.wall_seconds:.1f} s", number(r.peak_rss_mb),
-             f"{r.invoices:,}", ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()))
-            for i, r in enumerate(section.runs)]  # fmt: skip
+    rows = [
+        (
+            i + 1,
+            number(r.events_per_second),
+            f"{r.wall_seconds:.1f} s",
+            number(r.peak_rss_mb),
+            f"{r.invoices:,}",
+            ", ".join(f"{k} {v:,}" for k, v in r.outcomes.items()),
+        )
+        for i, r in enumerate(section.runs)
+    ]
     out += [table(("run", "events/s", "wall", "peak RSS (MB)", "invoices", "outcomes"), rows), ""]
     waiting = [r.outcomes.get("held", 0) - r.outcomes.get("released", 0) for r in section.runs]
     if any(waiting):
-        out += [f"Held and not released at the end ({max(waiting)}): late events whose predecessor lies past the "
-                "end of the stream, which is cut at exactly the record count; they wait, as they should.", ""]  # fmt: skip
+        out += [
+            f"Held and not released at the end ({max(waiting)}): late events whose predecessor lies past the "
+            "end of the stream, which is cut at exactly the record count; they wait, as they should.",
+            "",
+        ]
     if section.baseline:
         out.append(
             f"**Baseline** (bench/baseline_projector.py: one transaction per event — read the invoice row, "
@@ -238,8 +353,10 @@ def _ingest(results: Results) -> list[str]:
             f"{section.baseline[0].events:,} records of the same stream, same broker and database server:"
         )
         out.append("")
-        baseline_rows = [(i + 1, number(b.events_per_second), f"{b.wall_seconds:.1f} s", f"{b.invoices:,}")
-                         for i, b in enumerate(section.baseline)]  # fmt: skip
+        baseline_rows = [
+            (i + 1, number(b.events_per_second), f"{b.wall_seconds:.1f} s", f"{b.invoices:,}")
+            for i, b in enumerate(section.baseline)
+        ]
         out += [table(("run", "events/s", "wall", "invoices"), baseline_rows), ""]
     if section.runs:
         middle = _median_run(section.runs, lambda r: r.events_per_second or 0)
@@ -272,12 +389,39 @@ def _replay(results: Results) -> list[str]:
     for size in results.replay:
         out.append(f"### {size.events:,} events ({size.invoices:,} invoices; loaded in {size.load_seconds:.0f} s)")
         out.append("")
-        rows = [(i + 1, number(r.events_per_second), f"{r.seconds:.1f} s", number(r.peak_rss_mb),
-                 milliseconds(r.switch_ms), f"{r.live_invoices_before:,}",
-                 r.reader.reads, milliseconds(r.reader.p99_ms), milliseconds(r.reader.max_ms), r.reader.failures)
-                for i, r in enumerate(size.runs)]  # fmt: skip
-        out += [table(("run", "events/s", "time", "peak RSS (MB)", "switch",
-                       "live invoices before", "reads", "read p99", "read max", "failed reads"), rows), ""]  # fmt: skip
+        rows = [
+            (
+                i + 1,
+                number(r.events_per_second),
+                f"{r.seconds:.1f} s",
+                number(r.peak_rss_mb),
+                milliseconds(r.switch_ms),
+                f"{r.live_invoices_before:,}",
+                r.reader.reads,
+                milliseconds(r.reader.p99_ms),
+                milliseconds(r.reader.max_ms),
+                r.reader.failures,
+            )
+            for i, r in enumerate(size.runs)
+        ]
+        out += [
+            table(
+                (
+                    "run",
+                    "events/s",
+                    "time",
+                    "peak RSS (MB)",
+                    "switch",
+                    "live invoices before",
+                    "reads",
+                    "read p99",
+                    "read max",
+                    "failed reads",
+                ),
+                rows,
+            ),
+            "",
+        ]
         for run in size.runs:
             if run.reader.failure_examples:
                 out.append("Failed reads, e.g.: " + "; ".join(run.reader.failure_examples))
@@ -297,7 +441,8 @@ def _read(results: Results) -> list[str]:
     out.append(
         f"{data.invoices:,} invoices loaded (in {data.load_seconds:.0f} s, not measured); the queried tenant has "
         f"{data.tenant_invoices:,}. One `billing api` process and one baseline app (bench/baseline_api.py: "
-        "Litestar + asyncpg on the product's pool, event loop and response builders, aggregating the invoice rows at request time), both on loopback, "
+        "Litestar + asyncpg on the product's pool, event loop and response builders, "
+        "aggregating the invoice rows at request time), both on loopback, "
         f"loaded by {results.load_tool}: {sizes.read_connections} connections, 2 threads, "
         f"{sizes.read_seconds:g} s per run after a 1 s warm-up, runs alternating between the two apps. "
         f"Per-customer requests spread over {data.customers_queried} customers of the tenant. "
@@ -313,16 +458,31 @@ def _read(results: Results) -> list[str]:
             if not runs:
                 continue
             idle = next((e.unloaded for e in results.read.endpoints if e.endpoint == endpoint and e.app == app), None)
-            rows.append((endpoint, app, milliseconds(_med([r.p50_ms for r in runs])),
-                         milliseconds(_med([r.p99_ms for r in runs])), number(_med([r.requests_per_second for r in runs])),
-                         sum(r.errors for r in runs), runs_text(len(runs)),
-                         "n/a" if idle is None else f"{milliseconds(idle.p50_ms)} / {milliseconds(idle.p99_ms)}"))  # fmt: skip
-    out += [table(("endpoint", "app", "p50", "p99", "requests/s", "errors", "runs",
-                   "p50 / p99 at 1 connection (1 run)"), rows), ""]  # fmt: skip
-    out += ["With 16 connections kept busy, latency is mostly waiting in the API's queue (about connections ÷ "
-            "requests/s); the last column, one request at a time, is the time one request takes. The "
-            f"{FLOOR} row is the most one Python API process serves on this machine: the baseline app "
-            "answering a constant body, with no database, no key check and no metrics.", ""]
+            rows.append(
+                (
+                    endpoint,
+                    app,
+                    milliseconds(_med([r.p50_ms for r in runs])),
+                    milliseconds(_med([r.p99_ms for r in runs])),
+                    number(_med([r.requests_per_second for r in runs])),
+                    sum(r.errors for r in runs),
+                    runs_text(len(runs)),
+                    "n/a" if idle is None else f"{milliseconds(idle.p50_ms)} / {milliseconds(idle.p99_ms)}",
+                )
+            )
+    out += [
+        table(
+            ("endpoint", "app", "p50", "p99", "requests/s", "errors", "runs", "p50 / p99 at 1 connection (1 run)"), rows
+        ),
+        "",
+    ]
+    out += [
+        "With 16 connections kept busy, latency is mostly waiting in the API's queue (about connections ÷ "
+        "requests/s); the last column, one request at a time, is the time one request takes. The "
+        f"{FLOOR} row is the most one Python API process serves on this machine: the baseline app "
+        "answering a constant body, with no database, no key check and no metrics.",
+        "",
+    ]
     for e in results.read.endpoints:
         if e.endpoint == "unfiltered summary" and e.app == "product":
             out += ["CPU during the last product run of the unfiltered summary:", "", cpu_table(e.cpu, cores), ""]
@@ -334,23 +494,36 @@ def _freshness(results: Results) -> list[str]:
     if f is None:
         return []
     return [
-        "## 4. Freshness", "",
+        "## 4. Freshness",
+        "",
         f"A paced publisher (its own process; idempotent, acks=all, linger 1 ms) sent {f.achieved_rate:,.0f} "
         f"events/s (target {f.target_rate:,}) for {f.seconds:.1f} s to a `billing worker` at service defaults. "
         f"1 event in {results.sizes.freshness_sample_every} was sampled ({f.samples}; {f.visible} seen visible): "
         "time before the send → the first `/invoices/summary` answer (polled every 5 ms, "
-        f"{f.polls:,} polls) whose `X-Projection-Position` is past its offset.", "",
-        table(("p50", "p90", "p99", "max"), [(milliseconds(f.p50_ms), milliseconds(f.p90_ms),
-                                              milliseconds(f.p99_ms), milliseconds(f.max_ms))]),
-        "", "CPU during the paced run:", "", cpu_table(f.cpu, results.machine.cores), "",
-    ]  # fmt: skip
+        f"{f.polls:,} polls) whose `X-Projection-Position` is past its offset.",
+        "",
+        table(
+            ("p50", "p90", "p99", "max"),
+            [(milliseconds(f.p50_ms), milliseconds(f.p90_ms), milliseconds(f.p99_ms), milliseconds(f.max_ms))],
+        ),
+        "",
+        "CPU during the paced run:",
+        "",
+        cpu_table(f.cpu, results.machine.cores),
+        "",
+    ]
 
 
 def _scaling(results: Results) -> list[str]:
     out: list[str] = []
     if results.scaling:
-        out += ["## 5. Scaling", "", "Ingest of the same stream (4 partitions) with 1, 2 and 4 `billing worker` "
-                "processes in one consumer group, each run into a fresh database:", ""]  # fmt: skip
+        out += [
+            "## 5. Scaling",
+            "",
+            "Ingest of the same stream (4 partitions) with 1, 2 and 4 `billing worker` "
+            "processes in one consumer group, each run into a fresh database:",
+            "",
+        ]
         one = _med([r.events_per_second for r in results.scaling.get("1", [])])
         rows = []
         for workers, runs in sorted(results.scaling.items(), key=lambda kv: int(kv[0])):
@@ -360,16 +533,32 @@ def _scaling(results: Results) -> list[str]:
         for workers, runs in sorted(results.scaling.items(), key=lambda kv: int(kv[0])):
             if int(workers) > 1 and runs:
                 middle = _median_run(runs, lambda r: r.events_per_second or 0)
-                out += [f"CPU with {workers} workers (median run):", "", cpu_table(middle.cpu, results.machine.cores), ""]
+                out += [
+                    f"CPU with {workers} workers (median run):",
+                    "",
+                    cpu_table(middle.cpu, results.machine.cores),
+                    "",
+                ]
     if results.read_scaling:
         if not results.scaling:
             out += ["## 5. Scaling", ""]
         out += ["Unfiltered summary latency by data size (the queried tenant holds ~20% of the invoices):", ""]
-        size_rows = [(f"{p.invoices:,}", f"{p.tenant_invoices:,}", milliseconds(_med([r.p50_ms for r in p.product])),
-                 milliseconds(_med([r.p99_ms for r in p.product])), milliseconds(_med([r.p50_ms for r in p.baseline])),
-                 milliseconds(_med([r.p99_ms for r in p.baseline])), runs_text(len(p.product)))
-                for p in results.read_scaling]  # fmt: skip
-        out += [table(("invoices", "tenant's invoices", "p50", "p99", "baseline p50", "baseline p99", "runs"), size_rows), ""]
+        size_rows = [
+            (
+                f"{p.invoices:,}",
+                f"{p.tenant_invoices:,}",
+                milliseconds(_med([r.p50_ms for r in p.product])),
+                milliseconds(_med([r.p99_ms for r in p.product])),
+                milliseconds(_med([r.p50_ms for r in p.baseline])),
+                milliseconds(_med([r.p99_ms for r in p.baseline])),
+                runs_text(len(p.product)),
+            )
+            for p in results.read_scaling
+        ]
+        out += [
+            table(("invoices", "tenant's invoices", "p50", "p99", "baseline p50", "baseline p99", "runs"), size_rows),
+            "",
+        ]
     return out
 
 
@@ -377,20 +566,32 @@ def render(results: Results, charts: Sequence[str]) -> str:
     lines = summary_lines(results)
     checks = [line for line in lines if line.target]
     out = [
-        f"# Benchmarks ({results.mode} mode)", "",
+        f"# Benchmarks ({results.mode} mode)",
+        "",
         f"Produced by `{results.command}` (`make bench{'-full' if results.mode == 'full' else ''}`) on "
         f"{results.started_at}, in {results.seconds / 60:.1f} minutes. Every figure is the median of its runs "
-        "(the run count is given); every ratio compares figures measured in the same invocation.", "",
-        "## Machine", "", _machine(results), "",
-        "## Figures", "",
-        table(("figure", "value", "runs", "target", "status"),
-              [(x.figure, x.value, x.runs, x.target, verdict(x.met) if x.target else "") for x in lines]),
+        "(the run count is given); every ratio compares figures measured in the same invocation.",
         "",
-        f"Targets met: {sum(1 for x in checks if x.met)} of {len(checks)}.", "",
-    ]  # fmt: skip
+        "## Machine",
+        "",
+        _machine(results),
+        "",
+        "## Figures",
+        "",
+        table(
+            ("figure", "value", "runs", "target", "status"),
+            [(x.figure, x.value, x.runs, x.target, verdict(x.met) if x.target else "") for x in lines],
+        ),
+        "",
+        f"Targets met: {sum(1 for x in checks if x.met)} of {len(checks)}.",
+        "",
+    ]
     if results.mode != "full":
-        out += ["Quick mode measures smaller data than the targets name (e.g. reads at "
-                f"{results.sizes.read_invoices:,} invoices, not 1,000,000): `make bench-full` for those.", ""]
+        out += [
+            "Quick mode measures smaller data than the targets name (e.g. reads at "
+            f"{results.sizes.read_invoices:,} invoices, not 1,000,000): `make bench-full` for those.",
+            "",
+        ]
     for name, error in results.errors.items():
         out += [f"**{name} failed**:", "", "```", error.strip(), "```", ""]
     out += _ingest(results) + _replay(results) + _read(results) + _freshness(results) + _scaling(results)

@@ -17,14 +17,14 @@ from pathlib import Path
 import msgspec
 
 from bench import freshness, ingest, read, replay
+from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
 from bench.freshness import FreshnessResult
 from bench.ingest import BaselineRun, IngestRun, Stream
-from bench.read import ReadResult
-from bench.replay import ReplaySize
-from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
 from bench.lab import REPO, Lab
 from bench.loadgen import LoadResult, ensure_wrk
 from bench.machine import Machine, describe
+from bench.read import ReadResult
+from bench.replay import ReplaySize
 
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 import stack  # noqa: E402  (deploy/local/stack.py: the local Kafka + PostgreSQL)
@@ -67,12 +67,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmarks of the invoice summary service against the local stack; writes bench-report/.",
     )
     parser.add_argument("--full", action="store_true", help="the full sizes (1M-5M events; about 40 minutes)")
-    parser.add_argument("--only", default=",".join(BENCHMARKS),
-                        help=f"comma list of benchmarks to run (default all: {','.join(BENCHMARKS)})")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma list of benchmarks to run (default all: {','.join(BENCHMARKS)})",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench-report", help="report folder (default bench-report/)")
     parser.add_argument("--no-install", action="store_true", help="never install wrk with apt-get")
-    parser.add_argument("--max-size", type=int, default=None,
-                        help="leave out data sizes above this (events for replay, invoices for reads)")  # fmt: skip
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=None,
+        help="leave out data sizes above this (events for replay, invoices for reads)",
+    )
     args = parser.parse_args(argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(BENCHMARKS)
@@ -89,10 +96,12 @@ def limit_sizes(sizes: Sizes, max_size: int | None) -> Sizes:
     replay = [(n, r) for n, r in zip(sizes.replay_sizes, sizes.replay_runs, strict=True) if n <= max_size]
     return msgspec.structs.replace(
         sizes,
-        replay_sizes=tuple(n for n, _ in replay), replay_runs=tuple(r for _, r in replay),
+        replay_sizes=tuple(n for n, _ in replay),
+        replay_runs=tuple(r for _, r in replay),
         read_scaling_sizes=tuple(n for n in sizes.read_scaling_sizes if n <= max_size),
-        read_invoices=min(sizes.read_invoices, max_size), ingest_events=min(sizes.ingest_events, max_size),
-    )  # fmt: skip
+        read_invoices=min(sizes.read_invoices, max_size),
+        ingest_events=min(sizes.ingest_events, max_size),
+    )
 
 
 async def _guarded(results: Results, name: str, ctx: Context, step: object) -> object:
@@ -112,8 +121,10 @@ async def run_ingest_and_scaling(ctx: Context, results: Results, selected: list[
     for index in range(sizes.ingest_runs):
         run = await ingest.ingest_run(ctx, stream, workers=1)
         runs.append(run)
-        ctx.say(f"ingest run {index + 1}: {run.events_per_second or 0:,.0f} events/s, "
-                f"peak RSS {run.peak_rss_mb or 0:.0f} MB, outcomes {run.outcomes}")  # fmt: skip
+        ctx.say(
+            f"ingest run {index + 1}: {run.events_per_second or 0:,.0f} events/s, "
+            f"peak RSS {run.peak_rss_mb or 0:.0f} MB, outcomes {run.outcomes}"
+        )
     baseline: list[BaselineRun] = []
     if "ingest" in selected:
         for index in range(sizes.baseline_runs):
@@ -145,8 +156,9 @@ async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
     if "read" in selected:
         apps = await read.start_apps(ctx, sizes.read_invoices)
         try:
-            endpoints = await read.measure(ctx, apps, [*read.endpoint_paths(ctx, apps.customers), read.FLOOR],
-                                           sizes.read_runs, sizes.read_seconds)  # fmt: skip
+            endpoints = await read.measure(
+                ctx, apps, [*read.endpoint_paths(ctx, apps.customers), read.FLOOR], sizes.read_runs, sizes.read_seconds
+            )
         finally:
             await read.stop_apps(ctx, apps)
         results.read = ReadResult(dataset=apps.dataset, endpoints=endpoints, tool=results.load_tool)
@@ -155,8 +167,11 @@ async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
         for invoices in sizes.read_scaling_sizes:
             if results.read is not None and invoices == results.read.dataset.invoices:
                 unfiltered = {e.app: e.runs for e in results.read.endpoints if e.endpoint == "unfiltered summary"}
-                points.append(ReadScalingPoint(invoices, results.read.dataset.tenant_invoices,
-                                               unfiltered["product"], unfiltered["baseline"]))  # fmt: skip
+                points.append(
+                    ReadScalingPoint(
+                        invoices, results.read.dataset.tenant_invoices, unfiltered["product"], unfiltered["baseline"]
+                    )
+                )
                 continue
             apps = await read.start_apps(ctx, invoices)
             try:
@@ -164,8 +179,9 @@ async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
             finally:
                 await read.stop_apps(ctx, apps)
             by_app = {e.app: e.runs for e in measured}
-            points.append(ReadScalingPoint(invoices, apps.dataset.tenant_invoices, by_app["product"],
-                                           by_app["baseline"]))  # fmt: skip
+            points.append(
+                ReadScalingPoint(invoices, apps.dataset.tenant_invoices, by_app["product"], by_app["baseline"])
+            )
         results.read_scaling = points
 
 
@@ -183,14 +199,19 @@ async def main_async(args: argparse.Namespace) -> int:
     started = time.monotonic()
     async with Lab(admin_url, bootstrap, out / "logs") as lab:
         ctx = Context(lab, sizes, out, stack.postgres_pid(), stack.kafka_pid(), use_wrk)
-        ctx.say(f"{sizes.mode} mode: {', '.join(args.only)}; load generator: "
-                f"{'wrk' if use_wrk else 'asyncio+httpx'} ({tool_note})")  # fmt: skip
+        ctx.say(
+            f"{sizes.mode} mode: {', '.join(args.only)}; load generator: "
+            f"{'wrk' if use_wrk else 'asyncio+httpx'} ({tool_note})"
+        )
         results = Results(
-            mode=sizes.mode, command=" ".join(shlex.quote(a) for a in ["python", "-m", "bench", *sys.argv[1:]]),
+            mode=sizes.mode,
+            command=" ".join(shlex.quote(a) for a in ["python", "-m", "bench", *sys.argv[1:]]),
             started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            machine=await describe(admin_url), sizes=sizes,
-            load_tool="wrk" if use_wrk else "asyncio+httpx", load_tool_note=tool_note,
-        )  # fmt: skip
+            machine=await describe(admin_url),
+            sizes=sizes,
+            load_tool="wrk" if use_wrk else "asyncio+httpx",
+            load_tool_note=tool_note,
+        )
         if "ingest" in args.only or "scaling" in args.only:
             await _guarded(results, "ingest", ctx, run_ingest_and_scaling(ctx, results, args.only))
         if "replay" in args.only:

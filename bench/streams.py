@@ -31,8 +31,12 @@ from contracts import InvoiceEvent, encode
 from services.demo import HistoryMaker
 
 CURRENCY_WEIGHTS: tuple[tuple[str, float], ...] = (
-    ("EUR", 0.40), ("USD", 0.30), ("GBP", 0.15), ("JPY", 0.10), ("KWD", 0.05),
-)  # fmt: skip
+    ("EUR", 0.40),
+    ("USD", 0.30),
+    ("GBP", 0.15),
+    ("JPY", 0.10),
+    ("KWD", 0.05),
+)
 TENANTS = 100
 INVOICES_PER_CUSTOMER = 20
 # Invoices whose events interleave with each other in the log. An invoice's
@@ -106,8 +110,9 @@ def customer_id(tenant: int, customer: int) -> str:
     return f"cus-{tenant + 1:03d}-{customer + 1:06d}"
 
 
-def histories(invoices: int, seed: int, today: dt.date | None = None,
-              population: int | None = None) -> Iterator[list[InvoiceEvent]]:  # fmt: skip
+def histories(
+    invoices: int, seed: int, today: dt.date | None = None, population: int | None = None
+) -> Iterator[list[InvoiceEvent]]:
     """``invoices`` invoice histories, each in sequence order. ``population``:
     the size of the whole data set when this is one slice of it (it sizes the
     customer base)."""
@@ -128,8 +133,9 @@ class Record(NamedTuple):
     event: InvoiceEvent
 
 
-def interleave(block: Sequence[list[InvoiceEvent]], rng: random.Random, late: float = 0.0,
-               duplicates: float = 0.0) -> list[InvoiceEvent]:  # fmt: skip
+def interleave(
+    block: Sequence[list[InvoiceEvent]], rng: random.Random, late: float = 0.0, duplicates: float = 0.0
+) -> list[InvoiceEvent]:
     """The events of a block of histories in log order: each invoice starts at
     a random moment of the block and its events follow at random gaps, so
     every invoice's events stay in sequence order. ``late``: share of events
@@ -158,8 +164,9 @@ def interleave(block: Sequence[list[InvoiceEvent]], rng: random.Random, late: fl
     return [event for _, _, event in timed]
 
 
-def log_events(count: int, seed: int, today: dt.date | None = None, late: float = LATE_SHARE,
-               duplicates: float = DUPLICATE_SHARE) -> Iterator[InvoiceEvent]:  # fmt: skip
+def log_events(
+    count: int, seed: int, today: dt.date | None = None, late: float = LATE_SHARE, duplicates: float = DUPLICATE_SHARE
+) -> Iterator[InvoiceEvent]:
     """Exactly ``count`` events in log order (duplicates and late events
     included), block after block of interleaved histories. Invoices are made
     as needed, ~2.7 events each."""
@@ -176,8 +183,9 @@ def log_events(count: int, seed: int, today: dt.date | None = None, late: float 
             produced += 1
 
 
-def records(count: int, seed: int, today: dt.date | None = None, late: float = LATE_SHARE,
-            duplicates: float = DUPLICATE_SHARE) -> list[Record]:  # fmt: skip
+def records(
+    count: int, seed: int, today: dt.date | None = None, late: float = LATE_SHARE, duplicates: float = DUPLICATE_SHARE
+) -> list[Record]:
     """``count`` encoded records in log order (what a publisher sends)."""
     return [
         Record(event.subject.encode(), encode(event), event)
@@ -200,8 +208,9 @@ class StoreRow(NamedTuple):
     body: bytes
 
 
-def store_rows(count: int, seed: int, topic: str, today: dt.date | None = None,
-               chunk: int = 50_000) -> Iterator[list[StoreRow]]:  # fmt: skip
+def store_rows(
+    count: int, seed: int, topic: str, today: dt.date | None = None, chunk: int = 50_000
+) -> Iterator[list[StoreRow]]:
     """``count`` event-store rows in append order, in chunks: the events a
     worker would have stored (no duplicates, each invoice in sequence order),
     the partition a stable hash of the invoice id, offsets counted per partition."""
@@ -210,10 +219,19 @@ def store_rows(count: int, seed: int, topic: str, today: dt.date | None = None,
     for event in log_events(count, seed, today, late=0.0, duplicates=0.0):
         partition = stable_partition(event.subject)
         rows.append(
-            StoreRow(event.tenantid, event.subject, event.sequence, event.id,
-                     str(event.__struct_config__.tag), event.time, topic, partition,
-                     offsets[partition], encode(event))
-        )  # fmt: skip
+            StoreRow(
+                event.tenantid,
+                event.subject,
+                event.sequence,
+                event.id,
+                str(event.__struct_config__.tag),
+                event.time,
+                topic,
+                partition,
+                offsets[partition],
+                encode(event),
+            )
+        )
         offsets[partition] += 1
         if len(rows) >= chunk:
             yield rows

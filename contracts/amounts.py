@@ -65,17 +65,12 @@ def invoice_amounts(data: InvoiceCreatedData) -> InvoiceAmounts:
         if not is_plain_decimal(quantity):
             raise ContractError(
                 Reason.SCHEMA_VIOLATION,
-                f"data.lines[{index}].quantity: {quoted(quantity)} is not a decimal "
-                "string >= 0 like '1' or '0.5'",
+                f"data.lines[{index}].quantity: {quoted(quantity)} is not a decimal string >= 0 like '1' or '0.5'",
             )
         if quantity_is_zero and quantity.strip("0."):
             quantity_is_zero = False
-        line_net = _non_negative(
-            line.net_amount, exponent, code, "data.lines[{}].net_amount", index
-        )
-        line_tax = _non_negative(
-            line.tax_amount, exponent, code, "data.lines[{}].tax_amount", index
-        )
+        line_net = _non_negative(line.net_amount, exponent, code, "data.lines[{}].net_amount", index)
+        line_tax = _non_negative(line.tax_amount, exponent, code, "data.lines[{}].tax_amount", index)
         net += line_net
         tax += line_tax
         if line.charge_type == "usage":
@@ -116,8 +111,7 @@ def _check_dates(data: InvoiceCreatedData) -> None:
     if data.due_date < data.issue_date:
         raise ContractError(
             Reason.INVALID_DATES,
-            f"data.due_date: {data.due_date} is before "
-            f"data.issue_date {data.issue_date}",
+            f"data.due_date: {data.due_date} is before data.issue_date {data.issue_date}",
         )
     period = data.billing_period
     if period is not None and period.end_inclusive < period.start:
@@ -128,9 +122,7 @@ def _check_dates(data: InvoiceCreatedData) -> None:
         )
 
 
-def _non_negative(
-    amount: str, exponent: int, code: str, field: str, index: int = 0
-) -> int:
+def _non_negative(amount: str, exponent: int, code: str, field: str, index: int = 0) -> int:
     """Minor units of an amount that must be >= 0.
 
     ``field`` is a template for the line ``index``, formatted only for an error:
@@ -149,9 +141,7 @@ def _non_negative(
     return minor
 
 
-def _sum_mismatch(
-    total_field: str, total: str, line_field: str, line_sum: int, code: str
-) -> ContractError:
+def _sum_mismatch(total_field: str, total: str, line_field: str, line_sum: int, code: str) -> ContractError:
     return ContractError(
         Reason.TOTALS_MISMATCH,
         f"data.{total_field}: {quoted(total)} is not the sum of the lines' "

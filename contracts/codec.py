@@ -61,9 +61,7 @@ class Decoded(msgspec.Struct, frozen=True):
     amounts: InvoiceAmounts | None
 
 
-def decode(
-    value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()
-) -> Decoded:
+def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()) -> Decoded:
     """Decode and validate one Kafka message; ContractError if it can never apply."""
     document = _binary_document(value, headers) if headers else None
     if document is None:
@@ -102,17 +100,12 @@ def encode_binary(event: InvoiceEvent) -> tuple[list[tuple[str, bytes]], bytes]:
     attributes = msgspec.to_builtins(event)
     del attributes["data"]
     content_type = attributes.pop("datacontenttype", DATA_CONTENT_TYPE)
-    headers = [
-        (_HEADER_PREFIX + name, str(attribute).encode())
-        for name, attribute in attributes.items()
-    ]
+    headers = [(_HEADER_PREFIX + name, str(attribute).encode()) for name, attribute in attributes.items()]
     headers.append((_CONTENT_TYPE_HEADER, content_type.encode()))
     return headers, _encoder.encode(event.data)
 
 
-def _binary_document(
-    value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
-) -> bytes | None:
+def _binary_document(value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> bytes | None:
     """The structured JSON of a binary-mode message; None if it is not one."""
     # Attribute headers are only read once ce_specversion says the message is
     # in binary mode: a structured message's stray ce_* headers are ignored.
@@ -127,17 +120,13 @@ def _binary_document(
     attributes: dict[str, str | int] = {}
     for name, key, raw in found:
         if name in attributes:
-            raise ContractError(
-                Reason.SCHEMA_VIOLATION, f"header {key}: given more than once"
-            )
+            raise ContractError(Reason.SCHEMA_VIOLATION, f"header {key}: given more than once")
         if raw is None:
             raise ContractError(Reason.SCHEMA_VIOLATION, f"header {key}: has no value")
         try:
             text = raw.decode()
         except UnicodeDecodeError as exc:
-            raise ContractError(
-                Reason.MALFORMED, f"header {key}: not UTF-8 ({exc.reason})"
-            ) from exc
+            raise ContractError(Reason.MALFORMED, f"header {key}: not UTF-8 ({exc.reason})") from exc
         attributes[name] = _sequence(text) if name == "sequence" else text
     # The value is the data; a ce_data header cannot replace it.
     attributes.pop("data", None)
@@ -147,9 +136,7 @@ def _binary_document(
     try:
         _raw_decoder.decode(value)
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise ContractError(
-            Reason.MALFORMED, f"data: the message value is not one JSON value ({exc})"
-        ) from exc
+        raise ContractError(Reason.MALFORMED, f"data: the message value is not one JSON value ({exc})") from exc
     return b"".join((document[:-1], b',"data":', value, b"}"))
 
 
@@ -176,9 +163,7 @@ def _classify(document: bytes, exc: msgspec.ValidationError) -> ContractError:
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as malformed:
         return _malformed(malformed)
     if not isinstance(parsed, dict):
-        return ContractError(
-            Reason.MALFORMED, f"not a JSON object but a {type(parsed).__name__}"
-        )
+        return ContractError(Reason.MALFORMED, f"not a JSON object but a {type(parsed).__name__}")
     message = str(exc)
     if message.startswith("Invalid value ") and message.endswith(_UNKNOWN_TAG_SUFFIX):
         return ContractError(
@@ -201,15 +186,13 @@ def _validate(event: InvoiceEvent, document: bytes) -> InvoiceAmounts | None:
     if event.specversion != SPECVERSION:
         raise ContractError(
             Reason.UNSUPPORTED_SPECVERSION,
-            f"specversion: {quoted(event.specversion)}, "
-            f"only {SPECVERSION!r} is supported",
+            f"specversion: {quoted(event.specversion)}, only {SPECVERSION!r} is supported",
         )
     content_type = event.datacontenttype
     if content_type is not None and not _is_json(content_type):
         raise ContractError(
             Reason.SCHEMA_VIOLATION,
-            f"datacontenttype: {quoted(content_type)}, "
-            f"data must be {DATA_CONTENT_TYPE}",
+            f"datacontenttype: {quoted(content_type)}, data must be {DATA_CONTENT_TYPE}",
         )
     # JSON may spell NUL as \u0000, which no PostgreSQL text column stores. The
     # byte search is cheap; the walk runs only when an escape is there.
@@ -255,9 +238,7 @@ def _check_utc(moment: datetime.datetime, field: str) -> None:
 def _reject_nul(value: Any, path: str) -> None:
     if isinstance(value, str):
         if "\x00" in value:
-            raise ContractError(
-                Reason.SCHEMA_VIOLATION, f"{path}: contains a NUL character"
-            )
+            raise ContractError(Reason.SCHEMA_VIOLATION, f"{path}: contains a NUL character")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _reject_nul(item, f"{path}[{index}]")

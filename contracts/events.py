@@ -33,10 +33,7 @@ Timestamp = Annotated[
 Money = Annotated[
     str,
     Meta(
-        description=(
-            "Decimal string in major units, at most as many decimals as the "
-            "currency has (ISO 4217), >= 0"
-        ),
+        description=("Decimal string in major units, at most as many decimals as the currency has (ISO 4217), >= 0"),
         extra_json_schema={"pattern": _DECIMAL_PATTERN, "examples": ["1250.50"]},
     ),
 ]
@@ -127,17 +124,13 @@ class InvoiceVoidedData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults
     reason: Annotated[str, Meta(max_length=1000)] | None = None
 
 
-class Envelope(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"
-):
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
     """CloudEvents 1.0 attributes shared by every invoice event.
 
     ``type`` is the tag: it selects the payload Struct.
     """
 
-    specversion: Annotated[
-        str, Meta(description="CloudEvents version", extra_json_schema={"const": "1.0"})
-    ]
+    specversion: Annotated[str, Meta(description="CloudEvents version", extra_json_schema={"const": "1.0"})]
     id: Annotated[
         str,
         Meta(
@@ -178,51 +171,32 @@ class Envelope(
         Meta(
             ge=1,
             le=2**31 - 1,
-            description=(
-                "Position of this event in its invoice's history: created = 1, "
-                "then 2, 3 ..."
-            ),
+            description=("Position of this event in its invoice's history: created = 1, then 2, 3 ..."),
         ),
     ]
-    datacontenttype: (
-        Annotated[str, Meta(max_length=200, description="application/json when given")]
-        | None
-    ) = None
-    dataschema: (
-        Annotated[
-            str, Meta(max_length=500, description="URI of the JSON Schema of data")
-        ]
-        | None
-    ) = None
+    datacontenttype: Annotated[str, Meta(max_length=200, description="application/json when given")] | None = None
+    dataschema: Annotated[str, Meta(max_length=500, description="URI of the JSON Schema of data")] | None = None
 
 
-class InvoiceCreated(
-    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.created"
-):
+class InvoiceCreated(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.created"):
     """An invoice was issued (sequence 1)."""
 
     data: InvoiceCreatedData
 
 
-class InvoiceSent(
-    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.sent"
-):
+class InvoiceSent(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.sent"):
     """An invoice was sent to the customer and is now receivable."""
 
     data: InvoiceSentData
 
 
-class InvoicePaid(
-    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.paid"
-):
+class InvoicePaid(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.paid"):
     """A payment was received for an invoice."""
 
     data: InvoicePaidData
 
 
-class InvoiceVoided(
-    Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.voided"
-):
+class InvoiceVoided(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag="invoice.voided"):
     """An invoice was voided; allowed while it is not fully paid."""
 
     data: InvoiceVoidedData

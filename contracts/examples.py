@@ -41,9 +41,7 @@ CREATED = InvoiceCreated(
         currency="EUR",
         issue_date=datetime.date(2026, 3, 1),
         due_date=datetime.date(2026, 3, 31),
-        billing_period=BillingPeriod(
-            start=datetime.date(2026, 2, 1), end_inclusive=datetime.date(2026, 2, 28)
-        ),
+        billing_period=BillingPeriod(start=datetime.date(2026, 2, 1), end_inclusive=datetime.date(2026, 2, 28)),
         lines=[
             Line(
                 id="line_1",

@@ -47,16 +47,11 @@ class Currency(msgspec.Struct, frozen=True):
     symbol: str
 
 
-_BY_CODE = {
-    code: Currency(code=code, exponent=exponent, symbol=symbol or code)
-    for code, exponent, symbol in ISO_4217
-}
+_BY_CODE = {code: Currency(code=code, exponent=exponent, symbol=symbol or code) for code, exponent, symbol in ISO_4217}
 CURRENCIES: Mapping[str, Currency] = MappingProxyType(_BY_CODE)
 
 # 10**k for every exponent in the table: pads "12.5" EUR to 1250 cents.
-_SCALE: tuple[int, ...] = tuple(
-    10**k for k in range(max(c.exponent for c in _BY_CODE.values()) + 1)
-)
+_SCALE: tuple[int, ...] = tuple(10**k for k in range(max(c.exponent for c in _BY_CODE.values()) + 1))
 
 
 def currency(code: str, *, field: str = "currency") -> Currency:
@@ -65,8 +60,7 @@ def currency(code: str, *, field: str = "currency") -> Currency:
     if found is None:
         raise ContractError(
             Reason.UNKNOWN_CURRENCY,
-            f"{field}: {quoted(code)} is not an ISO 4217 currency code with "
-            "minor units (upper-case, e.g. 'EUR')",
+            f"{field}: {quoted(code)} is not an ISO 4217 currency code with minor units (upper-case, e.g. 'EUR')",
         )
     return found
 
@@ -133,8 +127,7 @@ def to_minor(amount: str, code: str, *, field: str = "amount") -> int:
     if len(fraction) > exponent:
         raise ContractError(
             Reason.MONEY_PRECISION,
-            f"{field}: {quoted(amount)} has {len(fraction)} decimals, "
-            f"{code} allows {exponent}",
+            f"{field}: {quoted(amount)} has {len(fraction)} decimals, {code} allows {exponent}",
         )
     if len(whole) > _MAX_WHOLE_DIGITS:
         whole = whole.lstrip("0")
@@ -170,6 +163,5 @@ def _invalid(amount: str, field: str) -> ContractError:
 def _out_of_range(amount: str, code: str, field: str) -> ContractError:
     return ContractError(
         Reason.AMOUNT_OUT_OF_RANGE,
-        f"{field}: {quoted(amount)} is beyond the largest accepted amount "
-        f"{format_minor(MAX_MINOR, code)} {code}",
+        f"{field}: {quoted(amount)} is beyond the largest accepted amount {format_minor(MAX_MINOR, code)} {code}",
     )

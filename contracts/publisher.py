@@ -120,9 +120,7 @@ class InvoiceEventPublisher:
     async def _send(self, event: InvoiceEvent) -> asyncio.Future[Any]:
         """Queue one event; the returned future resolves on the broker's ack."""
         if self._producer is None:
-            raise RuntimeError(
-                "the publisher is not started (use start() or async with)"
-            )
+            raise RuntimeError("the publisher is not started (use start() or async with)")
         if self._binary_mode:
             headers, value = encode_binary(event)
         else:
@@ -136,6 +134,4 @@ class InvoiceEventPublisher:
 
 
 def _position(metadata: Any) -> Position:
-    return Position(
-        topic=metadata.topic, partition=metadata.partition, offset=metadata.offset
-    )
+    return Position(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)

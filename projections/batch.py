@@ -152,9 +152,7 @@ class BatchFold:
             return self._quarantine_record(item, error)
         if item.body is None:
             raise ValueError("an accepted record needs its stored body")
-        pending = Pending(
-            event=event, decoded=item.decoded, position=item.position, body=item.body
-        )
+        pending = Pending(event=event, decoded=item.decoded, position=item.position, body=item.body)
         return self._offer(event_key(event), pending)
 
     def _offer(self, key: InvoiceKey, pending: Pending) -> str:

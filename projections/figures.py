@@ -12,26 +12,26 @@ from projections.invoice import DRAFT, PAID, PARTIALLY_PAID, SENT, UNPAID, VOIDE
 
 # Per (tenant, currency) and per (tenant, customer, currency).
 TOTALS: tuple[str, ...] = (
-    "invoice_count",          # every invoice, any status
+    "invoice_count",  # every invoice, any status
     "gross_total",
     "draft_count",
     "draft_gross",
     "sent_count",
     "sent_net",
-    "sent_tax",               # VAT of SENT invoices
-    "sent_gross",             # revenue (invoiced)
+    "sent_tax",  # VAT of SENT invoices
+    "sent_gross",  # revenue (invoiced)
     "voided_count",
     "voided_gross",
-    "unpaid_count",           # SENT invoices by payment status
+    "unpaid_count",  # SENT invoices by payment status
     "unpaid_gross",
     "partially_paid_count",
     "partially_paid_gross",
     "paid_count",
     "paid_gross",
-    "collected",              # payments on non-voided invoices
-    "paid_capped",            # SENT: paid up to the gross (overpayment not counted)
-    "overpaid",               # non-voided: paid beyond the gross
-    "receivable_count",       # SENT with balance > 0
+    "collected",  # payments on non-voided invoices
+    "paid_capped",  # SENT: paid up to the gross (overpayment not counted)
+    "overpaid",  # non-voided: paid beyond the gross
+    "receivable_count",  # SENT with balance > 0
     "receivable_balance",
     "receivable_usage",
     "receivable_fixed",
@@ -40,7 +40,7 @@ TOTALS: tuple[str, ...] = (
 )
 
 # Per due date: overdue as of D is the sum of the rows with due_date < D.
-RECEIVABLE: tuple[str, ...] = TOTALS[TOTALS.index("receivable_count"):]
+RECEIVABLE: tuple[str, ...] = TOTALS[TOTALS.index("receivable_count") :]
 
 ZERO_TOTALS = (0,) * len(TOTALS)
 
@@ -98,7 +98,7 @@ def contribution(state: InvoiceState | None) -> tuple[int, ...]:
 
 
 def receivable_part(totals: tuple[int, ...]) -> tuple[int, ...]:
-    return totals[len(TOTALS) - len(RECEIVABLE):]
+    return totals[len(TOTALS) - len(RECEIVABLE) :]
 
 
 def subtract(after: tuple[int, ...], before: tuple[int, ...]) -> tuple[int, ...]:

@@ -107,9 +107,7 @@ class InvoiceState(msgspec.Struct, kw_only=True):
         """The balance split (usage, fixed, recurring, one_time), SPEC §2."""
         balance = self.balance
         fixed, usage = split_pro_rata(balance, self.fixed_gross, self.usage_gross, self.gross)
-        recurring, one_time = split_pro_rata(
-            balance, self.recurring_gross, self.one_time_gross, self.gross
-        )
+        recurring, one_time = split_pro_rata(balance, self.recurring_gross, self.one_time_gross, self.gross)
         return usage, fixed, recurring, one_time
 
 
@@ -194,9 +192,7 @@ def check_transition(state: InvoiceState, event: InvoiceEvent) -> int:
         if state.status == VOIDED:
             raise ContractError(Reason.VOIDED_TWICE, f"invoice {state.invoice_id} is already voided")
         if state.payment_status == PAID:
-            raise ContractError(
-                Reason.VOID_AFTER_PAID, f"invoice {state.invoice_id} is fully paid"
-            )
+            raise ContractError(Reason.VOID_AFTER_PAID, f"invoice {state.invoice_id} is fully paid")
         return 0
     raise ContractError(
         Reason.INVALID_SEQUENCE,

@@ -70,12 +70,8 @@ async def advance(
         )
 
 
-async def record_event_times(
-    conn: asyncpg.Connection, topic: str, newest: Mapping[int, dt.datetime]
-) -> None:
+async def record_event_times(conn: asyncpg.Connection, topic: str, newest: Mapping[int, dt.datetime]) -> None:
     """Remember the newest applied event time per partition (for freshness)."""
     if newest:
         partitions = sorted(newest)
-        await conn.execute(
-            RECORD_EVENT_TIMES, topic, partitions, [newest[p] for p in partitions]
-        )
+        await conn.execute(RECORD_EVENT_TIMES, topic, partitions, [newest[p] for p in partitions])

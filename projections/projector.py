@@ -39,9 +39,12 @@ def incoming(record: RawRecord) -> Incoming:
         decoded = decode(record.value, record.headers)
     except ContractError as error:
         return Incoming(
-            position=position, key=record.key, value=record.value, headers=record.headers,
+            position=position,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
             error=error,
-        )  # fmt: skip
+        )
     binary = any(name == "ce_specversion" for name, _ in record.headers)
     return Incoming(
         position=position,

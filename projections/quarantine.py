@@ -30,7 +30,9 @@ WHERE ($1::text IS NULL OR reason = $1)
   AND ($5::text IS NULL OR status = $5)
 ORDER BY id LIMIT $6
 """
-BY_IDS = f"SELECT {COLUMNS} FROM billing.quarantine WHERE id = ANY($1::bigint[]) ORDER BY partition, kafka_offset FOR UPDATE"
+BY_IDS = (
+    f"SELECT {COLUMNS} FROM billing.quarantine WHERE id = ANY($1::bigint[]) ORDER BY partition, kafka_offset FOR UPDATE"
+)
 MARK = """
 UPDATE billing.quarantine SET status = $2, retried_at = now(), retry_outcome = $3,
        reason = coalesce($4, reason), detail = coalesce($5, detail)
@@ -89,10 +91,15 @@ def _event(row: asyncpg.Record) -> QuarantinedEvent:
 
 
 async def list_events(
-    conn: asyncpg.Connection | asyncpg.Pool, *, reason: str | None = None, tenant: str | None = None,
-    since: dt.datetime | None = None, until: dt.datetime | None = None, status: str | None = "open",
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    reason: str | None = None,
+    tenant: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    status: str | None = "open",
     limit: int = 100,
-) -> list[QuarantinedEvent]:  # fmt: skip
+) -> list[QuarantinedEvent]:
     return [_event(r) for r in await conn.fetch(LIST, reason, tenant, since, until, status, limit)]
 
 

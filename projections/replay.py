@@ -26,9 +26,8 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import msgspec
 
-from contracts import decode_stored
+from contracts import Position, decode_stored
 from projections import versions
-from contracts import Position
 from projections.batch import BatchFold, BatchResult, Incoming, InvoiceKey
 from projections.store import ProjectionStore
 
@@ -64,9 +63,7 @@ class ReplayError(Exception):
 
 def _item(topic: str, partition: int, offset: int, body: bytes) -> Incoming:
     decoded = decode_stored(body)
-    return Incoming(
-        position=Position(topic, partition, offset), key=None, value=body, decoded=decoded, body=body
-    )
+    return Incoming(position=Position(topic, partition, offset), key=None, value=body, decoded=decoded, body=body)
 
 
 async def watermark(conn: asyncpg.Connection) -> int:
@@ -106,9 +103,7 @@ async def truncate(conn: asyncpg.Connection, version: versions.Version) -> None:
     await conn.execute(f"TRUNCATE {names}")
 
 
-async def _histories(
-    conn: asyncpg.Connection, upto: int
-) -> AsyncIterator[list[Incoming]]:
+async def _histories(conn: asyncpg.Connection, upto: int) -> AsyncIterator[list[Incoming]]:
     """Chunks of whole invoice histories (an invoice never spans two chunks)."""
     chunk: list[Incoming] = []
     current: InvoiceKey | None = None
@@ -125,9 +120,11 @@ async def _histories(
 
 
 async def bulk(
-    read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version,
+    read: asyncpg.Connection,
+    write: asyncpg.Connection,
+    version: versions.Version,
     progress: Progress | None = None,
-) -> versions.Version:  # fmt: skip
+) -> versions.Version:
     """Fold every event up to the watermark into an empty version. Two
     connections: one streams the store, the other writes chunk by chunk; a
     chunk is written while the next one is folded, so the server's work on
@@ -170,9 +167,12 @@ async def bulk(
 
 
 async def catch_up(
-    conn: asyncpg.Connection, version: versions.Version, upto: int, progress: Progress | None = None,
+    conn: asyncpg.Connection,
+    version: versions.Version,
+    upto: int,
+    progress: Progress | None = None,
     done: int = 0,
-) -> versions.Version:  # fmt: skip
+) -> versions.Version:
     """Apply the events in (applied_seq, upto] in append order."""
     store = ProjectionStore(version.schema_name)
     applied = version.applied_seq

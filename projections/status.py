@@ -89,19 +89,24 @@ async def read(conn: asyncpg.Connection | asyncpg.Pool, topic: str, gap_alert_se
         topic=topic,
         versions=[
             VersionStatus(
-                version=r["version"], schemaName=r["schema_name"], status=r["status"],
+                version=r["version"],
+                schemaName=r["schema_name"],
+                status=r["status"],
                 appliedSeq=r["applied_seq"],
                 # The active version is written by the workers themselves.
                 eventsBehind=0 if r["status"] == "active" else max(max_seq - r["applied_seq"], 0),
-                createdAt=r["created_at"], promotedAt=r["promoted_at"],
-            )  # fmt: skip
+                createdAt=r["created_at"],
+                promotedAt=r["promoted_at"],
+            )
             for r in await conn.fetch(VERSIONS)
         ],
         partitions=[
             PartitionStatus(
-                partition=r["partition"], nextOffset=r["next_offset"],
-                lastEventTime=r["last_event_time"], updatedAt=r["updated_at"],
-            )  # fmt: skip
+                partition=r["partition"],
+                nextOffset=r["next_offset"],
+                lastEventTime=r["last_event_time"],
+                updatedAt=r["updated_at"],
+            )
             for r in await conn.fetch(POSITIONS, topic)
         ],
         held=HeldStatus(
@@ -110,8 +115,13 @@ async def read(conn: asyncpg.Connection | asyncpg.Pool, topic: str, gap_alert_se
             gapAlertSeconds=gap_alert_seconds,
             oldestHeldAt=held["oldest"],
             examples=[
-                OpenGap(tenantId=r["tenant_id"], invoiceId=r["invoice_id"], sequence=r["sequence"],
-                        eventId=r["event_id"], heldAt=r["held_at"])  # fmt: skip
+                OpenGap(
+                    tenantId=r["tenant_id"],
+                    invoiceId=r["invoice_id"],
+                    sequence=r["sequence"],
+                    eventId=r["event_id"],
+                    heldAt=r["held_at"],
+                )
                 for r in examples
             ],
         ),

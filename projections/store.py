@@ -20,25 +20,56 @@ from projections.invoice import InvoiceState
 # figures derived from it (stored so that filters can use indexes).
 STATE_COLUMNS: tuple[str, ...] = InvoiceState.__struct_fields__
 DERIVED_COLUMNS: tuple[str, ...] = (
-    "payment_status", "balance", "overpaid", "balance_usage", "balance_fixed",
-    "balance_recurring", "balance_one_time", "sent_date",
-)  # fmt: skip
+    "payment_status",
+    "balance",
+    "overpaid",
+    "balance_usage",
+    "balance_fixed",
+    "balance_recurring",
+    "balance_one_time",
+    "sent_date",
+)
 INVOICE_COLUMNS: tuple[str, ...] = STATE_COLUMNS + DERIVED_COLUMNS
 _state_values = operator.attrgetter(*STATE_COLUMNS)
 
 EVENT_STORE_COLUMNS = (
-    "tenant_id", "invoice_id", "sequence", "event_id", "type", "event_time",
-    "topic", "partition", "kafka_offset", "body",
-)  # fmt: skip
+    "tenant_id",
+    "invoice_id",
+    "sequence",
+    "event_id",
+    "type",
+    "event_time",
+    "topic",
+    "partition",
+    "kafka_offset",
+    "body",
+)
 HELD_COLUMNS = (
-    "tenant_id", "invoice_id", "sequence", "event_id", "topic", "partition",
-    "kafka_offset", "body",
-)  # fmt: skip
+    "tenant_id",
+    "invoice_id",
+    "sequence",
+    "event_id",
+    "topic",
+    "partition",
+    "kafka_offset",
+    "body",
+)
 QUARANTINE_COLUMNS = (
-    "topic", "partition", "kafka_offset", "kafka_key", "raw", "header_keys",
-    "header_values", "reason", "detail", "event_id", "tenant_id", "invoice_id",
-    "sequence", "event_type",
-)  # fmt: skip
+    "topic",
+    "partition",
+    "kafka_offset",
+    "kafka_key",
+    "raw",
+    "header_keys",
+    "header_values",
+    "reason",
+    "detail",
+    "event_id",
+    "tenant_id",
+    "invoice_id",
+    "sequence",
+    "event_type",
+)
 
 LOAD_HELD = """
 SELECT h.tenant_id, h.invoice_id, h.sequence, h.topic, h.partition, h.kafka_offset,
@@ -67,15 +98,11 @@ ON CONFLICT (topic, partition, outcome, reason) DO UPDATE SET count = t.count + 
 BIGINT_MAX = 2**63 - 1
 
 
-def _upsert_sums(
-    table: str, keys: Sequence[tuple[str, str]], figures: Sequence[str], money_type: str
-) -> str:
+def _upsert_sums(table: str, keys: Sequence[tuple[str, str]], figures: Sequence[str], money_type: str) -> str:
     """INSERT … ON CONFLICT adding deltas, from one array per column; rows are
     written in key order so concurrent writers could never deadlock."""
     columns = [name for name, _ in keys] + list(figures)
-    types = [sql_type for _, sql_type in keys] + [
-        "bigint" if is_count(f) else money_type for f in figures
-    ]
+    types = [sql_type for _, sql_type in keys] + ["bigint" if is_count(f) else money_type for f in figures]
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
     key_list = ", ".join(name for name, _ in keys)
     updates = ", ".join(f"{f} = t.{f} + excluded.{f}" for f in figures)
@@ -124,9 +151,16 @@ def invoice_row(state: InvoiceState) -> tuple[Any, ...]:
     """One row of the invoices table, in INVOICE_COLUMNS order."""
     usage, fixed, recurring, one_time = state.balance_split()
     return (
-        *_state_values(state), state.payment_status, state.balance, state.overpaid,
-        usage, fixed, recurring, one_time, state.sent_date,
-    )  # fmt: skip
+        *_state_values(state),
+        state.payment_status,
+        state.balance,
+        state.overpaid,
+        usage,
+        fixed,
+        recurring,
+        one_time,
+        state.sent_date,
+    )
 
 
 def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -167,9 +201,7 @@ class ProjectionStore:
             # Held bodies were valid when held; decoding them again cannot fail.
             decoded = decode(record["body"])
             position = Position(record["topic"], record["partition"], record["kafka_offset"])
-            held.setdefault((record["tenant_id"], record["invoice_id"]), {})[
-                record["sequence"]
-            ] = Pending(
+            held.setdefault((record["tenant_id"], record["invoice_id"]), {})[record["sequence"]] = Pending(
                 event=decoded.event,
                 decoded=decoded,
                 position=position,
@@ -213,9 +245,7 @@ class ProjectionStore:
         await self._add_sums(conn, "currency_receivable", result.receivable)
         await self._add_sums(conn, "customer_receivable", result.customer_receivable)
 
-    async def _add_sums(
-        self, conn: asyncpg.Connection, name: str, deltas: dict[Any, tuple[int, ...]]
-    ) -> None:
+    async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, tuple[int, ...]]) -> None:
         if not deltas:
             return
         rows = sorted(deltas.items())
@@ -234,38 +264,67 @@ async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:
             schema_name="billing",
             columns=EVENT_STORE_COLUMNS,
             records=[
-                (e.tenant_id, e.invoice_id, e.sequence, e.event_id, e.type, e.time,
-                 e.position.topic, e.position.partition, e.position.offset, e.body)
+                (
+                    e.tenant_id,
+                    e.invoice_id,
+                    e.sequence,
+                    e.event_id,
+                    e.type,
+                    e.time,
+                    e.position.topic,
+                    e.position.partition,
+                    e.position.offset,
+                    e.body,
+                )
                 for e in result.events
             ],
-        )  # fmt: skip
-    if result.held_removed:
-        await conn.execute(
-            DELETE_HELD, *_columns(((k[0], k[1], seq) for k, seq in result.held_removed), 3)
         )
+    if result.held_removed:
+        await conn.execute(DELETE_HELD, *_columns(((k[0], k[1], seq) for k, seq in result.held_removed), 3))
     if result.held_added:
         await conn.copy_records_to_table(
             "held_events",
             schema_name="billing",
             columns=HELD_COLUMNS,
             records=[
-                (key[0], key[1], p.event.sequence, p.event.id, p.position.topic,
-                 p.position.partition, p.position.offset, p.body)
+                (
+                    key[0],
+                    key[1],
+                    p.event.sequence,
+                    p.event.id,
+                    p.position.topic,
+                    p.position.partition,
+                    p.position.offset,
+                    p.body,
+                )
                 for key, p in result.held_added
             ],
-        )  # fmt: skip
+        )
     if result.quarantined:
         await conn.copy_records_to_table(
             "quarantine",
             schema_name="billing",
             columns=QUARANTINE_COLUMNS,
             records=[
-                (q.position.topic, q.position.partition, q.position.offset, q.key, q.value,
-                 [k for k, _ in q.headers], [v for _, v in q.headers], q.reason, q.detail,
-                 q.event_id, q.tenant_id, q.invoice_id, q.sequence, q.event_type)
+                (
+                    q.position.topic,
+                    q.position.partition,
+                    q.position.offset,
+                    q.key,
+                    q.value,
+                    [k for k, _ in q.headers],
+                    [v for _, v in q.headers],
+                    q.reason,
+                    q.detail,
+                    q.event_id,
+                    q.tenant_id,
+                    q.invoice_id,
+                    q.sequence,
+                    q.event_type,
+                )
                 for q in result.quarantined
             ],
-        )  # fmt: skip
+        )
     if result.outcomes:
         await conn.execute(
             UPSERT_OUTCOMES,

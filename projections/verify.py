@@ -81,12 +81,14 @@ def summary_queries(schema: str, table: str, keys: tuple[str, ...], figures: tup
     """(the live table summed over its shards, the same recomputed from invoices)."""
     key_list = ", ".join(keys)
     live = (
-        f"SELECT {key_list}, " + ", ".join(f"sum({f}) AS {f}" for f in figures)
+        f"SELECT {key_list}, "
+        + ", ".join(f"sum({f}) AS {f}" for f in figures)
         + f" FROM {schema}.{table} GROUP BY {key_list}"
     )
     where = " WHERE status = 'SENT' AND balance > 0" if figures == RECEIVABLE else ""
     expected = (
-        f"SELECT {key_list}, " + ", ".join(f"coalesce({FIGURE_SQL[f]}, 0) AS {f}" for f in figures)
+        f"SELECT {key_list}, "
+        + ", ".join(f"coalesce({FIGURE_SQL[f]}, 0) AS {f}" for f in figures)
         + f" FROM {schema}.invoices{where} GROUP BY {key_list}"
     )
     return live, expected
@@ -191,6 +193,8 @@ async def verify_invoices(
     return differences
 
 
-async def verify(conn: asyncpg.Connection, schema: str, progress: Callable[[int], None] | None = None) -> list[Difference]:
+async def verify(
+    conn: asyncpg.Connection, schema: str, progress: Callable[[int], None] | None = None
+) -> list[Difference]:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         return await verify_invoices(conn, schema, progress) + await verify_summaries(conn, schema)

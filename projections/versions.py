@@ -55,9 +55,7 @@ async def lock_shared(conn: asyncpg.Connection) -> None:
 async def create(conn: asyncpg.Connection) -> Version:
     """A new, empty version (status 'building') with the current DDL."""
     async with conn.transaction():
-        number = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) + 1 FROM billing.projection_versions"
-        )
+        number = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM billing.projection_versions")
         schema = f"proj_{number}"
         await conn.execute(f"CREATE SCHEMA {schema}")
         await conn.execute(DDL.replace("{schema}", schema))
@@ -75,12 +73,10 @@ async def switch_to(conn: asyncpg.Connection, version: Version) -> None:
     """Make ``version`` active and point the read views at it. Call inside a
     transaction holding the exclusive SWITCH_LOCK."""
     await conn.execute(
-        "UPDATE billing.projection_versions SET status = 'retired', retired_at = now()"
-        " WHERE status = 'active'"
+        "UPDATE billing.projection_versions SET status = 'retired', retired_at = now() WHERE status = 'active'"
     )
     await conn.execute(
-        "UPDATE billing.projection_versions SET status = 'active', promoted_at = now()"
-        " WHERE version = $1",
+        "UPDATE billing.projection_versions SET status = 'active', promoted_at = now() WHERE version = $1",
         version.version,
     )
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {READ_SCHEMA}")
@@ -88,9 +84,7 @@ async def switch_to(conn: asyncpg.Connection, version: Version) -> None:
         table = row["table_name"]
         # DROP + CREATE rather than CREATE OR REPLACE: a new version may change columns.
         await conn.execute(f"DROP VIEW IF EXISTS {READ_SCHEMA}.{table}")
-        await conn.execute(
-            f"CREATE VIEW {READ_SCHEMA}.{table} AS SELECT * FROM {version.schema_name}.{table}"
-        )
+        await conn.execute(f"CREATE VIEW {READ_SCHEMA}.{table} AS SELECT * FROM {version.schema_name}.{table}")
 
 
 async def ensure_active(conn: asyncpg.Connection) -> Version:

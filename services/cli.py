@@ -80,7 +80,8 @@ async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
             as_of = dt.date.fromisoformat(args.as_of) if args.as_of else dt.datetime.now(dt.UTC).date()
             rates = []
             if args.file:
-                text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+                # The CLI reads its one input file before any other work starts.
+                text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()  # noqa: ASYNC240
                 rates += fx.parse_csv(text, quote, as_of)
             rates += [fx.parse_argument(a, quote, as_of) for a in args.rate]
         except (fx.FxError, ValueError, OSError) as exc:
@@ -151,7 +152,10 @@ async def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         for r in await operations.list_versions(conn):
             promoted = f"{r['promoted_at']:%Y-%m-%d %H:%M}" if r["promoted_at"] else "-"
-            print(f"{r['version']}\t{r['schema_name']}\t{r['status']}\tapplied seq {r['applied_seq']}\tpromoted {promoted}")
+            print(
+                f"{r['version']}\t{r['schema_name']}\t{r['status']}\t"
+                f"applied seq {r['applied_seq']}\tpromoted {promoted}"
+            )
     return 0
 
 
@@ -188,9 +192,14 @@ async def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
     async with connected(settings) as conn:
         if args.quarantine_command == "list":
             events = await quarantine.list_events(
-                conn, reason=args.reason, tenant=args.tenant, since=when(args.since), until=when(args.until),
-                status=None if args.status == "all" else args.status, limit=args.limit,
-            )  # fmt: skip
+                conn,
+                reason=args.reason,
+                tenant=args.tenant,
+                since=when(args.since),
+                until=when(args.until),
+                status=None if args.status == "all" else args.status,
+                limit=args.limit,
+            )
             for e in events:
                 print(
                     f"{e.id}\t{e.quarantined_at:%Y-%m-%d %H:%M:%S}\t{e.reason}\t{e.status}\t"
@@ -244,9 +253,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(run=cmd_migrate)
     sub.add_parser("worker", help="run a projection worker (SIGTERM stops it cleanly)").set_defaults(run=cmd_worker)
     sub.add_parser("api", help="serve the read API").set_defaults(run=cmd_api)
-    demo = sub.add_parser(
-        "demo", help="migrate, run a worker and the API in one process, publish demo events"
-    )
+    demo = sub.add_parser("demo", help="migrate, run a worker and the API in one process, publish demo events")
     demo.add_argument("--invoices", type=int, default=60, help="demo invoices to publish (default 60)")
     demo.set_defaults(run=cmd_demo)
 
@@ -286,13 +293,14 @@ def parser() -> argparse.ArgumentParser:
     replay_parser.add_argument("--promote", action="store_true", help="switch to the new version when it is caught up")
     replay_parser.add_argument("--abandon", action="store_true", help="drop the version being built")
     replay_parser.add_argument(
-        "--from-kafka", action="store_true",
+        "--from-kafka",
+        action="store_true",
         help="rebuild from the topic's earliest offsets (only when the event store is empty)",
     )
     replay_parser.set_defaults(run=cmd_replay)
-    sub.add_parser(
-        "promote", help="switch the API and workers to the version `replay` built, atomically"
-    ).set_defaults(run=cmd_promote)
+    sub.add_parser("promote", help="switch the API and workers to the version `replay` built, atomically").set_defaults(
+        run=cmd_promote
+    )
     verify = sub.add_parser(
         "verify",
         help="recompute the projections from the event store and print every difference (exit 1 if any)",
@@ -357,8 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     except ReplayError as error:
         print(f"billing {args.command}: {error}", file=sys.stderr)
     except asyncpg.UndefinedTableError as error:
-        print(f"billing {args.command}: the database has no schema yet ({error}): run `billing migrate`", file=sys.stderr)
-    except (ConnectionError, socket.gaierror, asyncpg.PostgresConnectionError, asyncpg.InvalidAuthorizationSpecificationError) as error:
+        print(
+            f"billing {args.command}: the database has no schema yet ({error}): run `billing migrate`", file=sys.stderr
+        )
+    except (
+        ConnectionError,
+        socket.gaierror,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+    ) as error:
         print(f"billing {args.command}: cannot reach the database (BILLING_DATABASE_URL): {error}", file=sys.stderr)
     return 2
 

@@ -39,13 +39,14 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 async def create_pool(
     database_url: str, min_size: int, max_size: int, statement_timeout_ms: int | None = None
 ) -> asyncpg.Pool:
-    server_settings = (
-        {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else None
-    )
+    server_settings = {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else None
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, server_settings=server_settings,
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings=server_settings,
         reset=_no_session_state,
-    )  # fmt: skip
+    )
     assert pool is not None
     return pool
 

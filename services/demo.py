@@ -73,10 +73,15 @@ class HistoryMaker:
             nonlocal sequence, at
             sequence += 1
             at += dt.timedelta(hours=rng.randint(1, 72))
-            return dict(
-                specversion="1.0", id=self._id(), source=SOURCE, subject=invoice_id,
-                time=at, tenantid=tenant_id, sequence=sequence,
-            )  # fmt: skip
+            return {
+                "specversion": "1.0",
+                "id": self._id(),
+                "source": SOURCE,
+                "subject": invoice_id,
+                "time": at,
+                "tenantid": tenant_id,
+                "sequence": sequence,
+            }
 
         events: list[InvoiceEvent] = [
             InvoiceCreated(
@@ -121,9 +126,7 @@ class HistoryMaker:
         return events
 
 
-def demo_stream(
-    tenants: int = 2, customers: int = 5, invoices: int = 40, seed: int = 7
-) -> Iterator[InvoiceEvent]:
+def demo_stream(tenants: int = 2, customers: int = 5, invoices: int = 40, seed: int = 7) -> Iterator[InvoiceEvent]:
     """Histories of ``invoices`` invoices spread over tenants and customers,
     each invoice's events in order (the order publishers send them)."""
     maker = HistoryMaker(seed)

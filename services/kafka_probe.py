@@ -20,9 +20,12 @@ class KafkaProbe:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-            request_timeout_ms=5000, metadata_max_age_ms=10_000,
-        )  # fmt: skip
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            request_timeout_ms=5000,
+            metadata_max_age_ms=10_000,
+        )
         self.started = False
 
     async def start(self) -> None:

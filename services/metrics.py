@@ -22,13 +22,9 @@ BATCH_SECONDS = Histogram(
     "Time to apply one batch (decode, fold, one transaction).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-BATCH_FAILURES = PromCounter(
-    "billing_batch_failures_total", "Batches that failed and were retried.", ["error"]
-)
+BATCH_FAILURES = PromCounter("billing_batch_failures_total", "Batches that failed and were retried.", ["error"])
 LAG = Gauge("billing_partition_lag_events", "Events not yet applied, per partition.", ["partition"])
-HELD_OVERDUE = Gauge(
-    "billing_held_gaps_open", "Held events whose gap has been open longer than the alert limit."
-)
+HELD_OVERDUE = Gauge("billing_held_gaps_open", "Held events whose gap has been open longer than the alert limit.")
 
 
 def count_outcomes(outcomes: Counter[tuple[str, int, str, str]]) -> None:

@@ -111,9 +111,12 @@ async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promo
     # Without a group, a subscribed consumer is assigned every partition.
     consumer = AIOKafkaConsumer(
         settings.topic,
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
-    )  # fmt: skip
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
     await consumer.start()
     try:
         tps = sorted(consumer.assignment())
@@ -129,9 +132,11 @@ async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promo
         while any(expected[p] < ends[p] for p in partitions):
             fetched = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
             records = [
-                raw(r) for batch in fetched.values() for r in batch
+                raw(r)
+                for batch in fetched.values()
+                for r in batch
                 if expected[r.partition] <= r.offset < ends[r.partition]
-            ]  # fmt: skip
+            ]
             if not records:
                 continue
             try:
@@ -154,7 +159,9 @@ async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promo
     upto = await replay.watermark(conn)
     version = await replay.catch_up(conn, version, upto)
     if not promote:
-        return f"version {version.version} ({version.schema_name}) is rebuilt from Kafka; `billing promote` switches to it"
+        return (
+            f"version {version.version} ({version.schema_name}) is rebuilt from Kafka; `billing promote` switches to it"
+        )
     report = await replay.promote(conn, version)
     return (
         f"version {report.version} is active (rebuilt from Kafka): {report.events_in_switch} events"

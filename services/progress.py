@@ -15,8 +15,9 @@ BAR_WIDTH = 30
 
 
 class Progress:
-    def __init__(self, label: str, total: int, unit: str = "events", stream: TextIO | None = None,
-                 log_every: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self, label: str, total: int, unit: str = "events", stream: TextIO | None = None, log_every: float = 5.0
+    ) -> None:
         self.label = label
         self.total = total
         self.unit = unit
@@ -50,18 +51,21 @@ class Progress:
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)
             eta_text = "" if final or eta is None else f" ETA {eta:,.0f}s"
             self.stream.write(
-                f"\r{self.label} [{bar}] {self.done:,}/{self.total:,} {self.unit}"
-                f" {self.rate():,.0f}/s{eta_text}   "
+                f"\r{self.label} [{bar}] {self.done:,}/{self.total:,} {self.unit} {self.rate():,.0f}/s{eta_text}   "
             )
             if final:
                 self.stream.write("\n")
             self.stream.flush()
         else:
             log.info(
-                self.label, done=self.done, total=self.total, unit=self.unit,
-                rate_per_second=round(self.rate()), eta_seconds=None if eta is None else round(eta, 1),
+                self.label,
+                done=self.done,
+                total=self.total,
+                unit=self.unit,
+                rate_per_second=round(self.rate()),
+                eta_seconds=None if eta is None else round(eta, 1),
                 finished=final,
-            )  # fmt: skip
+            )
 
     def finish(self) -> None:
         self._show(final=True)

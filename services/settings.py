@@ -91,9 +91,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             value = getattr(self, field.name)
             if value is None:
                 continue
-            env[PREFIX + field.name.upper()] = (
-                ",".join(value) if isinstance(value, tuple) else str(value)
-            )
+            env[PREFIX + field.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
         return env
 
     @classmethod
@@ -103,9 +101,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for field in msgspec.structs.fields(cls):
             raw = env.get(PREFIX + field.name.upper())
             if raw is not None:
-                values[field.name] = (
-                    [o for o in raw.split(",") if o] if field.name == "cors_origins" else raw
-                )
+                values[field.name] = [o for o in raw.split(",") if o] if field.name == "cors_origins" else raw
         values.update(overrides)
         try:
             # strict=False turns "5000" into 5000 and "0.5" into 0.5.
@@ -116,7 +112,4 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 def describe() -> list[tuple[str, str]]:
     """(variable, default) pairs, for --help and the README."""
-    return [
-        (PREFIX + f.name.upper(), repr(f.default))
-        for f in msgspec.structs.fields(Settings)
-    ]
+    return [(PREFIX + f.name.upper(), repr(f.default)) for f in msgspec.structs.fields(Settings)]

@@ -39,11 +39,12 @@ def render(current: status.ProjectionStatus) -> str:
             f"  {_text(p.lagSeconds):>11}  {p.lastEventTime.isoformat() if p.lastEventTime else '-'}"
         )
     held = current.held
-    lines.append(
-        f"held events: {held.held}; gaps open longer than {held.gapAlertSeconds:g}s: {held.openGaps}"
-    )
+    lines.append(f"held events: {held.held}; gaps open longer than {held.gapAlertSeconds:g}s: {held.openGaps}")
     for gap in held.examples:
-        lines.append(f"  {gap.tenantId}/{gap.invoiceId} waits before sequence {gap.sequence} since {gap.heldAt:%Y-%m-%d %H:%M:%S}")
+        lines.append(
+            f"  {gap.tenantId}/{gap.invoiceId} waits before sequence {gap.sequence}"
+            f" since {gap.heldAt:%Y-%m-%d %H:%M:%S}"
+        )
     quarantined = ", ".join(f"{r}: {n}" for r, n in current.quarantinedByReason.items()) or "none"
     lines.append(f"quarantined (open): {quarantined}")
     lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in current.outcomes.items()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -19,9 +21,8 @@ async def ensure_topics(settings: Settings) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            # Another process may create it first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created it first
     finally:
         await admin.close()

@@ -28,8 +28,9 @@ BASE_TIME = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 LineSpec = tuple[str, str, int, int, str]
 
 
-def line(charge: str = "fixed", recurrence: str = "recurring", net: int = 10000, tax: int = 2000,
-         quantity: str = "1") -> LineSpec:  # fmt: skip
+def line(
+    charge: str = "fixed", recurrence: str = "recurring", net: int = 10000, tax: int = 2000, quantity: str = "1"
+) -> LineSpec:
     return (charge, recurrence, net, tax, quantity)
 
 
@@ -78,10 +79,16 @@ class InvoiceBuilder:
     def created(self, sequence: int | None = None, event_id: str | None = None) -> InvoiceCreated:
         fmt = lambda minor: format_minor(minor, self.currency)  # noqa: E731
         lines = [
-            Line(id=f"l{i}", charge_type=c, recurrence=r, quantity=q,  # type: ignore[arg-type]
-                 net_amount=fmt(net), tax_amount=fmt(tax))
+            Line(
+                id=f"l{i}",
+                charge_type=c,
+                recurrence=r,
+                quantity=q,  # type: ignore[arg-type]
+                net_amount=fmt(net),
+                tax_amount=fmt(tax),
+            )
             for i, (c, r, net, tax, q) in enumerate(self.lines)
-        ]  # fmt: skip
+        ]
         net = sum(spec[2] for spec in self.lines)
         tax = sum(spec[3] for spec in self.lines)
         return InvoiceCreated(
@@ -101,15 +108,22 @@ class InvoiceBuilder:
             ),
         )
 
-    def sent(self, at: dt.datetime | None = None, sequence: int | None = None,
-             event_id: str | None = None) -> InvoiceSent:  # fmt: skip
+    def sent(
+        self, at: dt.datetime | None = None, sequence: int | None = None, event_id: str | None = None
+    ) -> InvoiceSent:
         return InvoiceSent(
             **self._envelope(sequence, event_id),
             data=InvoiceSentData(sent_at=at or BASE_TIME + dt.timedelta(days=1)),
         )
 
-    def paid(self, amount: str, payment_id: str | None = None, at: dt.datetime | None = None,
-             sequence: int | None = None, event_id: str | None = None) -> InvoicePaid:  # fmt: skip
+    def paid(
+        self,
+        amount: str,
+        payment_id: str | None = None,
+        at: dt.datetime | None = None,
+        sequence: int | None = None,
+        event_id: str | None = None,
+    ) -> InvoicePaid:
         return InvoicePaid(
             **self._envelope(sequence, event_id),
             data=InvoicePaidData(
@@ -119,8 +133,9 @@ class InvoiceBuilder:
             ),
         )
 
-    def voided(self, reason: str | None = None, sequence: int | None = None,
-               event_id: str | None = None) -> InvoiceVoided:  # fmt: skip
+    def voided(
+        self, reason: str | None = None, sequence: int | None = None, event_id: str | None = None
+    ) -> InvoiceVoided:
         return InvoiceVoided(
             **self._envelope(sequence, event_id),
             data=InvoiceVoidedData(voided_at=BASE_TIME + dt.timedelta(days=3), reason=reason),

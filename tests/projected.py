@@ -17,9 +17,11 @@ TOPIC = "invoice-events"
 
 
 async def project(
-    conn: asyncpg.Connection, events: Sequence[InvoiceEvent | bytes], topic: str = TOPIC,
+    conn: asyncpg.Connection,
+    events: Sequence[InvoiceEvent | bytes],
+    topic: str = TOPIC,
     partition: int = 0,
-) -> BatchResult:  # fmt: skip
+) -> BatchResult:
     """Apply ``events`` as the next records of ``partition``, in one batch."""
     stored = await positions.claim(conn, topic, [partition])
     start = stored[partition]

@@ -35,7 +35,10 @@ def containers() -> Iterator[dict[str, str]]:
     from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer
 
-    with PostgresContainer("postgres:17", driver=None) as pg, KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
+    with (
+        PostgresContainer("postgres:17", driver=None) as pg,
+        KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,
+    ):
         yield {
             "BILLING_DATABASE_URL": pg.get_connection_url(),
             "BILLING_KAFKA_BOOTSTRAP": kafka.get_bootstrap_server(),

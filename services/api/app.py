@@ -83,10 +83,13 @@ def finish_document(document: dict[str, Any], settings: Settings) -> None:
 
 def create_app(settings: Settings) -> ASGIApp:
     """The Litestar application inside the request metrics (services/api/request_metrics.py)."""
+
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(
-            settings.database_url, settings.db_pool_min, settings.db_pool_max,
+            settings.database_url,
+            settings.db_pool_min,
+            settings.db_pool_max,
             settings.api_statement_timeout_ms,
         )
         try:
@@ -124,11 +127,13 @@ def create_app(settings: Settings) -> ASGIApp:
             v1.get_invoice,
         ],
         lifespan=[database, ops.lag_watch],
-        state=State({
-            "settings": settings,
-            "key_cache": KeyCache(settings.api_key_cache_seconds),
-            "positions": PositionsCache(settings.topic, settings.api_positions_max_age_ms / 1000),
-        }),  # fmt: skip
+        state=State(
+            {
+                "settings": settings,
+                "key_cache": KeyCache(settings.api_key_cache_seconds),
+                "positions": PositionsCache(settings.topic, settings.api_positions_max_age_ms / 1000),
+            }
+        ),
         middleware=middleware,
         before_request=check_request,
         request_max_body_size=MAX_BODY_BYTES,

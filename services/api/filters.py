@@ -69,9 +69,7 @@ def _q(name: str, description: str, **kwargs: Any) -> QueryParameter:
 
 _DATE = {"format": "date"}
 _STATUS_HELP = "Invoice status, comma list: DRAFT, SENT, VOIDED (IN_PROGRESS, FINAL accepted, match nothing)."
-_PAYMENT_HELP = (
-    "Payment status, comma list: UNPAID, PARTIALLY_PAID, PAID (UNCOLLECTIBLE accepted, matches nothing)."
-)
+_PAYMENT_HELP = "Payment status, comma list: UNPAID, PARTIALLY_PAID, PAID (UNCOLLECTIBLE accepted, matches nothing)."
 
 
 async def invoice_filter(
@@ -91,28 +89,24 @@ async def invoice_filter(
         str | None,
         _q("sentAfter", "Sent (UTC date of sent_at) >= this date; never-sent invoices do not match.", **_DATE),
     ] = None,
-    invoice_before: Annotated[
-        str | None, _q("invoiceBefore", "Invoice (issue) date < this date.", **_DATE)
-    ] = None,
-    invoice_after: Annotated[
-        str | None, _q("invoiceAfter", "Invoice (issue) date >= this date.", **_DATE)
-    ] = None,
+    invoice_before: Annotated[str | None, _q("invoiceBefore", "Invoice (issue) date < this date.", **_DATE)] = None,
+    invoice_after: Annotated[str | None, _q("invoiceAfter", "Invoice (issue) date >= this date.", **_DATE)] = None,
     exclude_zero_quantity: Annotated[
         str | None,
-        _q("excludeZeroQuantity", "true: leave out invoices whose line quantities sum to zero.",
-           schema_extra={"type": "boolean"}),
+        _q(
+            "excludeZeroQuantity",
+            "true: leave out invoices whose line quantities sum to zero.",
+            schema_extra={"type": "boolean"},
+        ),
     ] = None,
-    invoice_currency: Annotated[
-        str | None, _q("invoiceCurrency", "Currency codes, comma list (e.g. EUR,GBP).")
-    ] = None,
-    search: Annotated[
-        str | None, _q("search", "Case-insensitive substring of the invoice number.")
-    ] = None,
+    invoice_currency: Annotated[str | None, _q("invoiceCurrency", "Currency codes, comma list (e.g. EUR,GBP).")] = None,
+    search: Annotated[str | None, _q("search", "Case-insensitive substring of the invoice number.")] = None,
     invoice_number: Annotated[str | None, _q("invoiceNumber", "Exactly this invoice number.")] = None,
     net_total: Annotated[
         str | None,
-        _q("netTotal", "Net total equal to this amount in major units (e.g. 1250.50).",
-           schema_extra={"type": "number"}),
+        _q(
+            "netTotal", "Net total equal to this amount in major units (e.g. 1250.50).", schema_extra={"type": "number"}
+        ),
     ] = None,
     exclude_invoice_status: Annotated[
         str | None, _q("excludeInvoiceStatus", "Leave out these statuses (comma list).")
@@ -120,9 +114,7 @@ async def invoice_filter(
     exclude_invoice_payment_status: Annotated[
         str | None, _q("excludeInvoicePaymentStatus", "Leave out these payment statuses (comma list).")
     ] = None,
-    exclude_customer_id: Annotated[
-        str | None, _q("excludeCustomerId", "Leave out this customer's invoices.")
-    ] = None,
+    exclude_customer_id: Annotated[str | None, _q("excludeCustomerId", "Leave out this customer's invoices.")] = None,
     exclude_billing_schedule_id: Annotated[
         str | None,
         _q("excludeBillingScheduleId", "Leave out this billing schedule's invoices (invoices without one stay)."),
@@ -135,8 +127,9 @@ async def invoice_filter(
     ] = None,
     exclude_net_total: Annotated[
         str | None,
-        _q("excludeNetTotal", "Leave out invoices whose net total equals this amount.",
-           schema_extra={"type": "number"}),
+        _q(
+            "excludeNetTotal", "Leave out invoices whose net total equals this amount.", schema_extra={"type": "number"}
+        ),
     ] = None,
     exclude_search: Annotated[
         str | None,
@@ -149,9 +142,7 @@ async def invoice_filter(
     return InvoiceFilter(
         statuses=params.enum_list("invoiceStatus", invoice_status, statuses, never),
         not_statuses=params.enum_list("excludeInvoiceStatus", exclude_invoice_status, statuses, never),
-        payment_statuses=params.enum_list(
-            "invoicePaymentStatus", invoice_payment_status, payment_statuses, never_paid
-        ),
+        payment_statuses=params.enum_list("invoicePaymentStatus", invoice_payment_status, payment_statuses, never_paid),
         not_payment_statuses=params.enum_list(
             "excludeInvoicePaymentStatus", exclude_invoice_payment_status, payment_statuses, never_paid
         ),
@@ -270,21 +261,23 @@ class Page(msgspec.Struct, frozen=True):
 
 
 async def page_parameters(
-    before: Annotated[
-        str | None, _q("before", "Cursor: the page before the one this cursor came from.")
-    ] = None,
-    after: Annotated[
-        str | None, _q("after", "Cursor: the page after the one this cursor came from.")
-    ] = None,
+    before: Annotated[str | None, _q("before", "Cursor: the page before the one this cursor came from.")] = None,
+    after: Annotated[str | None, _q("after", "Cursor: the page after the one this cursor came from.")] = None,
     limit: Annotated[
         str | None,
-        _q("limit", f"Items per page, 1 to {params.MAX_LIMIT} (default {params.DEFAULT_LIMIT}).",
-           schema_extra={"type": "integer", "minimum": 1, "maximum": params.MAX_LIMIT}),
+        _q(
+            "limit",
+            f"Items per page, 1 to {params.MAX_LIMIT} (default {params.DEFAULT_LIMIT}).",
+            schema_extra={"type": "integer", "minimum": 1, "maximum": params.MAX_LIMIT},
+        ),
     ] = None,
     sort_by: Annotated[
         str | None,
-        _q("sortBy", f"Sort key: {', '.join(queries.SORTS)} (default {queries.DEFAULT_SORT}); "
-           "ties by invoice number, then id.", schema_extra={"enum": list(queries.SORTS)}),
+        _q(
+            "sortBy",
+            f"Sort key: {', '.join(queries.SORTS)} (default {queries.DEFAULT_SORT}); ties by invoice number, then id.",
+            schema_extra={"enum": list(queries.SORTS)},
+        ),
     ] = None,
     sort_order: Annotated[
         str | None,

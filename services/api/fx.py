@@ -100,9 +100,11 @@ def parse_argument(text: str, quote: str, default_as_of: dt.date) -> Rate:
         raise FxError(f"{text!r}: expected CURRENCY=RATE[@YYYY-MM-DD]")
     rate, _, as_of = rest.partition("@")
     return Rate(
-        base=_code(base, text), quote=quote, rate=_rate(rate, text),
+        base=_code(base, text),
+        quote=quote,
+        rate=_rate(rate, text),
         as_of=_date(as_of or None, default_as_of, text),
-    )  # fmt: skip
+    )
 
 
 async def load(conn: asyncpg.Connection, rates: Iterable[Rate]) -> int:

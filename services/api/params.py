@@ -83,8 +83,7 @@ def as_of(value: str | None, parameter: str = "asOf") -> dt.date:
     return date(parameter, value) or today()
 
 
-def enum_list(parameter: str, value: str | None, allowed: Sequence[str],
-              never: Sequence[str] = ()) -> list[str] | None:  # fmt: skip
+def enum_list(parameter: str, value: str | None, allowed: Sequence[str], never: Sequence[str] = ()) -> list[str] | None:
     """A comma list of enum values: None when absent; the values our model
     produces otherwise (possibly empty: only never-produced values given)."""
     if value is None:
@@ -94,9 +93,7 @@ def enum_list(parameter: str, value: str | None, allowed: Sequence[str],
         raise BadParameter(parameter, f"expected a comma-separated list of {', '.join(allowed)}")
     for item in items:
         if item not in allowed and item not in never:
-            raise BadParameter(
-                parameter, f"{item!r} is not one of {', '.join((*allowed, *never))}"
-            )
+            raise BadParameter(parameter, f"{item!r} is not one of {', '.join((*allowed, *never))}")
     return [item for item in dict.fromkeys(items) if item in allowed]
 
 
@@ -193,8 +190,7 @@ def encode_cursor(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(parameter: str, value: str, sort_by: str, sort_order: str,
-                  key_types: tuple[type, ...]) -> Cursor:  # fmt: skip
+def decode_cursor(parameter: str, value: str, sort_by: str, sort_order: str, key_types: tuple[type, ...]) -> Cursor:
     """The cursor in ``value``, checked against the request's sort."""
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
@@ -216,9 +212,7 @@ def decode_cursor(parameter: str, value: str, sort_by: str, sort_order: str,
     # A forged cursor must not reach the database with what it cannot take:
     # NUL characters in text, integers beyond bigint.
     for value in key:
-        if (isinstance(value, str) and "\x00" in value) or (
-            isinstance(value, int) and not -(2**63) <= value < 2**63
-        ):
+        if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not -(2**63) <= value < 2**63):
             raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page")
     return Cursor(cursor.sort_by, cursor.sort_order, key, cursor.inclusive)
 
@@ -226,10 +220,17 @@ def decode_cursor(parameter: str, value: str, sort_by: str, sort_order: str,
 # Request limits ----------------------------------------------------------------
 
 # Parameters that take a comma list, and the opaque cursors (allowed longer).
-LIST_PARAMETERS = frozenset({
-    "invoiceStatus", "excludeInvoiceStatus", "invoicePaymentStatus", "excludeInvoicePaymentStatus",
-    "invoiceCurrency", "excludeInvoiceCurrency", "minPosition",
-})  # fmt: skip
+LIST_PARAMETERS = frozenset(
+    {
+        "invoiceStatus",
+        "excludeInvoiceStatus",
+        "invoicePaymentStatus",
+        "excludeInvoicePaymentStatus",
+        "invoiceCurrency",
+        "excludeInvoiceCurrency",
+        "minPosition",
+    }
+)
 CURSOR_PARAMETERS = frozenset({"before", "after"})
 CURSOR_LENGTH_FACTOR = 4
 
@@ -263,24 +264,27 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
     query: bytes = scope.get("query_string", b"")
     if len(query) > settings.max_query_length:
         raise ApiProblem(
-            414, "URI too long", f"the query string is {len(query)} bytes; at most "
-            f"{settings.max_query_length} are accepted",
-        )  # fmt: skip
+            414,
+            "URI too long",
+            f"the query string is {len(query)} bytes; at most {settings.max_query_length} are accepted",
+        )
     header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
     if header_bytes > settings.max_header_bytes:
         raise ApiProblem(
-            431, "Request headers too large", f"the request headers are {header_bytes} bytes; at most "
-            f"{settings.max_header_bytes} are accepted",
-        )  # fmt: skip
+            431,
+            "Request headers too large",
+            f"the request headers are {header_bytes} bytes; at most {settings.max_header_bytes} are accepted",
+        )
     headers = request.headers
     if headers.get("transfer-encoding") or headers.get("content-length", "0").strip() not in ("", "0"):
         raise ApiProblem(413, "Request too large", "this API takes no request body")
     items = list(request.query_params.multi_items())
     if len(items) > settings.max_query_parameters:
         raise ApiProblem(
-            400, "Bad parameter", f"{len(items)} query parameters; at most {settings.max_query_parameters} "
-            "are accepted",
-        )  # fmt: skip
+            400,
+            "Bad parameter",
+            f"{len(items)} query parameters; at most {settings.max_query_parameters} are accepted",
+        )
     seen: set[str] = set()
     for name, value in items:
         if name in seen:
@@ -299,13 +303,30 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
 _STATUS_TOKENS = "|".join((*STATUSES, *NEVER_STATUSES))
 _PAYMENT_TOKENS = "|".join((*PAYMENT_STATUSES, *NEVER_PAYMENT_STATUSES))
 _DATE_PARAMETERS = (
-    "dueBefore", "dueAfter", "sentBefore", "sentAfter", "invoiceBefore", "invoiceAfter", "asOf",
-    "start_date", "end_date",
-)  # fmt: skip
+    "dueBefore",
+    "dueAfter",
+    "sentBefore",
+    "sentAfter",
+    "invoiceBefore",
+    "invoiceAfter",
+    "asOf",
+    "start_date",
+    "end_date",
+)
 _TEXT_PARAMETERS = (
-    "customerId", "excludeCustomerId", "billingScheduleId", "excludeBillingScheduleId", "search",
-    "excludeSearch", "invoiceNumber", "excludeInvoiceNumber", "client_id", "series_id", "id", "invoiceId",
-)  # fmt: skip
+    "customerId",
+    "excludeCustomerId",
+    "billingScheduleId",
+    "excludeBillingScheduleId",
+    "search",
+    "excludeSearch",
+    "invoiceNumber",
+    "excludeInvoiceNumber",
+    "client_id",
+    "series_id",
+    "id",
+    "invoiceId",
+)
 
 
 def _comma_list(token: str) -> str:

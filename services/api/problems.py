@@ -50,8 +50,15 @@ class Problem(msgspec.Struct, omit_defaults=True):
 class ApiProblem(HTTPException):
     """Raised by handlers: rendered as problem+json with its status."""
 
-    def __init__(self, status: int, title: str, detail: str, *, parameter: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        parameter: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(status_code=status, detail=detail, headers=headers)
         self.title = title
         self.parameter = parameter
@@ -130,8 +137,7 @@ _RESPONSE_DESCRIPTIONS = {
     414: "The query string is longer than the limit",
     429: "Too many requests for this API key; retry after `Retry-After` seconds",
     431: "The request headers are larger than the limit",
-    503: "The projections did not reach the requested position in time, or the database is"
-    " unavailable (`Retry-After`)",
+    503: "The projections did not reach the requested position in time, or the database is unavailable (`Retry-After`)",
 }
 # Every data endpoint can answer these.
 COMMON_PROBLEMS = (400, 401, 413, 414, 429, 431, 503)

@@ -63,15 +63,19 @@ _BUCKETS = (
 
 
 def _recent_sums() -> str:
-    return ",\n           ".join(
-        _RECENT.format(column=c, condition=condition, kind="bigint" if is_count(c) else "numeric")
-        + f" AS {name}_{c}"
-        for name, condition in _BUCKETS
-        for c in ("receivable_count", "receivable_balance")
-    ) + ",\n           " + ",\n           ".join(
-        _RECENT.format(column=c, condition="due_date >= $2::date", kind="numeric") + f" AS not_due_{c}"
-        for c in RECEIVABLE
-        if c not in ("receivable_count", "receivable_balance")
+    return (
+        ",\n           ".join(
+            _RECENT.format(column=c, condition=condition, kind="bigint" if is_count(c) else "numeric")
+            + f" AS {name}_{c}"
+            for name, condition in _BUCKETS
+            for c in ("receivable_count", "receivable_balance")
+        )
+        + ",\n           "
+        + ",\n           ".join(
+            _RECENT.format(column=c, condition="due_date >= $2::date", kind="numeric") + f" AS not_due_{c}"
+            for c in RECEIVABLE
+            if c not in ("receivable_count", "receivable_balance")
+        )
     )
 
 
@@ -146,11 +150,13 @@ FROM groups g
 LEFT JOIN LATERAL ({_PROBE.format(columns="i.issue_date", extra="", order="i.issue_date")}) f ON true
 LEFT JOIN LATERAL ({_PROBE.format(columns="i.issue_date", extra="", order="i.issue_date DESC")}) l ON true
 LEFT JOIN LATERAL ({_PROBE.format(columns="i.accounting_date", extra="", order="i.accounting_date DESC")}) a ON true
-LEFT JOIN LATERAL ({_PROBE.format(
-    columns="i.last_paid_at, i.last_payment_amount, i.invoice_id",
-    extra=" AND i.last_paid_at IS NOT NULL",
-    order="i.last_paid_at DESC, i.invoice_id DESC",
-)}) p ON true
+LEFT JOIN LATERAL ({
+    _PROBE.format(
+        columns="i.last_paid_at, i.last_payment_amount, i.invoice_id",
+        extra=" AND i.last_paid_at IS NOT NULL",
+        order="i.last_paid_at DESC, i.invoice_id DESC",
+    )
+}) p ON true
 WHERE f.issue_date IS NOT NULL
 ORDER BY g.currency, g.recurring, g.one_time
 """
@@ -244,9 +250,7 @@ INVOICE_PAGE = (
     "SELECT " + INVOICE_FIELDS + "\nFROM billing_read.invoices\n"
     "WHERE tenant_id = $1{where}{keyset}\nORDER BY {order}\nLIMIT {limit}"
 )
-INVOICE_EXISTS = (
-    "SELECT EXISTS (SELECT 1 FROM billing_read.invoices WHERE tenant_id = $1{where}{keyset})"
-)
+INVOICE_EXISTS = "SELECT EXISTS (SELECT 1 FROM billing_read.invoices WHERE tenant_id = $1{where}{keyset})"
 
 # Filter fragments.
 F_STATUS = "status = ANY({}::text[])"

@@ -25,9 +25,11 @@ ERRORS = Counter("billing_api_requests_error_total", "Total errors in requests",
 DURATION = Histogram("billing_api_request_duration_seconds", "Request duration, in seconds", _LABELS)
 # The route is known only once the request is routed, so not while it waits.
 IN_PROGRESS = Gauge(
-    "billing_api_requests_in_progress", "Total requests currently in progress", ["method", "app_name"],
+    "billing_api_requests_in_progress",
+    "Total requests currently in progress",
+    ["method", "app_name"],
     multiprocess_mode="livesum",
-)  # fmt: skip
+)
 
 # Paths whose requests are not counted (scraping must not measure itself).
 EXCLUDED = frozenset({"/metrics"})
@@ -45,9 +47,10 @@ class RequestMetrics:
         if children is None:
             values = (method, path, str(status), APP_NAME)
             children = (
-                REQUESTS.labels(*values), DURATION.labels(*values),
+                REQUESTS.labels(*values),
+                DURATION.labels(*values),
                 ERRORS.labels(*values) if status >= 500 else None,
-            )  # fmt: skip
+            )
             self._done[key] = children
         return children
 

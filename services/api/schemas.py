@@ -12,8 +12,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-Money = Annotated[str, Meta(description="Decimal string in major units, e.g. \"1250.50\"",
-                            examples=["1250.50"])]  # fmt: skip
+Money = Annotated[str, Meta(description='Decimal string in major units, e.g. "1250.50"', examples=["1250.50"])]
 
 # Sequence: /invoices/summary and /invoices/list-summary ------------------------
 
@@ -113,9 +112,7 @@ class PartnerCenterSummaryFields(msgspec.Struct):
     currencySymbol: str
     accountingDate: Annotated[str, Meta(description=_PC_DATE)]
     firstInvoiceCreationDate: Annotated[str, Meta(description=_PC_DATE)]
-    lastPaymentDate: Annotated[
-        str, Meta(description="RFC 3339 timestamp; 0001-01-01T00:00:00 when there is none")
-    ]
+    lastPaymentDate: Annotated[str, Meta(description="RFC 3339 timestamp; 0001-01-01T00:00:00 when there is none")]
     lastPaymentAmount: Decimal
     latestInvoiceDate: Annotated[str, Meta(description=_PC_DATE)]
 

@@ -118,9 +118,7 @@ class Worker:
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=32 * 1024 * 1024,
         )
-        self.dlq = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all"
-        )
+        self.dlq = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all")
         self.batches = 0
         # Set after any failure: the consumer's positions may have run ahead of
         # the stored ones, so nothing is processed until they are reset.
@@ -137,9 +135,7 @@ class Worker:
         self.generation += 1
         if not assigned:
             return
-        stored = await positions.claim(
-            self.conn, self.settings.topic, [tp.partition for tp in assigned]
-        )
+        stored = await positions.claim(self.conn, self.settings.topic, [tp.partition for tp in assigned])
         for tp in assigned:
             self.consumer.seek(tp, stored[tp.partition])
             self.expected[tp.partition] = stored[tp.partition]
@@ -251,22 +247,17 @@ class Worker:
         items: list[Incoming] = []
         for batch in fetched.values():
             for start in range(0, len(batch), DECODE_SLICE):
-                items.extend(incoming(raw(r)) for r in batch[start:start + DECODE_SLICE])
+                items.extend(incoming(raw(r)) for r in batch[start : start + DECODE_SLICE])
                 await asyncio.sleep(0)
         return Prepared(generation, items)
 
     async def _process(self, decoded: list[Incoming]) -> None:
-        items = [
-            i for i in decoded
-            if i.position.offset >= self.expected.get(i.position.partition, MISSING)
-        ]  # fmt: skip
+        items = [i for i in decoded if i.position.offset >= self.expected.get(i.position.partition, MISSING)]
         if not items:
             return
         self._check_contiguous(items)
         started = time.perf_counter()
-        result = await self.projector.apply(
-            self.conn, items, self.expected, before_commit=self._dead_letter
-        )
+        result = await self.projector.apply(self.conn, items, self.expected, before_commit=self._dead_letter)
         elapsed = time.perf_counter() - started
         next_offsets: dict[int, int] = {}
         for item in items:
@@ -291,9 +282,7 @@ class Worker:
         # For lag dashboards only (the stored positions are the truth), so it
         # runs beside the next batch and its failures are not the batch's.
         self._kafka_commit = asyncio.create_task(
-            self._commit_quietly(
-                {TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()}
-            )
+            self._commit_quietly({TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()})
         )
 
     def _check_contiguous(self, items: list[Incoming]) -> None:

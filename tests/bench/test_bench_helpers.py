@@ -99,7 +99,7 @@ def test_records_interleave_invoices_with_some_duplicates_and_late_events() -> N
     duplicates = sum(n - 1 for n in ids.values())
     assert 0.01 * 6000 < duplicates < 0.06 * 6000
     # Interleaved: consecutive records mostly belong to different invoices.
-    same = sum(1 for a, b in zip(records, records[1:]) if a.key == b.key)
+    same = sum(1 for a, b in zip(records, records[1:], strict=False) if a.key == b.key)
     assert same < len(records) * 0.1
     late = 0
     last: dict[str, int] = {}
@@ -132,19 +132,46 @@ def test_generation_is_deterministic_for_a_seed() -> None:
 
 
 def _results(ingest_rate: float, baseline_rate: float) -> Results:
-    machine = Machine(cpu_model="test", cores=2, memory_gib=24.0, kernel="k", python="3.11", postgresql="18",
-                      kafka="4.1", load_average_at_start=(0.0, 0.0, 0.0), commit="abc", product_changes_uncommitted=0)
+    machine = Machine(
+        cpu_model="test",
+        cores=2,
+        memory_gib=24.0,
+        kernel="k",
+        python="3.11",
+        postgresql="18",
+        kafka="4.1",
+        load_average_at_start=(0.0, 0.0, 0.0),
+        commit="abc",
+        product_changes_uncommitted=0,
+    )
     stream = Stream("t", {0: 10}, 10, "b", {0: 5}, 5, 1.0)
-    runs = [IngestRun(workers=1, events=10, events_per_second=ingest_rate * f, wall_seconds=1.0, peak_rss_mb=100.0,
-                      cpu=[CpuShare("billing worker (python)", 99.0, 1), CpuShare(OTHERS, 20.0, 0),
-                           CpuShare(IDLE, 81.0, 0)], outcomes={"applied": 10}, invoices=4)
-            for f in (0.9, 1.0, 1.1)]
+    runs = [
+        IngestRun(
+            workers=1,
+            events=10,
+            events_per_second=ingest_rate * f,
+            wall_seconds=1.0,
+            peak_rss_mb=100.0,
+            cpu=[CpuShare("billing worker (python)", 99.0, 1), CpuShare(OTHERS, 20.0, 0), CpuShare(IDLE, 81.0, 0)],
+            outcomes={"applied": 10},
+            invoices=4,
+        )
+        for f in (0.9, 1.0, 1.1)
+    ]
     from bench.ingest import BaselineRun
 
     baseline = [BaselineRun(events=5, events_per_second=baseline_rate, wall_seconds=1.0, cpu=[], invoices=2)]
-    return Results(mode="quick", command="python -m bench", started_at="2026-11-20T00:00:00+00:00", seconds=60.0,
-                   machine=machine, sizes=QUICK, load_tool="wrk", load_tool_note="wrk found",
-                   ingest=IngestSection(stream=stream, runs=runs, baseline=baseline))
+    return Results(
+        mode="quick",
+        command="python -m bench",
+        started_at="2026-11-20T00:00:00+00:00",
+        seconds=60.0,
+        machine=machine,
+        sizes=QUICK,
+        load_tool="wrk",
+        load_tool_note="wrk found",
+        ingest=IngestSection(stream=stream, runs=runs, baseline=baseline),
+    )
 
 
 def test_summary_takes_medians_and_judges_targets_with_ratios() -> None:

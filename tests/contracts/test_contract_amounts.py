@@ -32,9 +32,7 @@ def line(
     )
 
 
-def invoice(
-    lines: list[Line], net: str, tax: str, gross: str, **changes: Any
-) -> InvoiceCreatedData:
+def invoice(lines: list[Line], net: str, tax: str, gross: str, **changes: Any) -> InvoiceCreatedData:
     return msgspec.structs.replace(
         CREATED.data,
         lines=lines,
@@ -89,13 +87,9 @@ def test_amounts_follow_the_invoice_currency_exponent() -> None:
 
 
 def test_quantities_summing_to_zero_are_detected() -> None:
-    zero = invoice(
-        [line("0", "0", quantity="0"), line("0", "0", quantity="0.000")], "0", "0", "0"
-    )
+    zero = invoice([line("0", "0", quantity="0"), line("0", "0", quantity="0.000")], "0", "0", "0")
     assert invoice_amounts(zero).quantity_is_zero
-    some = invoice(
-        [line("0", "0", quantity="0"), line("0", "0", quantity="0.001")], "0", "0", "0"
-    )
+    some = invoice([line("0", "0", quantity="0"), line("0", "0", quantity="0.001")], "0", "0", "0")
     assert not invoice_amounts(some).quantity_is_zero
 
 
@@ -108,9 +102,7 @@ def test_an_invoice_without_lines_and_zero_totals_is_valid_with_zero_quantity() 
     ("net", "tax", "gross"),
     [("1.00", "0", "1.00"), ("0", "0.01", "0.01"), ("0", "0", "0.01")],
 )
-def test_an_invoice_without_lines_but_with_non_zero_totals_is_rejected(
-    net: str, tax: str, gross: str
-) -> None:
+def test_an_invoice_without_lines_but_with_non_zero_totals_is_rejected(net: str, tax: str, gross: str) -> None:
     with pytest.raises(ContractError) as caught:
         invoice_amounts(invoice([], net, tax, gross))
     assert caught.value.reason is Reason.TOTALS_MISMATCH
@@ -126,9 +118,7 @@ def test_an_invoice_without_lines_but_with_non_zero_totals_is_rejected(
         ("10.00", "2.00", "10.00", "data.gross_total"),
     ],
 )
-def test_totals_that_do_not_add_up_are_rejected(
-    net: str, tax: str, gross: str, field: str
-) -> None:
+def test_totals_that_do_not_add_up_are_rejected(net: str, tax: str, gross: str, field: str) -> None:
     data = invoice([line("4.00", "1.00"), line("6.00", "1.00")], net, tax, gross)
     with pytest.raises(ContractError) as caught:
         invoice_amounts(data)
@@ -146,10 +136,7 @@ def test_a_line_with_more_decimals_than_the_currency_names_the_line() -> None:
     with pytest.raises(ContractError) as caught:
         invoice_amounts(data)
     assert caught.value.reason is Reason.MONEY_PRECISION
-    assert (
-        caught.value.detail
-        == "data.lines[2].net_amount: '10.123' has 3 decimals, EUR allows 2"
-    )
+    assert caught.value.detail == "data.lines[2].net_amount: '10.123' has 3 decimals, EUR allows 2"
 
 
 @pytest.mark.parametrize(
@@ -168,9 +155,7 @@ def test_a_line_with_more_decimals_than_the_currency_names_the_line() -> None:
             Reason.UNKNOWN_CURRENCY,
         ),
         (
-            invoice(
-                [line("20000000000000", "0")], "20000000000000", "0", "20000000000000"
-            ),
+            invoice([line("20000000000000", "0")], "20000000000000", "0", "20000000000000"),
             Reason.AMOUNT_OUT_OF_RANGE,
         ),
         (
@@ -187,9 +172,7 @@ def test_a_line_with_more_decimals_than_the_currency_names_the_line() -> None:
         ),
     ],
 )
-def test_every_money_rule_has_its_reason(
-    data: InvoiceCreatedData, reason: Reason
-) -> None:
+def test_every_money_rule_has_its_reason(data: InvoiceCreatedData, reason: Reason) -> None:
     assert reason_of(data) is reason
 
 
@@ -208,23 +191,17 @@ def test_amounts_with_leading_zeros_are_accepted() -> None:
 def test_the_due_date_may_not_be_before_the_issue_date() -> None:
     same_day = msgspec.structs.replace(CREATED.data, due_date=CREATED.data.issue_date)
     assert invoice_amounts(same_day).gross == 149738
-    early = msgspec.structs.replace(
-        CREATED.data, due_date=CREATED.data.issue_date - datetime.timedelta(days=1)
-    )
+    early = msgspec.structs.replace(CREATED.data, due_date=CREATED.data.issue_date - datetime.timedelta(days=1))
     assert reason_of(early) is Reason.INVALID_DATES
 
 
 def test_a_billing_period_may_not_end_before_it_starts() -> None:
     day = datetime.date(2026, 2, 1)
-    one_day = msgspec.structs.replace(
-        CREATED.data, billing_period=BillingPeriod(start=day, end_inclusive=day)
-    )
+    one_day = msgspec.structs.replace(CREATED.data, billing_period=BillingPeriod(start=day, end_inclusive=day))
     assert invoice_amounts(one_day).gross == 149738
     backwards = msgspec.structs.replace(
         CREATED.data,
-        billing_period=BillingPeriod(
-            start=day, end_inclusive=day - datetime.timedelta(days=1)
-        ),
+        billing_period=BillingPeriod(start=day, end_inclusive=day - datetime.timedelta(days=1)),
     )
     with pytest.raises(ContractError) as caught:
         invoice_amounts(backwards)

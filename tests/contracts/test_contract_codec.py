@@ -36,17 +36,13 @@ def structured(document: Any) -> bytes:
     return json.dumps(document).encode()
 
 
-def reason_of(
-    value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None
-) -> Reason:
+def reason_of(value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None) -> Reason:
     with pytest.raises(ContractError) as caught:
         decode(value, headers or ())
     return caught.value.reason
 
 
-def detail_of(
-    value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None
-) -> str:
+def detail_of(value: bytes | None, headers: list[tuple[str, bytes | None]] | None = None) -> str:
     with pytest.raises(ContractError) as caught:
         decode(value, headers or ())
     return caught.value.detail
@@ -65,9 +61,7 @@ def changed(event: InvoiceEvent, change: Callable[[dict[str, Any]], object]) -> 
 def test_every_event_type_decodes_the_same_in_structured_and_binary_mode(
     event: InvoiceEvent,
 ) -> None:
-    from_structured = decode(
-        encode(event), [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
-    )
+    from_structured = decode(encode(event), [("content-type", STRUCTURED_CONTENT_TYPE.encode())])
     headers, value = encode_binary(event)
     from_binary = decode(value, headers)
     assert from_structured == from_binary
@@ -121,9 +115,7 @@ def test_binary_mode_without_a_datacontenttype_still_sends_a_content_type() -> N
     event = msgspec.structs.replace(SENT, datacontenttype=None)
     headers, value = encode_binary(event)
     assert ("content-type", b"application/json") in headers
-    assert decode(value, headers).event == msgspec.structs.replace(
-        event, datacontenttype="application/json"
-    )
+    assert decode(value, headers).event == msgspec.structs.replace(event, datacontenttype="application/json")
 
 
 def test_structured_encoding_round_trips_and_omits_absent_optional_fields() -> None:
@@ -219,9 +211,7 @@ def delete(path: str) -> Callable[[dict[str, Any]], None]:
         ),
     ],
 )
-def test_bytes_that_are_not_a_json_object_are_malformed(
-    value: bytes, reason: Reason
-) -> None:
+def test_bytes_that_are_not_a_json_object_are_malformed(value: bytes, reason: Reason) -> None:
     assert reason_of(value) is reason
 
 
@@ -236,9 +226,7 @@ def test_invalid_utf8_in_a_field_the_decoder_skips_is_still_malformed() -> None:
     assert reason_of(broken) is Reason.MALFORMED
 
 
-BROKEN_RULES: list[
-    tuple[InvoiceEvent, Callable[[dict[str, Any]], None], Reason, str]
-] = [
+BROKEN_RULES: list[tuple[InvoiceEvent, Callable[[dict[str, Any]], None], Reason, str]] = [
     (SENT, set_in("type", "invoice.refunded"), Reason.UNKNOWN_TYPE, "$.type"),
     (SENT, set_in("type", "Invoice.Sent"), Reason.UNKNOWN_TYPE, "$.type"),
     (SENT, set_in("type", 7), Reason.SCHEMA_VIOLATION, "$.type"),
@@ -413,9 +401,7 @@ def test_every_broken_rule_is_reported_with_its_reason_and_field(
 
 def test_schema_violation_details_keep_the_path_msgspec_reports() -> None:
     value = changed(CREATED, set_in("data.lines.0.quantity", 3))
-    assert (
-        detail_of(value) == "Expected `str`, got `int` - at `$.data.lines[0].quantity`"
-    )
+    assert detail_of(value) == "Expected `str`, got `int` - at `$.data.lines[0].quantity`"
 
 
 def test_every_reason_the_codec_can_give_is_covered() -> None:
@@ -468,9 +454,7 @@ def replace_header(
         ("content-type", b"application/xml", Reason.SCHEMA_VIOLATION),
     ],
 )
-def test_bad_binary_mode_headers_are_reported(
-    header: str, value: bytes | None, reason: Reason
-) -> None:
+def test_bad_binary_mode_headers_are_reported(header: str, value: bytes | None, reason: Reason) -> None:
     data, headers = binary(PAID)
     assert reason_of(data, replace_header(headers, header, value)) is reason
 
@@ -483,17 +467,12 @@ def test_binary_mode_needs_every_required_attribute_header() -> None:
 
 def test_binary_mode_rejects_a_repeated_attribute_header() -> None:
     data, headers = binary(PAID)
-    assert (
-        reason_of(data, [*headers, ("ce_id", b"evt_other")]) is Reason.SCHEMA_VIOLATION
-    )
+    assert reason_of(data, [*headers, ("ce_id", b"evt_other")]) is Reason.SCHEMA_VIOLATION
 
 
 def test_binary_mode_value_must_be_exactly_one_json_value() -> None:
     _, headers = binary(PAID)
-    injected = (
-        b'{"payment_id": "p", "amount": "1", "paid_at": "2026-01-01T00:00:00Z"}'
-        b', "id": "x"'
-    )
+    injected = b'{"payment_id": "p", "amount": "1", "paid_at": "2026-01-01T00:00:00Z"}, "id": "x"'
     assert reason_of(injected, headers) is Reason.MALFORMED
     assert reason_of(b"", headers) is Reason.MALFORMED
     assert reason_of(None, headers) is Reason.SCHEMA_VIOLATION
@@ -516,10 +495,7 @@ def test_binary_mode_cannot_replace_the_data_with_a_header() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
 
@@ -567,10 +543,7 @@ def mutated_events(draw: st.DrawFn) -> bytes:
         del target[last]
     else:
         target[last] = draw(
-            json_values
-            | st.sampled_from(
-                ["", "-1", "0", "1e3", "1.001", "NaN", "\u0000", "2026-13-01"]
-            )
+            json_values | st.sampled_from(["", "-1", "0", "1e3", "1.001", "NaN", "\u0000", "2026-13-01"])
         )
     return json.dumps(document).encode()
 
@@ -615,9 +588,7 @@ header_values = (
 
 @given(
     st.lists(st.tuples(header_names, header_values), max_size=10),
-    st.none()
-    | st.binary(max_size=50)
-    | st.sampled_from([encode_binary(PAID)[1], b"{}", b"[]"]),
+    st.none() | st.binary(max_size=50) | st.sampled_from([encode_binary(PAID)[1], b"{}", b"[]"]),
 )
 def test_arbitrary_headers_never_raise_anything_but_contract_error(
     headers: list[tuple[str, bytes | None]], value: bytes | None

@@ -39,6 +39,4 @@ def test_contracts_imports_only_msgspec_the_standard_library_and_itself() -> Non
         tree = ast.parse(path.read_text(encoding="utf-8"))
         assert top_level_imports(tree) <= allowed, path.name
         lazy = all_imports(tree) - allowed
-        assert lazy <= ({"aiokafka"} if path.name == "publisher.py" else set()), (
-            path.name
-        )
+        assert lazy <= ({"aiokafka"} if path.name == "publisher.py" else set()), path.name

@@ -17,9 +17,7 @@ def test_reason_codes_are_unique_stable_snake_case() -> None:
 
 
 def test_a_contract_error_carries_its_reason_and_detail() -> None:
-    error = ContractError(
-        Reason.TOTALS_MISMATCH, "data.net_total: '1.00' is not the sum"
-    )
+    error = ContractError(Reason.TOTALS_MISMATCH, "data.net_total: '1.00' is not the sum")
     assert error.reason is Reason.TOTALS_MISMATCH
     assert error.detail == "data.net_total: '1.00' is not the sum"
     assert str(error) == "totals_mismatch: data.net_total: '1.00' is not the sum"

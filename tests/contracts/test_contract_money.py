@@ -61,9 +61,7 @@ def test_amounts_parse_to_exact_minor_units(amount: str, code: str, minor: int) 
         (MAX_MINOR, "EUR", "10000000000000.00"),
     ],
 )
-def test_minor_units_format_with_exactly_the_currency_decimals(
-    minor: int, code: str, text: str
-) -> None:
+def test_minor_units_format_with_exactly_the_currency_decimals(minor: int, code: str, text: str) -> None:
     assert format_minor(minor, code) == text
     assert to_minor(text, code) == minor
 
@@ -79,18 +77,14 @@ def test_minor_units_format_with_exactly_the_currency_decimals(
         ("0.00001", "CLF"),
     ],
 )
-def test_money_with_more_decimals_than_the_currency_is_rejected(
-    amount: str, code: str
-) -> None:
+def test_money_with_more_decimals_than_the_currency_is_rejected(amount: str, code: str) -> None:
     assert reason_of(amount, code) is Reason.MONEY_PRECISION
 
 
 def test_a_precision_error_names_the_field_and_the_allowed_decimals() -> None:
     with pytest.raises(ContractError) as caught:
         to_minor("10.123", "EUR", field="data.lines[2].net_amount")
-    assert caught.value.detail == (
-        "data.lines[2].net_amount: '10.123' has 3 decimals, EUR allows 2"
-    )
+    assert caught.value.detail == ("data.lines[2].net_amount: '10.123' has 3 decimals, EUR allows 2")
 
 
 @pytest.mark.parametrize(
@@ -152,9 +146,7 @@ def test_leading_zeros_do_not_make_an_amount_out_of_range() -> None:
     assert to_minor("0" * 5000 + "12.50", "EUR") == 1250
 
 
-@pytest.mark.parametrize(
-    "code", ["XYZ", "eur", "EURO", "", " EUR", "XAU", "XDR", "HRK"]
-)
+@pytest.mark.parametrize("code", ["XYZ", "eur", "EURO", "", " EUR", "XAU", "XDR", "HRK"])
 def test_unknown_or_unsupported_currencies_are_rejected(code: str) -> None:
     with pytest.raises(ContractError) as caught:
         currency(code)
@@ -183,10 +175,7 @@ def test_the_currency_table_has_iso_4217_exponents_and_symbols() -> None:
     assert {c for c, e in exponents.items() if e == 4} == {"CLF", "UYW"}
     assert exponents["EUR"] == exponents["USD"] == exponents["CHF"] == 2
     assert len(CURRENCIES) > 150
-    symbols = {
-        code: CURRENCIES[code].symbol
-        for code in ("GBP", "EUR", "USD", "JPY", "INR", "CHF")
-    }
+    symbols = {code: CURRENCIES[code].symbol for code in ("GBP", "EUR", "USD", "JPY", "INR", "CHF")}
     assert symbols == {
         "GBP": "£",
         "EUR": "€",
@@ -222,9 +211,7 @@ minors = st.integers(min_value=-MAX_MINOR, max_value=MAX_MINOR)
 
 
 @given(minors, codes)
-def test_formatting_then_parsing_gives_back_the_same_minor_units(
-    minor: int, code: str
-) -> None:
+def test_formatting_then_parsing_gives_back_the_same_minor_units(minor: int, code: str) -> None:
     assert to_minor(format_minor(minor, code), code) == minor
 
 
@@ -232,9 +219,7 @@ def test_formatting_then_parsing_gives_back_the_same_minor_units(
     st.text(alphabet="0123456789.-+e \u0661", max_size=24),
     st.sampled_from([0, 2, 3, 4]),
 )
-def test_the_fast_path_agrees_with_to_minor_or_defers_to_it(
-    text: str, exponent: int
-) -> None:
+def test_the_fast_path_agrees_with_to_minor_or_defers_to_it(text: str, exponent: int) -> None:
     code = {0: "JPY", 2: "EUR", 3: "KWD", 4: "CLF"}[exponent]
     fast = try_minor(text, exponent)
     if fast is not None:

@@ -89,9 +89,7 @@ async def test_an_event_is_sent_structured_keyed_by_invoice_id(
 async def test_binary_mode_sends_ce_headers_and_the_data(
     producers: list[FakeProducer],
 ) -> None:
-    async with InvoiceEventPublisher(
-        "broker:9092", "billing", binary_mode=True
-    ) as publisher:
+    async with InvoiceEventPublisher("broker:9092", "billing", binary_mode=True) as publisher:
         await publisher.publish(PAID)
     (message,) = producers[0].sent
     assert message["topic"] == "billing"
@@ -115,9 +113,7 @@ async def test_many_events_keep_their_order_and_get_a_position_each(
 async def test_an_invalid_event_is_refused_before_anything_is_sent(
     producers: list[FakeProducer],
 ) -> None:
-    bad = msgspec.structs.replace(
-        CREATED, data=msgspec.structs.replace(CREATED.data, gross_total="1.00")
-    )
+    bad = msgspec.structs.replace(CREATED, data=msgspec.structs.replace(CREATED.data, gross_total="1.00"))
     async with InvoiceEventPublisher("broker:9092") as publisher:
         with pytest.raises(ContractError) as caught:
             await publisher.publish_many([SENT, bad])
@@ -128,9 +124,7 @@ async def test_an_invalid_event_is_refused_before_anything_is_sent(
 async def test_validation_can_be_turned_off_to_send_a_bad_event_on_purpose(
     producers: list[FakeProducer],
 ) -> None:
-    bad = msgspec.structs.replace(
-        PAID, data=msgspec.structs.replace(PAID.data, amount="0")
-    )
+    bad = msgspec.structs.replace(PAID, data=msgspec.structs.replace(PAID.data, amount="0"))
     async with InvoiceEventPublisher("broker:9092", validate=False) as publisher:
         await publisher.publish(bad)
     assert len(producers[0].sent) == 1

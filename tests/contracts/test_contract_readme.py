@@ -26,18 +26,11 @@ def test_every_binary_example_in_the_readme_decodes_to_the_example_event() -> No
     decoded = []
     for block in blocks("text"):
         header_text, _, value = block.partition("\n\n")
-        headers = [
-            (name, raw.encode())
-            for name, _, raw in (
-                line.partition(": ") for line in header_text.splitlines()
-            )
-        ]
+        headers = [(name, raw.encode()) for name, _, raw in (line.partition(": ") for line in header_text.splitlines())]
         decoded.append(decode(value.encode(), headers).event)
     assert decoded == list(EXAMPLES)
 
 
 def test_the_readme_lists_every_reason_code() -> None:
-    listed = set(
-        re.findall(r"^\| `([a-z_]+)` \| (?:codec|worker|fold) \|", README, re.MULTILINE)
-    )
+    listed = set(re.findall(r"^\| `([a-z_]+)` \| (?:codec|worker|fold) \|", README, re.MULTILINE))
     assert listed == {reason.value for reason in Reason}

@@ -17,10 +17,7 @@ from contracts.schema import SCHEMA_DIR, schema_files, write_schemas
 
 def test_checked_in_schemas_match_the_code() -> None:
     expected = schema_files()
-    on_disk = {
-        path.name: path.read_text(encoding="utf-8")
-        for path in SCHEMA_DIR.glob("*.json")
-    }
+    on_disk = {path.name: path.read_text(encoding="utf-8") for path in SCHEMA_DIR.glob("*.json")}
     assert on_disk == expected, (
         "contracts/schemas/ is out of date with contracts/events.py: "
         "run `python -m contracts.schema` and commit the result"
@@ -34,28 +31,18 @@ def test_there_is_one_schema_per_event_type() -> None:
 def test_schema_files_have_sorted_keys_two_space_indent_and_a_final_newline() -> None:
     for text in schema_files().values():
         assert text.endswith("}\n")
-        assert (
-            text
-            == json.dumps(
-                json.loads(text), sort_keys=True, indent=2, ensure_ascii=False
-            )
-            + "\n"
-        )
+        assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
 def test_writing_schemas_creates_the_files_the_drift_check_compares(
     tmp_path: Any,
 ) -> None:
     written = write_schemas(tmp_path)
-    assert {
-        path.name: path.read_text(encoding="utf-8") for path in written
-    } == schema_files()
+    assert {path.name: path.read_text(encoding="utf-8") for path in written} == schema_files()
 
 
 def load(event_type: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(
-        (SCHEMA_DIR / f"{event_type}.json").read_text("utf-8")
-    )
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / f"{event_type}.json").read_text("utf-8"))
     return schema
 
 
@@ -63,9 +50,7 @@ def load(event_type: str) -> dict[str, Any]:
 def test_example_events_are_valid_against_their_schema(event: InvoiceEvent) -> None:
     schema = load(str(event.__struct_config__.tag))
     jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.validate(
-        json.loads(encode(event)), schema, cls=jsonschema.Draft202012Validator
-    )
+    jsonschema.validate(json.loads(encode(event)), schema, cls=jsonschema.Draft202012Validator)
 
 
 def test_the_schemas_document_the_contract_rules() -> None:

@@ -35,10 +35,14 @@ def main() -> int:
     print(f"fault soak: {rounds} round(s) of {len(FAULTS)} scenarios, {invoices} invoices each\n")
     print(HEADER, flush=True)
     reports = asyncio.run(soak(rounds, invoices))
-    bad = [r for r in reports if r.lost or r.doubled or r.differences or r.reads_failed_after_recovery or r.reads_broken]
-    print(f"\n{len(reports)} runs, {sum(r.published for r in reports)} records; lost "
-          f"{sum(r.lost for r in reports)}, doubled {sum(r.doubled for r in reports)}; "
-          f"{len(bad)} run(s) with a problem")  # fmt: skip
+    bad = [
+        r for r in reports if r.lost or r.doubled or r.differences or r.reads_failed_after_recovery or r.reads_broken
+    ]
+    print(
+        f"\n{len(reports)} runs, {sum(r.published for r in reports)} records; lost "
+        f"{sum(r.lost for r in reports)}, doubled {sum(r.doubled for r in reports)}; "
+        f"{len(bad)} run(s) with a problem"
+    )
     return 1 if bad else 0
 
 

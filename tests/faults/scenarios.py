@@ -29,13 +29,13 @@ from contracts import InvoiceEvent, encode
 from projections.projector import RawRecord
 from projections.verify import verify
 from services import db, keys
+from services.api.freshness import read_positions
 from services.settings import Settings
 from tests.conftest import free_port, with_database
 from tests.faults import private_stack
 from tests.projections.harness import Harness
-from tests.serving import running_api
-from services.api.freshness import read_positions
 from tests.services.workers import caught_up, ends, messy_stream, spawn_worker, stop_worker
+from tests.serving import running_api
 
 
 @dataclass
@@ -147,9 +147,7 @@ async def _scale_up(run: Run) -> None:
 
 async def _refuse_connections(run: Run) -> None:
     await run.admin(f"ALTER DATABASE {run.database} ALLOW_CONNECTIONS false")
-    await run.admin(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", run.database
-    )
+    await run.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", run.database)
 
 
 async def _allow_connections(run: Run, _: Any) -> None:
@@ -172,9 +170,7 @@ async def _release_lock(run: Run, held: Any) -> None:
 
 async def _make_read_only(run: Run) -> None:
     await run.admin(f"ALTER DATABASE {run.database} SET default_transaction_read_only = on")
-    await run.admin(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", run.database
-    )
+    await run.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", run.database)
 
 
 async def _make_writable(run: Run, _: Any) -> None:
@@ -187,12 +183,22 @@ FAULTS: dict[str, Fault] = {
         Fault("kafka broker killed (SIGKILL) and restarted", _kill_kafka, _start_kafka, 1.0),
         Fault("postgresql stopped (fast) and restarted", _stop_postgres("fast"), _start_postgres),
         Fault("postgresql stopped (immediate) and restarted", _stop_postgres("immediate"), _start_postgres),
-        Fault("worker killed (SIGKILL) 4 times", _kill_workers_repeatedly, _nothing_to_lift, 0.0,
-              {"group_instance_id": "faulty-worker"}),  # fmt: skip
+        Fault(
+            "worker killed (SIGKILL) 4 times",
+            _kill_workers_repeatedly,
+            _nothing_to_lift,
+            0.0,
+            {"group_instance_id": "faulty-worker"},
+        ),
         Fault("workers scaled 1 -> 3 -> 1", _scale_up, _nothing_to_lift, 0.0),
         Fault("database refuses connections", _refuse_connections, _allow_connections),
-        Fault("statements time out behind a lock", _lock_a_summary_table, _release_lock, 3.0,
-              {"statement_timeout_ms": 500}),  # fmt: skip
+        Fault(
+            "statements time out behind a lock",
+            _lock_a_summary_table,
+            _release_lock,
+            3.0,
+            {"statement_timeout_ms": 500},
+        ),
         Fault("database read-only", _make_read_only, _make_writable),
     )
 }
@@ -201,15 +207,19 @@ FAULTS: dict[str, Fault] = {
 # -- the run ----------------------------------------------------------------
 
 
-async def _publish_resiliently(settings: Settings, events: list[InvoiceEvent | bytes], chunk: int,
-                               pause: float) -> None:  # fmt: skip
+async def _publish_resiliently(
+    settings: Settings, events: list[InvoiceEvent | bytes], chunk: int, pause: float
+) -> None:
     """Publish in chunks; a chunk the broker did not acknowledge is sent again
     (what a real publisher does: the log may then hold duplicates, which the
     projections recognise)."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-        request_timeout_ms=10_000, linger_ms=5,
-    )  # fmt: skip
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        request_timeout_ms=10_000,
+        linger_ms=5,
+    )
     while True:
         try:
             await producer.start()
@@ -218,7 +228,7 @@ async def _publish_resiliently(settings: Settings, events: list[InvoiceEvent | b
             await asyncio.sleep(0.5)
     try:
         for start in range(0, len(events), chunk):
-            part = events[start:start + chunk]
+            part = events[start : start + chunk]
             while True:
                 try:
                     sends = [
@@ -242,15 +252,18 @@ async def _publish_resiliently(settings: Settings, events: list[InvoiceEvent | b
 async def read_topic(settings: Settings) -> list[RawRecord]:
     """Everything the topic holds, per partition in order."""
     consumer = AIOKafkaConsumer(
-        settings.topic, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-        auto_offset_reset="earliest", enable_auto_commit=False,
-    )  # fmt: skip
+        settings.topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         tps = sorted(consumer.assignment())
         ends = await consumer.end_offsets(tps)
         records: list[RawRecord] = []
-        seen = {tp: 0 for tp in tps}
+        seen = dict.fromkeys(tps, 0)
         while any(seen[tp] < ends[tp] for tp in tps):
             for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
                 for r in batch:
@@ -327,11 +340,20 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
     _, api_key = await keys.create(conn, "tenant-1")
     await conn.close()
     settings = Settings.from_env(
-        {}, database_url=url, kafka_bootstrap=env["BILLING_KAFKA_BOOTSTRAP"],
-        topic=f"faults-{suffix}", dlq_topic=f"faults-{suffix}.dlq", consumer_group=f"faults-{suffix}",
-        worker_metrics_port=0, batch_wait_ms=20, batch_max_records=300, session_timeout_ms=6000,
-        api_port=free_port(), db_pool_min=1, db_pool_max=4,
-    )  # fmt: skip
+        {},
+        database_url=url,
+        kafka_bootstrap=env["BILLING_KAFKA_BOOTSTRAP"],
+        topic=f"faults-{suffix}",
+        dlq_topic=f"faults-{suffix}.dlq",
+        consumer_group=f"faults-{suffix}",
+        worker_metrics_port=0,
+        batch_wait_ms=20,
+        batch_max_records=300,
+        session_timeout_ms=6000,
+        api_port=free_port(),
+        db_pool_min=1,
+        db_pool_max=4,
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(settings.topic, 4, 1), NewTopic(settings.dlq_topic, 1, 1)])
@@ -343,9 +365,7 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
     api_url = await api.enter_async_context(running_api(settings))
     stop_reading = asyncio.Event()
     reads: list[tuple[float, int]] = []
-    reader = asyncio.create_task(
-        _read_continuously(api_url, api_key, stop_reading, reads)
-    )
+    reader = asyncio.create_task(_read_continuously(api_url, api_key, stop_reading, reads))
     events = messy_stream(invoices=invoices, seed=seed)
     publishing = asyncio.create_task(_publish_resiliently(settings, events, chunk=150, pause=0.25))
     await asyncio.sleep(1.5)
@@ -390,9 +410,9 @@ async def run_scenario(env: dict[str, str], fault: Fault, invoices: int = 1500, 
             if r["n"]
         }
         applied = int(await conn.fetchval("SELECT count(*) FROM billing.event_store"))
-        distinct = int(await conn.fetchval(
-            "SELECT count(DISTINCT (tenant_id, invoice_id, event_id)) FROM billing.event_store"
-        ))  # fmt: skip
+        distinct = int(
+            await conn.fetchval("SELECT count(DISTINCT (tenant_id, invoice_id, event_id)) FROM billing.event_store")
+        )
         differences = await verify(conn, "proj_1")
     finally:
         await conn.close()

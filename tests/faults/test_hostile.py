@@ -96,8 +96,12 @@ async def test_hostile_records_through_kafka_land_in_quarantine_and_the_dead_let
     }
     tried = check(stream, quarantined)
     assert await verify(conn, "proj_1") == []
-    dlq = AIOKafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap,
-                           auto_offset_reset="earliest", fetch_max_bytes=64 * 2**20)  # fmt: skip
+    dlq = AIOKafkaConsumer(
+        settings.dlq_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        fetch_max_bytes=64 * 2**20,
+    )
     await dlq.start()
     copies = 0
     try:

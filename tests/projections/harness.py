@@ -16,8 +16,7 @@ from projections.projector import RawRecord, incoming
 TOPIC = "invoice-events"
 
 
-def record(event: InvoiceEvent | bytes, offset: int = 0, partition: int = 0,
-           key: bytes | None = None) -> RawRecord:  # fmt: skip
+def record(event: InvoiceEvent | bytes, offset: int = 0, partition: int = 0, key: bytes | None = None) -> RawRecord:
     if isinstance(event, bytes):
         return RawRecord(TOPIC, partition, offset, key, event)
     return RawRecord(TOPIC, partition, offset, key or event.subject.encode(), encode(event))
@@ -28,7 +27,10 @@ class Harness:
         self.states: dict[InvoiceKey, InvoiceState] = {}
         self.held: dict[InvoiceKey, dict[int, Pending]] = {}
         self.sums: dict[str, dict[Any, list[int]]] = {
-            "totals": {}, "customer_totals": {}, "receivable": {}, "customer_receivable": {}
+            "totals": {},
+            "customer_totals": {},
+            "receivable": {},
+            "customer_receivable": {},
         }
         self.outcomes: Counter[tuple[str, int, str, str]] = Counter()
         self.events: list[tuple[str, str, int]] = []

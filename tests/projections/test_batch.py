@@ -110,8 +110,12 @@ def test_bytes_that_are_not_json_are_quarantined_with_their_raw_bytes() -> None:
     h.fold([RawRecord(TOPIC, 3, 17, b"k", b"\xff{not json")])
     q = h.quarantined[0]
     assert (q.reason, q.value, q.key, q.position.partition, q.position.offset) == (
-        "malformed", b"\xff{not json", b"k", 3, 17,
-    )  # fmt: skip
+        "malformed",
+        b"\xff{not json",
+        b"k",
+        3,
+        17,
+    )
 
 
 def test_a_subject_that_differs_from_the_kafka_key_is_quarantined() -> None:

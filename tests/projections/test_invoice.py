@@ -135,9 +135,13 @@ def test_the_receivable_balance_is_split_by_charge_type_and_recurrence() -> None
     assert state.balance_split() == (2667, 4000, 4667, 2000)
     part = dict(zip(RECEIVABLE, receivable_part(contribution(state)), strict=True))
     assert part == {
-        "receivable_count": 1, "receivable_balance": 6667, "receivable_usage": 2667,
-        "receivable_fixed": 4000, "receivable_recurring": 4667, "receivable_one_time": 2000,
-    }  # fmt: skip
+        "receivable_count": 1,
+        "receivable_balance": 6667,
+        "receivable_usage": 2667,
+        "receivable_fixed": 4000,
+        "receivable_recurring": 4667,
+        "receivable_one_time": 2000,
+    }
 
 
 def test_parts_always_add_up_to_the_balance_in_a_zero_decimal_currency() -> None:

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 async def outcome_counts(conn: asyncpg.Connection) -> dict[str, int]:
-    rows = await conn.fetch(
-        "SELECT outcome, reason, sum(count)::int AS n FROM billing.event_outcomes GROUP BY 1, 2"
-    )
+    rows = await conn.fetch("SELECT outcome, reason, sum(count)::int AS n FROM billing.event_outcomes GROUP BY 1, 2")
     return {f"{r['outcome']}:{r['reason']}" if r["reason"] else r["outcome"]: r["n"] for r in rows if r["n"]}
 
 
@@ -57,11 +55,10 @@ async def test_a_payment_quarantined_for_a_bug_applies_once_when_retried(conn: a
     await project(conn, [b"placeholder"])
     await conn.execute(
         "UPDATE billing.quarantine SET raw = $1, kafka_key = $2, reason = 'paid_after_void'",
-        encode(paid), inv.invoice_id.encode(),
+        encode(paid),
+        inv.invoice_id.encode(),
     )
-    await conn.execute(
-        "UPDATE billing.event_outcomes SET reason = 'paid_after_void' WHERE outcome = 'quarantined'"
-    )
+    await conn.execute("UPDATE billing.event_outcomes SET reason = 'paid_after_void' WHERE outcome = 'quarantined'")
     await project(conn, [later])  # held behind the quarantined payment
     assert await conn.fetchval("SELECT count(*) FROM billing.held_events") == 1
     [event] = await quarantine.list_events(conn)

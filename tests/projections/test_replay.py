@@ -19,9 +19,11 @@ def histories(count: int, start: int = 0) -> list:  # type: ignore[type-arg]
     events = []
     for i in range(start, start + count):
         inv = InvoiceBuilder(
-            f"inv-r{i}", customer=f"cus-{i % 7}", currency=("EUR", "JPY", "KWD")[i % 3],
+            f"inv-r{i}",
+            customer=f"cus-{i % 7}",
+            currency=("EUR", "JPY", "KWD")[i % 3],
             lines=[line("usage", "one_time", 1000 + i, i), line("fixed", "recurring", 500, 50)],
-        )  # fmt: skip
+        )
         events += [inv.created(), inv.sent()]
         if i % 2:
             events.append(inv.paid("3.00" if inv.currency != "JPY" else "3"))

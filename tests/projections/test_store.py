@@ -20,17 +20,18 @@ async def test_a_batch_writes_invoice_rows_summaries_buckets_and_the_event_store
     await project(conn, [inv.created(), inv.sent(), inv.paid("20.00")])
     row = await conn.fetchrow("SELECT * FROM billing_read.invoices")
     assert (row["status"], row["payment_status"], row["balance"], row["balance_usage"]) == (
-        "SENT", "PARTIALLY_PAID", 10000, 10000,
-    )  # fmt: skip
+        "SENT",
+        "PARTIALLY_PAID",
+        10000,
+        10000,
+    )
     assert len(row["event_ids"]) == 3
     totals = await conn.fetchrow("SELECT * FROM billing_read.currency_totals")
     assert (totals["sent_gross"], totals["collected"], totals["receivable_balance"]) == (12000, 2000, 10000)
     bucket = await conn.fetchrow("SELECT * FROM billing_read.customer_receivable")
     assert (bucket["due_date"], bucket["receivable_balance"]) == (inv.due_date, 10000)
     assert await conn.fetchval("SELECT count(*) FROM billing.event_store") == 3
-    assert await conn.fetchval(
-        "SELECT next_offset FROM billing.partition_positions WHERE topic = $1", TOPIC
-    ) == 3
+    assert await conn.fetchval("SELECT next_offset FROM billing.partition_positions WHERE topic = $1", TOPIC) == 3
 
 
 async def test_held_events_survive_between_batches_and_release_in_order(conn: asyncpg.Connection) -> None:
@@ -42,10 +43,12 @@ async def test_held_events_survive_between_batches_and_release_in_order(conn: as
     assert await conn.fetchval("SELECT count(*) FROM billing.held_events") == 0
     sequences = await conn.fetch("SELECT sequence FROM billing.event_store ORDER BY seq")
     assert [r["sequence"] for r in sequences] == [1, 2, 3]
-    outcomes = dict(
-        (r["outcome"], r["count"])
-        for r in await conn.fetch("SELECT outcome, sum(count)::int AS count FROM billing.event_outcomes GROUP BY outcome")
-    )
+    outcomes = {
+        r["outcome"]: r["count"]
+        for r in await conn.fetch(
+            "SELECT outcome, sum(count)::int AS count FROM billing.event_outcomes GROUP BY outcome"
+        )
+    }
     assert outcomes == {"held": 2, "released": 2, "applied": 3}
 
 
@@ -53,8 +56,11 @@ async def test_a_poison_record_is_quarantined_with_raw_bytes_and_position(conn: 
     await project(conn, [b"\x00not json"], partition=2)
     row = await conn.fetchrow("SELECT * FROM billing.quarantine")
     assert (bytes(row["raw"]), row["reason"], row["partition"], row["kafka_offset"]) == (
-        b"\x00not json", "malformed", 2, 0,
-    )  # fmt: skip
+        b"\x00not json",
+        "malformed",
+        2,
+        0,
+    )
 
 
 async def test_a_stale_owner_cannot_commit_over_a_newer_position(conn: asyncpg.Connection) -> None:

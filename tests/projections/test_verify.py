@@ -26,7 +26,9 @@ async def test_honest_tables_have_no_differences(conn: asyncpg.Connection) -> No
 
 async def test_a_corrupted_summary_row_is_reported(conn: asyncpg.Connection) -> None:
     await some_invoices(conn)
-    await conn.execute("UPDATE proj_1.currency_totals SET receivable_balance = receivable_balance + 1 WHERE currency = 'EUR'")
+    await conn.execute(
+        "UPDATE proj_1.currency_totals SET receivable_balance = receivable_balance + 1 WHERE currency = 'EUR'"
+    )
     differences = await verify(conn, "proj_1")
     assert [(d.table, d.column) for d in differences] == [("currency_totals", "receivable_balance")]
     assert differences[0].live == differences[0].expected + 1

@@ -53,18 +53,34 @@ def data_set() -> tuple[list[InvoiceEvent], list[str], list[str]]:
     """(events, acme's invoice ids, acme's customer ids)."""
     d = dt.date
     acme = [
-        InvoiceBuilder(customer=f"cus-{i % 3}", currency=("EUR", "USD", "JPY")[i % 3], number=number,
-                       issue_date=d(2026, 1, 1 + i), due_date=d(2026, 2, 1 + i),
-                       lines=[line(net=1000 * (i + 1), tax=100 * i)])
+        InvoiceBuilder(
+            customer=f"cus-{i % 3}",
+            currency=("EUR", "USD", "JPY")[i % 3],
+            number=number,
+            issue_date=d(2026, 1, 1 + i),
+            due_date=d(2026, 2, 1 + i),
+            lines=[line(net=1000 * (i + 1), tax=100 * i)],
+        )
         for i, number in enumerate(TRICKY_NUMBERS)
-    ]  # fmt: skip
+    ]
     acme.append(InvoiceBuilder(customer=SHARED_CUSTOMER, number="SHARED-ACME", issue_date=d(2026, 3, 1)))
     globex = [
-        InvoiceBuilder(GLOBEX_INVOICE, tenant="globex", customer=GLOBEX_CUSTOMER, number="GLOBEX-SECRET",
-                       issue_date=d(2026, 1, 5), lines=[line(net=777700, tax=0)]),
-        InvoiceBuilder(tenant="globex", customer=SHARED_CUSTOMER, number="SHARED-GLOBEX",
-                       issue_date=d(2026, 1, 6), lines=[line(net=888800, tax=0)]),
-    ]  # fmt: skip
+        InvoiceBuilder(
+            GLOBEX_INVOICE,
+            tenant="globex",
+            customer=GLOBEX_CUSTOMER,
+            number="GLOBEX-SECRET",
+            issue_date=d(2026, 1, 5),
+            lines=[line(net=777700, tax=0)],
+        ),
+        InvoiceBuilder(
+            tenant="globex",
+            customer=SHARED_CUSTOMER,
+            number="SHARED-GLOBEX",
+            issue_date=d(2026, 1, 6),
+            lines=[line(net=888800, tax=0)],
+        ),
+    ]
     events: list[InvoiceEvent] = []
     for i, builder in enumerate([*acme, *globex]):
         events.append(builder.created())
@@ -73,8 +89,6 @@ def data_set() -> tuple[list[InvoiceEvent], list[str], list[str]]:
         if i % 4 == 0:
             events.append(builder.paid("1.00"))
     return events, [b.invoice_id for b in acme], sorted({b.customer for b in acme})
-
-
 
 
 @pytest.fixture
@@ -91,9 +105,15 @@ async def serve(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[C
             values = {"topic": TOPIC, "api_port": free_port(), "freshness_wait_max_ms": 100, **overrides}
             served_settings = msgspec.structs.replace(settings, **values)
             url = await stack.enter_async_context(running_api(served_settings))
-            return Served(url=url, settings=served_settings, conn=conn, acme_key=acme_key,
-                          globex_key=globex_key, acme_invoices=acme_invoices,
-                          acme_customers=acme_customers)  # fmt: skip
+            return Served(
+                url=url,
+                settings=served_settings,
+                conn=conn,
+                acme_key=acme_key,
+                globex_key=globex_key,
+                acme_invoices=acme_invoices,
+                acme_customers=acme_customers,
+            )
 
         yield start
 

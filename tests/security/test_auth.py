@@ -82,15 +82,20 @@ async def test_every_data_endpoint_refuses_every_bad_key_with_the_same_401(serve
             for path in endpoints:
                 response = await http.get(path, headers=headers)
                 body = response.json() if response.status_code == 401 else {}
-                if (response.status_code != 401
-                        or not response.headers["content-type"].startswith("application/problem+json")
-                        or not response.headers.get("www-authenticate", "").startswith("Bearer")
-                        or body.get("status") != 401 or body.get("title") != "Unauthorized"):  # fmt: skip
+                if (
+                    response.status_code != 401
+                    or not response.headers["content-type"].startswith("application/problem+json")
+                    or not response.headers.get("www-authenticate", "").startswith("Bearer")
+                    or body.get("status") != 401
+                    or body.get("title") != "Unauthorized"
+                ):
                     wrong.append(f"{mode} {path}: {response.status_code} {response.text[:200]}")
                 details.setdefault(mode, set()).add(body.get("detail", ""))
                 assert revoked not in response.text and UNKNOWN_KEY not in response.text
         assert not wrong, "\n".join(wrong)
-    print(f"auth matrix: {len(endpoints)} endpoints x {len(modes)} failure modes = {len(endpoints) * len(modes)} requests")
+    print(
+        f"auth matrix: {len(endpoints)} endpoints x {len(modes)} failure modes = {len(endpoints) * len(modes)} requests"
+    )
     # A revoked key and a key that never existed are told apart by nothing.
     assert details["revoked key, Bearer"] == details["unknown key, Bearer"] == {"unknown or revoked API key"}
 
@@ -106,8 +111,7 @@ async def test_a_revoked_key_stops_working_within_the_cache_ttl(serve: Any) -> N
 
 
 def normalized(response: httpx.Response, identifier: str) -> tuple[int, str, str]:
-    return (response.status_code, response.headers["content-type"],
-            response.text.replace(identifier, "<id>"))  # fmt: skip
+    return (response.status_code, response.headers["content-type"], response.text.replace(identifier, "<id>"))
 
 
 async def test_another_tenants_ids_are_a_404_like_ids_that_exist_nowhere(serve: Any) -> None:
@@ -142,9 +146,9 @@ async def test_another_tenants_ids_are_a_404_like_ids_that_exist_nowhere(serve: 
         assert "GLOBEX" not in everything.text and GLOBEX_INVOICE not in everything.text
 
 
-async def test_keys_never_reach_the_logs(serve: Any, capfd: pytest.CaptureFixture[str],
-                                         caplog: pytest.LogCaptureFixture,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+async def test_keys_never_reach_the_logs(
+    serve: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every log line of requests with valid and invalid keys, in every
     header, including the error log of a request that fails inside (a broken
     query): the key string appears in none of them, nor in /metrics."""
@@ -152,11 +156,15 @@ async def test_keys_never_reach_the_logs(serve: Any, capfd: pytest.CaptureFixtur
     caplog.set_level(logging.DEBUG)
     valid, invalid = served.acme_key, "bk_" + "Z" * 43
     headers = [
-        {"Authorization": f"Bearer {valid}"}, {"x-api-key": valid}, {"Authorization": f"Basic {b64(valid + ':')}"},
-        {"Authorization": f"Bearer {invalid}"}, {"x-api-key": invalid},
-        {"Authorization": f"Basic {b64(invalid + ':')}"}, {"Authorization": f"Token {valid}"},
+        {"Authorization": f"Bearer {valid}"},
+        {"x-api-key": valid},
+        {"Authorization": f"Basic {b64(valid + ':')}"},
+        {"Authorization": f"Bearer {invalid}"},
+        {"x-api-key": invalid},
+        {"Authorization": f"Basic {b64(invalid + ':')}"},
+        {"Authorization": f"Token {valid}"},
         {"Authorization": f"Basic {b64(':' + valid)}"},
-    ]  # fmt: skip
+    ]
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
         for h in headers:
             for path in ("/v1/summary", "/invoices/summary", "/v1/invoices?search=%00", "/v1/nowhere"):

@@ -81,18 +81,21 @@ def fuzz(url: str, key: str, tally: Tally) -> None:
                 continue
 
             @hypothesis.settings(
-                max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
                 suppress_health_check=list(hypothesis.HealthCheck),
                 phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-            )  # fmt: skip
+            )
             @hypothesis.given(case=strategy)
-            def run(case: schemathesis.Case) -> None:
-                tally.cases[label] += 1
+            def run(case: schemathesis.Case) -> None:  # run() is called within this iteration: label is current
+                tally.cases[label] += 1  # noqa: B023
                 try:
                     response = case.call_and_validate(base_url=url, session=session, headers=auth, checks=CHECKS)
                     tally.statuses[response.status_code] += 1
                 except (Exception, FailureGroup) as failure:  # noqa: BLE001 - collected, reported together below
-                    tally.failures.append(f"{label}: {case.as_curl_command(headers=auth)}\n{failure}")
+                    tally.failures.append(f"{label}: {case.as_curl_command(headers=auth)}\n{failure}")  # noqa: B023
 
             try:
                 run()
@@ -106,8 +109,11 @@ def fuzz(url: str, key: str, tally: Tally) -> None:
 
 
 def report(tally: Tally, seconds: float) -> str:
-    lines = [f"{sum(tally.cases.values())} cases over {len(tally.cases)} operation/mode pairs in {seconds:.1f}s,"
-             f" {len(tally.failures)} failures ({len(tally.skipped)} without negative cases); statuses {dict(sorted(tally.statuses.items()))}"]  # fmt: skip
+    lines = [
+        f"{sum(tally.cases.values())} cases over {len(tally.cases)} operation/mode pairs in {seconds:.1f}s,"
+        f" {len(tally.failures)} failures ({len(tally.skipped)} without negative cases);"
+        f" statuses {dict(sorted(tally.statuses.items()))}"
+    ]
     lines += [f"  {label}: {n}" for label, n in sorted(tally.cases.items())]
     return "\n".join(lines)
 

@@ -21,37 +21,117 @@ from tests.security.conftest import GLOBEX_CUSTOMER, GLOBEX_INVOICE, Served, tab
 pytestmark = pytest.mark.integration
 
 PAYLOADS = [
-    "'", "''", "\"", "`", "' OR '1'='1", "' OR 1=1 --", "1' OR '1'='1' /*", "*/ OR 1=1 /*",
-    "'; DROP TABLE billing.api_keys; --", "'); DROP TABLE billing_read.invoices; --",
-    "x'; UPDATE billing.api_keys SET revoked_at = now(); --", "' UNION SELECT tenant_id, key_hash FROM billing.api_keys --",
-    "acme' AND tenant_id = 'globex", "globex", "$1", "$$; DROP TABLE x; $$", "E'\\x27'", "\\", "\\'", "\\\\%",
-    "%", "_", "%%", "%_%", "[a-z]%", "-- comment", "/*", ";", "\x00", "a\x00b", "'\x00--", "\r\n", "\t",
-    "Zürich-€", "ＳＥＬＥＣＴ", "\u202e'--", "𝕊𝕖𝕔🙂", "\ufeff'", "null", "NULL", "true", "0", "-1",
-    "1e309", "NaN", "9" * 30, "A" * 1000, "A" * 1001, "é" * 1001,
-]  # fmt: skip
+    "'",
+    "''",
+    '"',
+    "`",
+    "' OR '1'='1",
+    "' OR 1=1 --",
+    "1' OR '1'='1' /*",
+    "*/ OR 1=1 /*",
+    "'; DROP TABLE billing.api_keys; --",
+    "'); DROP TABLE billing_read.invoices; --",
+    "x'; UPDATE billing.api_keys SET revoked_at = now(); --",
+    "' UNION SELECT tenant_id, key_hash FROM billing.api_keys --",
+    "acme' AND tenant_id = 'globex",
+    "globex",
+    "$1",
+    "$$; DROP TABLE x; $$",
+    "E'\\x27'",
+    "\\",
+    "\\'",
+    "\\\\%",
+    "%",
+    "_",
+    "%%",
+    "%_%",
+    "[a-z]%",
+    "-- comment",
+    "/*",
+    ";",
+    "\x00",
+    "a\x00b",
+    "'\x00--",
+    "\r\n",
+    "\t",
+    "Zürich-€",
+    "ＳＥＬＥＣＴ",
+    "\u202e'--",
+    "𝕊𝕖𝕔🙂",
+    "\ufeff'",
+    "null",
+    "NULL",
+    "true",
+    "0",
+    "-1",
+    "1e309",
+    "NaN",
+    "9" * 30,
+    "A" * 1000,
+    "A" * 1001,
+    "é" * 1001,
+]
 
 # (path, string parameters) — every free-text parameter of the API.
-TEXT_FILTERS = ["customerId", "excludeCustomerId", "billingScheduleId", "excludeBillingScheduleId", "search",
-                "excludeSearch", "invoiceNumber", "excludeInvoiceNumber"]  # fmt: skip
+TEXT_FILTERS = [
+    "customerId",
+    "excludeCustomerId",
+    "billingScheduleId",
+    "excludeBillingScheduleId",
+    "search",
+    "excludeSearch",
+    "invoiceNumber",
+    "excludeInvoiceNumber",
+]
 # Typed parameters get the same strings: they must be refused, cleanly.
-TYPED = ["invoiceStatus", "excludeInvoiceStatus", "invoicePaymentStatus", "excludeInvoicePaymentStatus",
-         "invoiceCurrency", "excludeInvoiceCurrency", "dueBefore", "dueAfter", "sentBefore", "sentAfter",
-         "invoiceBefore", "invoiceAfter", "excludeZeroQuantity", "netTotal", "excludeNetTotal", "minPosition"]  # fmt: skip
+TYPED = [
+    "invoiceStatus",
+    "excludeInvoiceStatus",
+    "invoicePaymentStatus",
+    "excludeInvoicePaymentStatus",
+    "invoiceCurrency",
+    "excludeInvoiceCurrency",
+    "dueBefore",
+    "dueAfter",
+    "sentBefore",
+    "sentAfter",
+    "invoiceBefore",
+    "invoiceAfter",
+    "excludeZeroQuantity",
+    "netTotal",
+    "excludeNetTotal",
+    "minPosition",
+]
 PAGING = ["limit", "sortBy", "sortOrder", "after", "before"]
 PERIOD = {"start_date": "2026-01-01", "end_date": "2026-12-31"}
 TARGETS: list[tuple[str, list[str], dict[str, str]]] = [
     ("/invoices/summary", TEXT_FILTERS + TYPED, {}),
     ("/invoices/list-summary", TEXT_FILTERS + TYPED + PAGING, {}),
     ("/v1/invoices", TEXT_FILTERS + TYPED + PAGING, {}),
-    ("/v1/invoices/totals", ["client_id", "series_id", "currency", "is_paid", "document_type", "reporting_currency",
-                             "start_date", "end_date"], PERIOD),
+    (
+        "/v1/invoices/totals",
+        [
+            "client_id",
+            "series_id",
+            "currency",
+            "is_paid",
+            "document_type",
+            "reporting_currency",
+            "start_date",
+            "end_date",
+        ],
+        PERIOD,
+    ),
     ("/v1/summary", ["asOf", "minPosition"], {}),
     ("/customers/cus-0/invoices/summary", ["asOf"], {}),
     ("/v1/customers/cus-0/summary", ["asOf"], {}),
     ("/v1/invoices/summaries", ["minPosition"], {}),
-]  # fmt: skip
-PATHS = [("/customers/{}/invoices/summary", "id"), ("/v1/customers/{}/summary", "customerId"),
-         ("/v1/invoices/{}", "invoiceId")]
+]
+PATHS = [
+    ("/customers/{}/invoices/summary", "id"),
+    ("/v1/customers/{}/summary", "customerId"),
+    ("/v1/invoices/{}", "invoiceId"),
+]
 # What only globex has: none of it may show in acme's answers.
 GLOBEX_MARKS = ("GLOBEX", GLOBEX_CUSTOMER, GLOBEX_INVOICE, "7777", "8888")
 
@@ -63,21 +143,23 @@ def forged_cursors() -> dict[str, str]:
         return base64.urlsafe_b64encode(msgspec.json.encode(value)).rstrip(b"=").decode()
 
     forged = {f"key {p!r}": encode_cursor(Cursor("invoiceNumber", "DESC", (p, p))) for p in PAYLOADS}
-    forged.update({
-        "not base64": "%%%not-base64%%%",
-        "not JSON": base64.urlsafe_b64encode(b"'; DROP TABLE x; --").decode(),
-        "a JSON object": raw({"sort_by": "invoiceNumber"}),
-        "version 2": raw([2, ["invoiceNumber", "DESC", ["a", "b"], False]]),
-        "another sort": raw([1, ["grossTotal", "DESC", [1, "a", "b"], False]]),
-        "SQL as the sort": raw([1, ["invoice_number; DROP TABLE x", "DESC", ["a", "b"], False]]),
-        "SQL as the order": raw([1, ["invoiceNumber", "DESC; DROP TABLE x", ["a", "b"], False]]),
-        "numbers for text": raw([1, ["invoiceNumber", "DESC", [1, 2], False]]),
-        "too short a key": raw([1, ["invoiceNumber", "DESC", ["a"], False]]),
-        "too long a key": raw([1, ["invoiceNumber", "DESC", ["a", "b", "c"], False]]),
-        "nested key": raw([1, ["invoiceNumber", "DESC", [["a"], {"b": 1}], False]]),
-        "NUL in the key": raw([1, ["invoiceNumber", "DESC", ["a\u0000", "b"], False]]),
-        "huge": raw([1, ["invoiceNumber", "DESC", ["a" * 5000, "b"], False]]),
-    })  # fmt: skip
+    forged.update(
+        {
+            "not base64": "%%%not-base64%%%",
+            "not JSON": base64.urlsafe_b64encode(b"'; DROP TABLE x; --").decode(),
+            "a JSON object": raw({"sort_by": "invoiceNumber"}),
+            "version 2": raw([2, ["invoiceNumber", "DESC", ["a", "b"], False]]),
+            "another sort": raw([1, ["grossTotal", "DESC", [1, "a", "b"], False]]),
+            "SQL as the sort": raw([1, ["invoice_number; DROP TABLE x", "DESC", ["a", "b"], False]]),
+            "SQL as the order": raw([1, ["invoiceNumber", "DESC; DROP TABLE x", ["a", "b"], False]]),
+            "numbers for text": raw([1, ["invoiceNumber", "DESC", [1, 2], False]]),
+            "too short a key": raw([1, ["invoiceNumber", "DESC", ["a"], False]]),
+            "too long a key": raw([1, ["invoiceNumber", "DESC", ["a", "b", "c"], False]]),
+            "nested key": raw([1, ["invoiceNumber", "DESC", [["a"], {"b": 1}], False]]),
+            "NUL in the key": raw([1, ["invoiceNumber", "DESC", ["a\u0000", "b"], False]]),
+            "huge": raw([1, ["invoiceNumber", "DESC", ["a" * 5000, "b"], False]]),
+        }
+    )
     return forged
 
 
@@ -106,8 +188,15 @@ class Attempts:
         self.wrong: list[str] = []
 
 
-async def attempt(http: httpx.AsyncClient, limit: asyncio.Semaphore, attempts: Attempts, path: str,
-                  params: dict[str, str], named: str | None, payload: str) -> None:  # fmt: skip
+async def attempt(
+    http: httpx.AsyncClient,
+    limit: asyncio.Semaphore,
+    attempts: Attempts,
+    path: str,
+    params: dict[str, str],
+    named: str | None,
+    payload: str,
+) -> None:
     async with limit:
         response = await http.get(path, params=params)
     attempts.count += 1
@@ -161,8 +250,10 @@ async def test_text_that_postgresql_cannot_take_is_a_400_naming_the_parameter(se
     served: Served = await serve()
     async with served.client(served.acme_key) as http:
         for name in [*TEXT_FILTERS, "client_id", "series_id"]:
-            response = await http.get("/v1/invoices/totals" if name in ("client_id", "series_id") else "/v1/invoices",
-                                      params={**PERIOD, name: "INV\x00-1"})  # fmt: skip
+            response = await http.get(
+                "/v1/invoices/totals" if name in ("client_id", "series_id") else "/v1/invoices",
+                params={**PERIOD, name: "INV\x00-1"},
+            )
             assert response.status_code == 400, (name, response.text)
             assert response.json()["parameter"] == name
             assert "NUL" in response.json()["detail"]

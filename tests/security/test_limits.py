@@ -28,8 +28,9 @@ def problem(response: httpx.Response, status: int, parameter: str | None = None)
 
 
 async def test_query_parameters_are_bounded(serve: Any) -> None:
-    served: Served = await serve(max_parameter_length=50, max_list_values=4, max_query_parameters=10,
-                                 max_query_length=600)  # fmt: skip
+    served: Served = await serve(
+        max_parameter_length=50, max_list_values=4, max_query_parameters=10, max_query_length=600
+    )
     async with served.client(served.acme_key) as http:
         assert (await http.get("/v1/invoices", params={"search": "x" * 50})).status_code == 200
         body = problem(await http.get("/v1/invoices", params={"search": "x" * 51}), 400, "search")
@@ -44,11 +45,15 @@ async def test_query_parameters_are_bounded(serve: Any) -> None:
         problem(await http.get("/v1/invoices", params={"after": "A" * 201}), 400, "after")
 
         assert (await http.get("/v1/invoices", params={"invoiceStatus": "SENT,DRAFT,VOIDED,FINAL"})).status_code == 200
-        body = problem(await http.get("/v1/invoices", params={"invoiceStatus": "SENT,DRAFT,VOIDED,FINAL,SENT"}),
-                       400, "invoiceStatus")  # fmt: skip
+        body = problem(
+            await http.get("/v1/invoices", params={"invoiceStatus": "SENT,DRAFT,VOIDED,FINAL,SENT"}),
+            400,
+            "invoiceStatus",
+        )
         assert "at most 4" in body["detail"]
-        problem(await http.get("/invoices/summary", params={"invoiceCurrency": "EUR," * 4 + "USD"}), 400,
-                "invoiceCurrency")  # fmt: skip
+        problem(
+            await http.get("/invoices/summary", params={"invoiceCurrency": "EUR," * 4 + "USD"}), 400, "invoiceCurrency"
+        )
         problem(await http.get("/v1/summary", params={"minPosition": "0:1,1:1,2:1,3:1,4:1"}), 400, "minPosition")
 
         params = {f"unknown{i}": "1" for i in range(11)}
@@ -70,6 +75,7 @@ async def test_oversized_headers_and_bodies_are_refused(serve: Any) -> None:
         # The API only reads: a body is refused, whatever the method allows.
         problem(await http.request("GET", "/v1/summary", content=b"x" * 10), 413)
         problem(await http.request("GET", "/v1/summary", content=b"x" * 2_000_000), 413)
+
         async def chunks() -> AsyncIterator[bytes]:
             yield b"abc"
             yield b"def"
@@ -106,10 +112,21 @@ async def test_far_oversized_requests_never_reach_a_server_error(serve: Any) -> 
     port = served.settings.api_port
     key = served.acme_key.encode()
     for request in (
-        b"GET /v1/invoices?search=" + b"a" * 200_000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: " + key + b"\r\n\r\n",
-        b"GET /v1/summary HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: " + key + b"\r\nX-Big: " + b"b" * 300_000 + b"\r\n\r\n",
-        b"GET /v1/summary HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: " + key + b"\r\n"
-        + b"".join(b"X-H%d: v\r\n" % i for i in range(5000)) + b"\r\n",
+        b"GET /v1/invoices?search="
+        + b"a" * 200_000
+        + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: "
+        + key
+        + b"\r\n\r\n",
+        b"GET /v1/summary HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: "
+        + key
+        + b"\r\nX-Big: "
+        + b"b" * 300_000
+        + b"\r\n\r\n",
+        b"GET /v1/summary HTTP/1.1\r\nHost: x\r\nConnection: close\r\nx-api-key: "
+        + key
+        + b"\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
+        + b"\r\n",
     ):
         answer = await asyncio.to_thread(raw_request, port, request)
         status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/1.1 ") else b""
@@ -156,8 +173,12 @@ async def test_the_openapi_document_states_the_limits(serve: Any) -> None:
     parameters = {p["name"]: p["schema"] for p in document["paths"]["/v1/invoices"]["get"]["parameters"]}
     assert parameters["search"]["maxLength"] == 321
     assert parameters["after"]["maxLength"] == 4 * 321
-    assert parameters["limit"] == {"type": "integer", "minimum": 1, "maximum": 100,
-                                   "description": parameters["limit"]["description"]}  # fmt: skip
+    assert parameters["limit"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "description": parameters["limit"]["description"],
+    }
     responses = document["paths"]["/v1/invoices/{invoiceId}"]["get"]["responses"]
     assert {"400", "401", "404", "413", "414", "429", "431", "503"} <= set(responses)
     assert set(responses["401"]["content"]) == {"application/problem+json"}

@@ -42,8 +42,9 @@ TENANT = "tenant-1"
 async def publish_paced(settings: Settings, events: list[InvoiceEvent], stop: asyncio.Event) -> dict[int, int]:
     """``EVENTS_PER_SECOND`` in ticks of ``TICK`` seconds, on schedule, until
     ``stop`` or the events run out; the last offset per partition."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-                                linger_ms=5)  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+    )
     await producer.start()
     ends: dict[int, int] = {}
     per_tick = int(EVENTS_PER_SECOND * TICK)
@@ -52,8 +53,10 @@ async def publish_paced(settings: Settings, events: list[InvoiceEvent], stop: as
         for tick, first in enumerate(range(0, len(events), per_tick)):
             if stop.is_set():
                 break
-            futures = [await producer.send(settings.topic, encode(e), key=e.subject.encode())
-                       for e in events[first:first + per_tick]]  # fmt: skip
+            futures = [
+                await producer.send(settings.topic, encode(e), key=e.subject.encode())
+                for e in events[first : first + per_tick]
+            ]
             for meta in await asyncio.gather(*futures):
                 ends[meta.partition] = max(ends.get(meta.partition, -1), meta.offset)
             await asyncio.sleep(max(0.0, started + (tick + 1) * TICK - time.monotonic()))
@@ -84,13 +87,14 @@ def percentile(ordered: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def test_the_read_api_holds_a_sustained_load_while_ingest_runs(settings: Settings,
-                                                                      conn: asyncpg.Connection) -> None:  # fmt: skip
+async def test_the_read_api_holds_a_sustained_load_while_ingest_runs(
+    settings: Settings, conn: asyncpg.Connection
+) -> None:
     events = list(demo_stream(tenants=2, customers=20, invoices=int(EVENTS_PER_SECOND * (SECONDS + 10) / 3), seed=11))
     warmup, steady = events[:1500], events[1500:]
     _, key = await keys.create(conn, TENANT, "load test")
     worker = spawn_worker(settings)
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server writes it until the end of the test
     api = api_process(settings, log)
     url = f"http://127.0.0.1:{settings.api_port}"
     try:
@@ -98,19 +102,25 @@ async def test_the_read_api_holds_a_sustained_load_while_ingest_runs(settings: S
         # Some history first, so that every endpoint has something to read.
         none = asyncio.Event()
         await caught_up(conn, settings.topic, await publish_paced(settings, warmup, none), timeout=60)
-        async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=10,
-                                     limits=httpx.Limits(max_connections=CONCURRENCY)) as http:  # fmt: skip
+        async with httpx.AsyncClient(
+            base_url=url, headers={"x-api-key": key}, timeout=10, limits=httpx.Limits(max_connections=CONCURRENCY)
+        ) as http:
             first = (await http.get("/v1/invoices", params={"limit": "20", "sortBy": "dueDate"})).json()
             invoice_id, cursor = first["items"][0]["id"], first["pagination"]["after"]
             customer = first["items"][0]["customerId"]
             paths = [
-                "/v1/summary", "/invoices/summary", "/invoices/summary?invoiceStatus=SENT&invoiceCurrency=EUR,USD",
-                "/invoices/list-summary?limit=20", f"/v1/invoices?limit=20&sortBy=dueDate&after={cursor}",
+                "/v1/summary",
+                "/invoices/summary",
+                "/invoices/summary?invoiceStatus=SENT&invoiceCurrency=EUR,USD",
+                "/invoices/list-summary?limit=20",
+                f"/v1/invoices?limit=20&sortBy=dueDate&after={cursor}",
                 "/v1/invoices?limit=50&search=0&sortBy=grossTotal&sortOrder=ASC",
-                "/v1/invoices/totals?start_date=2026-01-01&end_date=2026-12-31", "/v1/invoices/summaries",
-                f"/customers/{customer}/invoices/summary", f"/v1/customers/{customer}/summary",
+                "/v1/invoices/totals?start_date=2026-01-01&end_date=2026-12-31",
+                "/v1/invoices/summaries",
+                f"/customers/{customer}/invoices/summary",
+                f"/v1/customers/{customer}/summary",
                 f"/v1/invoices/{invoice_id}",
-            ]  # fmt: skip
+            ]
             latencies: list[float] = []
             errors: list[str] = []
             stop = asyncio.Event()

@@ -25,8 +25,20 @@ def billing(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_every_command_has_help(settings: Settings) -> None:
-    for command in ("migrate", "worker", "api", "keys", "replay", "promote", "verify", "versions",
-                    "status", "quarantine", "fx", "demo"):  # fmt: skip
+    for command in (
+        "migrate",
+        "worker",
+        "api",
+        "keys",
+        "replay",
+        "promote",
+        "verify",
+        "versions",
+        "status",
+        "quarantine",
+        "fx",
+        "demo",
+    ):
         result = billing(settings, command, "--help")
         assert result.returncode == 0 and "usage: billing" in result.stdout, command
 

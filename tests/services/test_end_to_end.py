@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import msgspec
 import httpx
+import msgspec
 import pytest
 
 from contracts import InvoiceEventPublisher
@@ -32,9 +32,14 @@ async def test_published_events_show_up_in_the_summary_with_exact_totals(
     jpy = InvoiceBuilder(tenant="acme", currency="JPY", lines=[line(net=1250, tax=125)])
     other = InvoiceBuilder(tenant="globex", currency="EUR", lines=[line(net=999, tax=0)])
     events = [
-        eur.created(), eur.sent(), eur.paid("100.00"),
-        eur2.created(), jpy.created(), jpy.sent(), other.created(),
-    ]  # fmt: skip
+        eur.created(),
+        eur.sent(),
+        eur.paid("100.00"),
+        eur2.created(),
+        jpy.created(),
+        jpy.sent(),
+        other.created(),
+    ]
     async with InvoiceEventPublisher(settings.kafka_bootstrap, settings.topic) as publisher:
         positions = await publisher.publish_many(events)
 
@@ -54,9 +59,7 @@ async def test_published_events_show_up_in_the_summary_with_exact_totals(
     assert "X-Projection-Event-Time" in response.headers
 
 
-async def test_requests_without_a_valid_key_get_a_401_problem(
-    settings: Settings, api_url: str
-) -> None:
+async def test_requests_without_a_valid_key_get_a_401_problem(settings: Settings, api_url: str) -> None:
     async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
         missing = await client.get("/invoices/summary")
         wrong = await client.get("/invoices/summary", headers={"x-api-key": "bk_nope"})
@@ -78,7 +81,9 @@ async def test_a_poison_event_does_not_stop_its_partition_and_lands_in_quarantin
         # Same key, so the same partition: the good event after the poison must still apply.
         key = inv.invoice_id.encode()
         poison = await producer.send_and_wait(settings.topic, b'{"specversion":"1.0","type":"invoice.created"', key=key)
-        wrong = await producer.send_and_wait(settings.topic, b'{"specversion":"1.0","id":"x","type":"invoice.sent"}', key=key)
+        wrong = await producer.send_and_wait(
+            settings.topic, b'{"specversion":"1.0","id":"x","type":"invoice.sent"}', key=key
+        )
         good = await producer.send_and_wait(settings.topic, value(inv.created()), key=key)
     finally:
         await producer.stop()

@@ -33,9 +33,13 @@ async def read_continuously(api_url: str, api_key: str, stop: asyncio.Event) -> 
 
 
 async def test_replay_and_promote_under_live_traffic_fail_no_read_and_lose_no_event(
-    settings: Settings, running_worker: asyncio.Event, api_url: str, api_key: str,
-    conn: asyncpg.Connection, database_url: str,
-) -> None:  # fmt: skip
+    settings: Settings,
+    running_worker: asyncio.Event,
+    api_url: str,
+    api_key: str,
+    conn: asyncpg.Connection,
+    database_url: str,
+) -> None:
     events = messy_stream(invoices=3000, seed=11)
     half = len(events) // 2
     first = await publish(settings, events[:half])
@@ -63,14 +67,19 @@ async def test_replay_and_promote_under_live_traffic_fail_no_read_and_lose_no_ev
     # Nothing lost or doubled: every record has exactly one final outcome.
     outcomes = {
         (r["outcome"], r["reason"]): r["n"]
-        for r in await conn.fetch("SELECT outcome, reason, sum(count)::bigint AS n FROM billing.event_outcomes GROUP BY 1, 2")
+        for r in await conn.fetch(
+            "SELECT outcome, reason, sum(count)::bigint AS n FROM billing.event_outcomes GROUP BY 1, 2"
+        )
     }
     final = sum(n for (o, _), n in outcomes.items() if o in ("duplicate", "quarantined"))
     direct = outcomes[("applied", "")] - outcomes.get(("released", ""), 0)
     assert final + direct + outcomes.get(("held", ""), 0) == len(events)
     assert await conn.fetchval("SELECT count(*) FROM billing.event_store") == outcomes[("applied", "")]
     # Every applied event is in the new version: invoice histories account for all of them.
-    assert await conn.fetchval("SELECT sum(cardinality(event_ids)) FROM billing_read.invoices") == outcomes[("applied", "")]
+    assert (
+        await conn.fetchval("SELECT sum(cardinality(event_ids)) FROM billing_read.invoices")
+        == outcomes[("applied", "")]
+    )
 
 
 async def test_a_database_that_lost_its_events_is_rebuilt_from_kafka(

@@ -13,8 +13,8 @@ from contracts import InvoiceEventPublisher
 from services.settings import Settings
 from tests.conftest import free_port
 from tests.factories import InvoiceBuilder
-from tests.serving import running_api
 from tests.services.workers import caught_up, ends, publish
+from tests.serving import running_api
 
 pytestmark = pytest.mark.integration
 
@@ -29,8 +29,7 @@ def request_counts(text: str) -> dict[str, float]:
 
 def requests_line(path: str, status: int) -> str:
     return (
-        f'billing_api_requests_total{{app_name="invoice-summaries",method="GET",path="{path}",'
-        f'status_code="{status}"}}'
+        f'billing_api_requests_total{{app_name="invoice-summaries",method="GET",path="{path}",status_code="{status}"}}'
     )
 
 
@@ -71,8 +70,11 @@ async def test_status_figures_equal_what_was_published(
     assert response.status_code == 200, response.text
     status = response.json()["status"]
     assert status["outcomes"] == {
-        "applied": 4, "duplicate": 1, "quarantined:malformed": 1, "quarantined:voided_twice": 1,
-    }  # fmt: skip
+        "applied": 4,
+        "duplicate": 1,
+        "quarantined:malformed": 1,
+        "quarantined:voided_twice": 1,
+    }
     assert status["quarantinedByReason"] == {"malformed": 1, "voided_twice": 1}
     assert status["versions"][0]["status"] == "active"
     assert sum(p["nextOffset"] for p in status["partitions"]) == len(events)
@@ -89,8 +91,9 @@ async def test_readiness_fails_when_the_projections_lag_beyond_the_limit(
         await publisher.publish_many([inv.created(), inv.sent(), inv.paid("1.00"), inv.paid("2.00")])
     await conn.execute(  # positions known, no worker running
         "INSERT INTO billing.partition_positions (topic, partition, next_offset)"
-        " SELECT $1, p, 0 FROM generate_series(0, 3) p", settings.topic,
-    )  # fmt: skip
+        " SELECT $1, p, 0 FROM generate_series(0, 3) p",
+        settings.topic,
+    )
     async with running_api(strict) as url, httpx.AsyncClient(base_url=url) as client:
         for _ in range(100):
             response = await client.get("/health/ready")
@@ -127,9 +130,11 @@ async def test_the_worker_serves_its_own_metrics(settings: Settings, conn: async
 
 async def test_an_unreachable_database_is_a_503_problem_not_a_500(settings: Settings) -> None:
     down = msgspec.structs.replace(
-        settings, database_url="postgresql://billing@127.0.0.1:1/nowhere", api_port=free_port(),
+        settings,
+        database_url="postgresql://billing@127.0.0.1:1/nowhere",
+        api_port=free_port(),
         db_acquire_timeout_ms=1000,
-    )  # fmt: skip
+    )
     async with running_api(down) as url, httpx.AsyncClient(base_url=url) as client:
         ready = await client.get("/health/ready")
         live = await client.get("/health/live")

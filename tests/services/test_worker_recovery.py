@@ -49,7 +49,7 @@ async def test_a_worker_killed_mid_batch_again_and_again_loses_and_doubles_nothi
         await caught_up(conn, settings.topic, ends(positions))
     finally:
         assert stop_worker(worker) == 0  # SIGTERM: a clean stop
-    progress = [b - a for a, b in zip([0, *applied_at_kill], applied_at_kill)]
+    progress = [b - a for a, b in zip([0, *applied_at_kill], applied_at_kill, strict=False)]
     assert sum(1 for p in progress if p > 0) >= 4, f"the kills should hit working workers: {progress}"
     assert await verify(conn, "proj_1") == []
     killed = await snapshot(conn)

@@ -52,8 +52,7 @@ def messy_stream(invoices: int, seed: int) -> list[InvoiceEvent | bytes]:
     events: list[InvoiceEvent | bytes] = list(demo_stream(tenants=3, customers=20, invoices=invoices, seed=seed))
     for index in range(len(events) - 1):
         a, b = events[index], events[index + 1]
-        if (not isinstance(a, bytes) and not isinstance(b, bytes) and a.subject == b.subject
-                and rng.random() < 0.02):  # fmt: skip
+        if not isinstance(a, bytes) and not isinstance(b, bytes) and a.subject == b.subject and rng.random() < 0.02:
             events[index], events[index + 1] = b, a
     for event in rng.sample(events, len(events) // 33):
         events.insert(rng.randrange(events.index(event), len(events) + 1), event)
@@ -62,19 +61,22 @@ def messy_stream(invoices: int, seed: int) -> list[InvoiceEvent | bytes]:
     return events
 
 
-async def publish(settings: Settings, events: list[InvoiceEvent | bytes], chunk: int = 0,
-                  pause: float = 0.0) -> list[Position]:  # fmt: skip
+async def publish(
+    settings: Settings, events: list[InvoiceEvent | bytes], chunk: int = 0, pause: float = 0.0
+) -> list[Position]:
     """Publish in order (poison as raw bytes); in chunks with pauses if asked."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+    )
     await producer.start()
     positions: list[Position] = []
     try:
         step = chunk or len(events)
         for start in range(0, len(events), step):
             futures = []
-            for event in events[start:start + step]:
+            for event in events[start : start + step]:
                 if isinstance(event, bytes):
                     futures.append(await producer.send(settings.topic, event, key=b"poison"))
                 else:
@@ -95,7 +97,13 @@ def ends(positions: list[Position]) -> dict[int, int]:
     return wanted
 
 
-async def caught_up(conn: asyncpg.Connection, topic: str, wanted: dict[int, int], timeout: float = 120) -> float:
+# A polling deadline, not a cancellation scope.
+async def caught_up(
+    conn: asyncpg.Connection,
+    topic: str,
+    wanted: dict[int, int],
+    timeout: float = 120,  # noqa: ASYNC109
+) -> float:
     started = time.monotonic()
     while not (await read_positions(conn, topic)).reached(wanted):
         if time.monotonic() - started > timeout:
@@ -108,23 +116,39 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
     """Everything the projections produced, in a comparable form (shards summed)."""
     schema = await conn.fetchval("SELECT schema_name FROM billing.projection_versions WHERE status = 'active'")
     tables: dict[str, Any] = {
-        "invoices": [tuple(r.values()) for r in await conn.fetch(
-            f"SELECT {', '.join(INVOICE_COLUMNS)} FROM {schema}.invoices ORDER BY tenant_id, invoice_id")],
-        "event_store": [tuple(r.values()) for r in await conn.fetch(
-            "SELECT tenant_id, invoice_id, sequence, event_id, partition, kafka_offset FROM billing.event_store"
-            " ORDER BY tenant_id, invoice_id, sequence")],
-        "held": [tuple(r.values()) for r in await conn.fetch(
-            "SELECT tenant_id, invoice_id, sequence, event_id FROM billing.held_events ORDER BY 1, 2, 3")],
-        "quarantine": [tuple(r.values()) for r in await conn.fetch(
-            "SELECT partition, kafka_offset, reason FROM billing.quarantine ORDER BY 1, 2")],
-        "outcomes": {(r["outcome"], r["reason"]): r["n"] for r in await conn.fetch(
-            "SELECT outcome, reason, sum(count)::bigint AS n FROM billing.event_outcomes GROUP BY 1, 2")},
-    }  # fmt: skip
+        "invoices": [
+            tuple(r.values())
+            for r in await conn.fetch(
+                f"SELECT {', '.join(INVOICE_COLUMNS)} FROM {schema}.invoices ORDER BY tenant_id, invoice_id"
+            )
+        ],
+        "event_store": [
+            tuple(r.values())
+            for r in await conn.fetch(
+                "SELECT tenant_id, invoice_id, sequence, event_id, partition, kafka_offset FROM billing.event_store"
+                " ORDER BY tenant_id, invoice_id, sequence"
+            )
+        ],
+        "held": [
+            tuple(r.values())
+            for r in await conn.fetch(
+                "SELECT tenant_id, invoice_id, sequence, event_id FROM billing.held_events ORDER BY 1, 2, 3"
+            )
+        ],
+        "quarantine": [
+            tuple(r.values())
+            for r in await conn.fetch("SELECT partition, kafka_offset, reason FROM billing.quarantine ORDER BY 1, 2")
+        ],
+        "outcomes": {
+            (r["outcome"], r["reason"]): r["n"]
+            for r in await conn.fetch(
+                "SELECT outcome, reason, sum(count)::bigint AS n FROM billing.event_outcomes GROUP BY 1, 2"
+            )
+        },
+    }
     for table, keys, figures in SUMMARY_TABLES:
         live_sql, _ = summary_queries(schema, table, keys, figures)
-        tables[table] = sorted(
-            tuple(r.values()) for r in await conn.fetch(live_sql) if any(r[f] for f in figures)
-        )
+        tables[table] = sorted(tuple(r.values()) for r in await conn.fetch(live_sql) if any(r[f] for f in figures))
     return tables
 
 

@@ -35,13 +35,21 @@ async def invoice_totals(
     request: Request[Any, Any, Any],
     start_date: Annotated[
         str | None,
-        QueryParameter(name="start_date", required=True, format="date",
-                       description="Start of the period (issue date), YYYY-MM-DD, inclusive."),
+        QueryParameter(
+            name="start_date",
+            required=True,
+            format="date",
+            description="Start of the period (issue date), YYYY-MM-DD, inclusive.",
+        ),
     ] = None,
     end_date: Annotated[
         str | None,
-        QueryParameter(name="end_date", required=True, format="date",
-                       description="End of the period (issue date), YYYY-MM-DD, inclusive."),
+        QueryParameter(
+            name="end_date",
+            required=True,
+            format="date",
+            description="End of the period (issue date), YYYY-MM-DD, inclusive.",
+        ),
     ] = None,
     currency: Annotated[
         str | None, QueryParameter(name="currency", description="Only this currency (e.g. RON, EUR).")
@@ -54,19 +62,25 @@ async def invoice_totals(
     ] = None,
     is_paid: Annotated[
         str | None,
-        QueryParameter(name="is_paid", description="1: only PAID invoices; 0: only invoices not fully paid.",
-                       schema_extra={"type": "integer", "enum": [0, 1]}),
+        QueryParameter(
+            name="is_paid",
+            description="1: only PAID invoices; 0: only invoices not fully paid.",
+            schema_extra={"type": "integer", "enum": [0, 1]},
+        ),
     ] = None,
     document_type: Annotated[
         str | None,
-        QueryParameter(name="document_type", description="fiscal or proforma.",
-                       schema_extra={"enum": list(DOCUMENT_TYPES)}),
+        QueryParameter(
+            name="document_type", description="fiscal or proforma.", schema_extra={"enum": list(DOCUMENT_TYPES)}
+        ),
     ] = None,
     reporting_currency: Annotated[
         str | None,
-        QueryParameter(name="reporting_currency",
-                       description="Currency of the grand total, named grand_total_<code> "
-                       "(default: the BILLING_REPORTING_CURRENCY setting, EUR)."),
+        QueryParameter(
+            name="reporting_currency",
+            description="Currency of the grand total, named grand_total_<code> "
+            "(default: the BILLING_REPORTING_CURRENCY setting, EUR).",
+        ),
     ] = None,
     min_position: MinPosition = None,
 ) -> Response[ContazenTotalsResponse]:

@@ -9,11 +9,10 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from projections.status import ProjectionStatus
 from services import metrics
-from litestar.openapi.datastructures import ResponseSpec
-
 from services.api.problems import problem_responses
 from services.api.reading import json_response, reading
 from services.kafka_probe import KafkaProbe
@@ -90,8 +89,13 @@ async def live() -> Health:
     "/health/ready",
     tags=["Operations"],
     summary="Readiness: database reachable, lag under the limit",
-    responses={503: ResponseSpec(Health, description="Not ready: the database is unreachable or the lag is over the limit",
-                                 generate_examples=False)},
+    responses={
+        503: ResponseSpec(
+            Health,
+            description="Not ready: the database is unreachable or the lag is over the limit",
+            generate_examples=False,
+        )
+    },
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     settings: Settings = request.app.state.settings
@@ -105,9 +109,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     lag = watch.max_lag
     if lag is not None and lag > settings.ready_max_lag:
         body = Health(
-            status="unavailable", database="ok", maxLagEvents=lag, maxLagLimit=settings.ready_max_lag,
+            status="unavailable",
+            database="ok",
+            maxLagEvents=lag,
+            maxLagLimit=settings.ready_max_lag,
             detail="the projections lag behind the topic by more than the limit",
-        )  # fmt: skip
+        )
         return Response(body, status_code=503)
     return Response(Health(status="ok", database="ok", maxLagEvents=lag, maxLagLimit=settings.ready_max_lag))
 

@@ -31,9 +31,7 @@ SUMMARY = PartnerCenterAttributes(objectType="InvoiceSummary")
 COLLECTION = PartnerCenterAttributes(objectType="Collection")
 # As on the published page: links relative to the versioned base URL.
 ITEM_LINKS = PartnerCenterLinks(self_=PartnerCenterLink(uri="/invoices/summary", method="GET", headers=[]))
-COLLECTION_LINKS = PartnerCenterLinks(
-    self_=PartnerCenterLink(uri="/invoices/summaries", method="GET", headers=[])
-)
+COLLECTION_LINKS = PartnerCenterLinks(self_=PartnerCenterLink(uri="/invoices/summaries", method="GET", headers=[]))
 
 
 class SentDates(msgspec.Struct, frozen=True):

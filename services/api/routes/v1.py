@@ -62,8 +62,9 @@ def _balance(row: asyncpg.Record | None, code: str) -> dict[str, Any]:
     }
 
 
-def currency_summary(t: asyncpg.Record, late: asyncpg.Record | None, dates: SentDates,
-                     as_of: dt.date) -> V1CurrencySummary:  # fmt: skip
+def currency_summary(
+    t: asyncpg.Record, late: asyncpg.Record | None, dates: SentDates, as_of: dt.date
+) -> V1CurrencySummary:
     code = t["currency"]
 
     def money(value: Any) -> str:
@@ -74,12 +75,14 @@ def currency_summary(t: asyncpg.Record, late: asyncpg.Record | None, dates: Sent
 
     aging = [
         V1AgingBucket(
-            bucket=label, minDaysPastDue=low, maxDaysPastDue=high,
+            bucket=label,
+            minDaysPastDue=low,
+            maxDaysPastDue=high,
             count=0 if late is None else late[f"{prefix}_count"],
             amount=money(0 if late is None else late[f"{prefix}_balance"]),
         )
         for label, low, high, prefix in AGING
-    ]  # fmt: skip
+    ]
     return V1CurrencySummary(
         currency=code,
         currencySymbol=CURRENCIES[code].symbol,
@@ -88,9 +91,11 @@ def currency_summary(t: asyncpg.Record, late: asyncpg.Record | None, dates: Sent
         byStatus=V1ByStatus(
             draft=count("draft"),
             sent=V1SentCount(
-                count=t["sent_count"], netTotal=money(t["sent_net"]),
-                taxTotal=money(t["sent_tax"]), grossTotal=money(t["sent_gross"]),
-            ),  # fmt: skip
+                count=t["sent_count"],
+                netTotal=money(t["sent_net"]),
+                taxTotal=money(t["sent_tax"]),
+                grossTotal=money(t["sent_gross"]),
+            ),
             voided=count("voided"),
         ),
         byPaymentStatus=V1ByPaymentStatus(
@@ -111,13 +116,11 @@ def currency_summary(t: asyncpg.Record, late: asyncpg.Record | None, dates: Sent
     )
 
 
-def summaries(totals: Sequence[asyncpg.Record], overdue: Sequence[asyncpg.Record],
-              dates: dict[str, SentDates], as_of: dt.date) -> list[V1CurrencySummary]:  # fmt: skip
+def summaries(
+    totals: Sequence[asyncpg.Record], overdue: Sequence[asyncpg.Record], dates: dict[str, SentDates], as_of: dt.date
+) -> list[V1CurrencySummary]:
     late = {r["currency"]: r for r in overdue}
-    return [
-        currency_summary(t, late.get(t["currency"]), dates.get(t["currency"], SentDates()), as_of)
-        for t in totals
-    ]
+    return [currency_summary(t, late.get(t["currency"]), dates.get(t["currency"], SentDates()), as_of) for t in totals]
 
 
 @get(

@@ -23,9 +23,9 @@ import pytest
 
 from services import keys
 from services.settings import Settings
-from tests.serving import running_api
 from tests.conftest import free_port, with_database
 from tests.projected import TOPIC
+from tests.serving import running_api
 
 SEED_SCHEMAS = Path(__file__).with_name("seed_schemas.json")
 
@@ -33,9 +33,7 @@ SEED_SCHEMAS = Path(__file__).with_name("seed_schemas.json")
 @pytest.fixture
 async def client(api_url: str, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
     """Tenant acme's view of the API."""
-    async with httpx.AsyncClient(
-        base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10
-    ) as http:
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10) as http:
         yield http
 
 
@@ -65,9 +63,13 @@ async def module_api(service_env: dict[str, str], template_database: str) -> Asy
     await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
     url = with_database(service_env["BILLING_DATABASE_URL"], name)
     settings = Settings.from_env(
-        {}, database_url=url, topic=TOPIC, api_port=free_port(),
-        cors_origins=("https://app.example.com",), freshness_wait_max_ms=300,
-    )  # fmt: skip
+        {},
+        database_url=url,
+        topic=TOPIC,
+        api_port=free_port(),
+        cors_origins=("https://app.example.com",),
+        freshness_wait_max_ms=300,
+    )
     conn = await asyncpg.connect(url)
     _, acme_key = await keys.create(conn, "acme", "tests")
     _, globex_key = await keys.create(conn, "globex", "tests")
@@ -90,8 +92,8 @@ def seed_schema() -> Callable[[str, Any], None]:
 
     def validate(name: str, body: Any) -> None:
         schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
-        jsonschema.Draft202012Validator(
-            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        ).validate(body)
+        jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(
+            body
+        )
 
     return validate

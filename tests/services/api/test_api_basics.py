@@ -12,9 +12,9 @@ import pytest
 from services.settings import Settings
 from tests.conftest import free_port
 from tests.projected import TOPIC, project
-from tests.serving import running_api
 from tests.services.api.conftest import ModuleApi
 from tests.services.api.dataset import customer_history
+from tests.serving import running_api
 
 pytestmark = pytest.mark.integration
 
@@ -87,9 +87,12 @@ async def test_a_configured_origin_gets_cors_headers(history_api: ModuleApi) -> 
     async with httpx.AsyncClient(base_url=history_api.url) as http:
         preflight = await http.options(
             "/v1/summary",
-            headers={"Origin": origin, "Access-Control-Request-Method": "GET",
-                     "Access-Control-Request-Headers": "authorization"},
-        )  # fmt: skip
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
     assert preflight.status_code in (200, 204)
     assert preflight.headers["access-control-allow-origin"] == origin
     other = await history_api.acme.get("/invoices/summary", headers={"Origin": "https://evil.example"})
@@ -103,31 +106,75 @@ async def test_the_openapi_document_describes_every_route_parameter_and_response
         assert (await http.get("/schema/swagger")).status_code == 200
     paths = document["paths"]
     assert set(paths) >= {
-        "/invoices/summary", "/invoices/list-summary", "/customers/{id}/invoices/summary",
-        "/v1/invoices/summaries", "/v1/invoices/totals", "/v1/summary",
-        "/v1/customers/{customerId}/summary", "/v1/invoices", "/v1/invoices/{invoiceId}",
-    }  # fmt: skip
+        "/invoices/summary",
+        "/invoices/list-summary",
+        "/customers/{id}/invoices/summary",
+        "/v1/invoices/summaries",
+        "/v1/invoices/totals",
+        "/v1/summary",
+        "/v1/customers/{customerId}/summary",
+        "/v1/invoices",
+        "/v1/invoices/{invoiceId}",
+    }
     listed = {p["name"] for p in paths["/invoices/list-summary"]["get"]["parameters"]}
     assert listed >= {
-        "before", "after", "limit", "sortBy", "sortOrder", "invoiceStatus", "invoicePaymentStatus",
-        "customerId", "billingScheduleId", "dueBefore", "dueAfter", "sentBefore", "sentAfter",
-        "invoiceBefore", "invoiceAfter", "excludeZeroQuantity", "invoiceCurrency", "search",
-        "invoiceNumber", "netTotal", "excludeInvoiceStatus", "excludeInvoicePaymentStatus",
-        "excludeCustomerId", "excludeBillingScheduleId", "excludeInvoiceCurrency",
-        "excludeInvoiceNumber", "excludeNetTotal", "excludeSearch", "minPosition",
-    }  # fmt: skip
+        "before",
+        "after",
+        "limit",
+        "sortBy",
+        "sortOrder",
+        "invoiceStatus",
+        "invoicePaymentStatus",
+        "customerId",
+        "billingScheduleId",
+        "dueBefore",
+        "dueAfter",
+        "sentBefore",
+        "sentAfter",
+        "invoiceBefore",
+        "invoiceAfter",
+        "excludeZeroQuantity",
+        "invoiceCurrency",
+        "search",
+        "invoiceNumber",
+        "netTotal",
+        "excludeInvoiceStatus",
+        "excludeInvoicePaymentStatus",
+        "excludeCustomerId",
+        "excludeBillingScheduleId",
+        "excludeInvoiceCurrency",
+        "excludeInvoiceNumber",
+        "excludeNetTotal",
+        "excludeSearch",
+        "minPosition",
+    }
     totals = {p["name"]: p for p in paths["/v1/invoices/totals"]["get"]["parameters"]}
     assert totals["start_date"]["required"] and totals["end_date"]["required"]
     schemas = document["components"]["schemas"]
-    for name in ("InvoiceSummaryResponse", "ListInvoiceSummariesResponse", "CustomerMultiCurrencyInvoiceSummary",
-                 "PartnerCenterInvoiceSummaries", "ContazenTotalsResponse", "V1Summary", "V1CustomerSummary",
-                 "V1InvoiceList", "V1Invoice"):  # fmt: skip
+    for name in (
+        "InvoiceSummaryResponse",
+        "ListInvoiceSummariesResponse",
+        "CustomerMultiCurrencyInvoiceSummary",
+        "PartnerCenterInvoiceSummaries",
+        "ContazenTotalsResponse",
+        "V1Summary",
+        "V1CustomerSummary",
+        "V1InvoiceList",
+        "V1Invoice",
+    ):
         assert name in schemas, name
     assert set(schemas["CustomerInvoiceSummary"]["properties"]) == {
-        "currency", "customer_id", "overdue_invoice_count", "total_invoice_count", "total_overdue_amount",
-        "total_revenue_amount", "total_unpaid_amount", "unpaid_fixed_charges", "unpaid_invoice_count",
+        "currency",
+        "customer_id",
+        "overdue_invoice_count",
+        "total_invoice_count",
+        "total_overdue_amount",
+        "total_revenue_amount",
+        "total_unpaid_amount",
+        "unpaid_fixed_charges",
+        "unpaid_invoice_count",
         "unpaid_usage_charges",
-    }  # fmt: skip
+    }
 
 
 async def test_positions_are_reused_while_young_and_a_wanted_position_reads_them_again(

@@ -32,10 +32,26 @@ async def get(api: ModuleApi, **query: str) -> Any:
     return json.loads(response.text, parse_float=str)
 
 
-EUR = {"currency": "EUR", "total_amount": "213.33", "total_paid": "30.00", "total_unpaid": "183.33",
-       "total_vat": "30.00", "invoice_count": 2, "paid_count": 0, "unpaid_count": 2}  # fmt: skip
-USD = {"currency": "USD", "total_amount": "120.00", "total_paid": "120.00", "total_unpaid": "0.00",
-       "total_vat": "20.00", "invoice_count": 1, "paid_count": 1, "unpaid_count": 0}  # fmt: skip
+EUR = {
+    "currency": "EUR",
+    "total_amount": "213.33",
+    "total_paid": "30.00",
+    "total_unpaid": "183.33",
+    "total_vat": "30.00",
+    "invoice_count": 2,
+    "paid_count": 0,
+    "unpaid_count": 2,
+}
+USD = {
+    "currency": "USD",
+    "total_amount": "120.00",
+    "total_paid": "120.00",
+    "total_unpaid": "0.00",
+    "total_vat": "20.00",
+    "invoice_count": 1,
+    "paid_count": 1,
+    "unpaid_count": 0,
+}
 
 
 async def test_totals_per_currency_cover_sent_invoices_of_the_period_without_a_rate(
@@ -58,19 +74,43 @@ async def test_totals_per_currency_cover_sent_invoices_of_the_period_without_a_r
         ({"currency": "USD"}, [USD]),
         ({"client_id": "cus-9"}, [EUR, USD]),
         ({"client_id": "cus-1"}, []),
-        ({"series_id": "S1"}, [{**EUR, "total_amount": "180.00", "total_unpaid": "150.00",
-                                "invoice_count": 1, "unpaid_count": 1}, USD]),
+        (
+            {"series_id": "S1"},
+            [{**EUR, "total_amount": "180.00", "total_unpaid": "150.00", "invoice_count": 1, "unpaid_count": 1}, USD],
+        ),
         ({"is_paid": "1"}, [USD]),
         ({"is_paid": "0"}, [EUR]),
-        ({"document_type": "proforma"}, [{**EUR, "total_amount": "33.33", "total_paid": "0.00",
-                                          "total_unpaid": "33.33", "total_vat": "0.00",
-                                          "invoice_count": 1, "unpaid_count": 1}]),
-        ({"start_date": "2026-04-01", "end_date": "2026-04-01"},
-         [{**EUR, "total_amount": "33.33", "total_paid": "0.00", "total_unpaid": "33.33",
-           "total_vat": "0.00", "invoice_count": 1, "unpaid_count": 1}]),
+        (
+            {"document_type": "proforma"},
+            [
+                {
+                    **EUR,
+                    "total_amount": "33.33",
+                    "total_paid": "0.00",
+                    "total_unpaid": "33.33",
+                    "total_vat": "0.00",
+                    "invoice_count": 1,
+                    "unpaid_count": 1,
+                }
+            ],
+        ),
+        (
+            {"start_date": "2026-04-01", "end_date": "2026-04-01"},
+            [
+                {
+                    **EUR,
+                    "total_amount": "33.33",
+                    "total_paid": "0.00",
+                    "total_unpaid": "33.33",
+                    "total_vat": "0.00",
+                    "invoice_count": 1,
+                    "unpaid_count": 1,
+                }
+            ],
+        ),
         ({"start_date": "2026-03-02", "end_date": "2026-03-31"}, []),
     ],
-)  # fmt: skip
+)
 async def test_each_filter_narrows_the_totals(
     history_api: ModuleApi, query: dict[str, str], totals: list[dict[str, Any]]
 ) -> None:
@@ -95,8 +135,13 @@ async def test_the_grand_total_converts_with_the_loaded_rates_and_rounds_once_ha
     await fx.load(conn, [fx.Rate("USD", "EUR", Decimal("0.020875"), dt.date(2026, 11, 21))])
     assert (await get(history_api, is_paid="1"))["data"]["grand_total_eur"] == "2.50"
     # Another reporting currency names its own field and states every rate used.
-    await fx.load(conn, [fx.Rate("EUR", "RON", Decimal("4.97"), dt.date(2026, 11, 20)),
-                         fx.Rate("USD", "RON", Decimal("4.5"), dt.date(2026, 11, 19))])  # fmt: skip
+    await fx.load(
+        conn,
+        [
+            fx.Rate("EUR", "RON", Decimal("4.97"), dt.date(2026, 11, 20)),
+            fx.Rate("USD", "RON", Decimal("4.5"), dt.date(2026, 11, 19)),
+        ],
+    )
     ron = (await get(history_api, reporting_currency="RON"))["data"]
     assert ron["grand_total_ron"] == "1600.25"  # 213.33 x 4.97 + 120.00 x 4.5 = 1600.2501
     assert ron["fx_rates"] == [

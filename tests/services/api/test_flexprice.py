@@ -26,11 +26,17 @@ async def history_api(module_api: ModuleApi) -> ModuleApi:
 def summary(currency: str, **figures: Any) -> dict[str, Any]:
     zero = "0.00"
     base = {
-        "currency": currency, "customer_id": "cus-9", "overdue_invoice_count": 0,
-        "total_invoice_count": 0, "total_overdue_amount": zero, "total_revenue_amount": zero,
-        "total_unpaid_amount": zero, "unpaid_fixed_charges": zero, "unpaid_invoice_count": 0,
+        "currency": currency,
+        "customer_id": "cus-9",
+        "overdue_invoice_count": 0,
+        "total_invoice_count": 0,
+        "total_overdue_amount": zero,
+        "total_revenue_amount": zero,
+        "total_unpaid_amount": zero,
+        "unpaid_fixed_charges": zero,
+        "unpaid_invoice_count": 0,
         "unpaid_usage_charges": zero,
-    }  # fmt: skip
+    }
     return {**base, **figures}
 
 
@@ -45,10 +51,16 @@ async def test_the_customer_summary_counts_sent_invoices_per_currency_with_exact
         "default_currency": "USD",
         "summaries": [
             summary(
-                "EUR", overdue_invoice_count=1, total_invoice_count=2, total_overdue_amount="150.00",
-                total_revenue_amount="213.33", total_unpaid_amount="183.33", unpaid_fixed_charges="100.00",
-                unpaid_invoice_count=2, unpaid_usage_charges="83.33",
-            ),  # fmt: skip
+                "EUR",
+                overdue_invoice_count=1,
+                total_invoice_count=2,
+                total_overdue_amount="150.00",
+                total_revenue_amount="213.33",
+                total_unpaid_amount="183.33",
+                unpaid_fixed_charges="100.00",
+                unpaid_invoice_count=2,
+                unpaid_usage_charges="83.33",
+            ),
             # Only drafts in GBP: the currency is listed, with nothing SENT.
             summary("GBP"),
             summary("USD", total_invoice_count=1, total_revenue_amount="120.00"),
@@ -60,9 +72,8 @@ async def test_the_customer_summary_counts_sent_invoices_per_currency_with_exact
 
 @pytest.mark.parametrize(
     "as_of, count, amount",
-    [("2026-03-31", 0, "0.00"), ("2026-04-01", 1, "150.00"), ("2026-04-30", 1, "150.00"),
-     ("2026-05-01", 2, "183.33")],
-)  # fmt: skip
+    [("2026-03-31", 0, "0.00"), ("2026-04-01", 1, "150.00"), ("2026-04-30", 1, "150.00"), ("2026-05-01", 2, "183.33")],
+)
 async def test_an_invoice_is_overdue_from_the_day_after_its_due_date_without_any_event(
     history_api: ModuleApi, as_of: str, count: int, amount: str
 ) -> None:
@@ -92,17 +103,22 @@ async def test_a_customer_without_invoices_of_this_tenant_is_a_404_problem(histo
         "customer_id": "cus-9",
         "default_currency": "EUR",
         "summaries": [
-            summary("EUR", overdue_invoice_count=1, total_invoice_count=1, total_overdue_amount="999.00",
-                    total_revenue_amount="999.00", total_unpaid_amount="999.00",
-                    unpaid_fixed_charges="999.00", unpaid_invoice_count=1)  # fmt: skip
+            summary(
+                "EUR",
+                overdue_invoice_count=1,
+                total_invoice_count=1,
+                total_overdue_amount="999.00",
+                total_revenue_amount="999.00",
+                total_unpaid_amount="999.00",
+                unpaid_fixed_charges="999.00",
+                unpaid_invoice_count=1,
+            )
         ],
     }
 
 
 @pytest.mark.parametrize("parameter, value", [("asOf", "2026-04-31"), ("asOf", "today"), ("minPosition", "1")])
-async def test_bad_parameters_are_a_400_problem_naming_them(
-    history_api: ModuleApi, parameter: str, value: str
-) -> None:
+async def test_bad_parameters_are_a_400_problem_naming_them(history_api: ModuleApi, parameter: str, value: str) -> None:
     response = await history_api.acme.get(PATH, params={parameter: value})
     assert response.status_code == 400
     assert response.json()["parameter"] == parameter

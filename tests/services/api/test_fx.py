@@ -14,6 +14,8 @@ import pytest
 
 from services.api import fx
 
+REPOSITORY = Path(__file__).resolve().parents[3]
+
 TODAY = dt.date(2026, 11, 21)
 
 
@@ -27,9 +29,14 @@ def test_a_csv_file_gives_one_rate_per_line_with_its_date_or_the_default() -> No
 
 @pytest.mark.parametrize(
     "text, message",
-    [("USD\n", "line 1"), ("USD,abc\n", "not a number"), ("USD,-1\n", "positive"),
-     ("XXX,1\n", "ISO 4217"), ("USD,1,2026-13-20\n", "as_of")],
-)  # fmt: skip
+    [
+        ("USD\n", "line 1"),
+        ("USD,abc\n", "not a number"),
+        ("USD,-1\n", "positive"),
+        ("XXX,1\n", "ISO 4217"),
+        ("USD,1,2026-13-20\n", "as_of"),
+    ],
+)
 def test_a_bad_csv_line_is_refused_with_its_line_number(text: str, message: str) -> None:
     with pytest.raises(fx.FxError, match=message):
         fx.parse_csv(text, "EUR", TODAY)
@@ -58,10 +65,16 @@ def test_the_grand_total_is_the_exact_sum_rounded_once_half_even() -> None:
 def billing(*args: str, env: dict[str, str], stdin: bytes = b"") -> asyncio.Future[tuple[int, str, str]]:
     async def run() -> tuple[int, str, str]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli", *args, env=env, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            cwd=Path(__file__).resolve().parents[3],
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "services.cli",
+            *args,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPOSITORY,
+        )
         out, err = await process.communicate(stdin)
         return process.returncode or 0, out.decode(), err.decode()
 
@@ -75,11 +88,9 @@ async def test_operators_load_rates_from_a_file_and_arguments_and_list_them(
     env = {**os.environ, "BILLING_DATABASE_URL": database_url, "BILLING_LOG_FORMAT": "console"}
     rates = tmp_path / "rates.csv"
     rates.write_text("currency,rate,as_of\nUSD,0.92,2026-11-20\nJPY,0.0061,2026-11-20\n")
-    code, out, err = await billing("fx", "load", "--to", "EUR", "--file", str(rates), "GBP=1.15@2026-11-19",
-                                   env=env)  # fmt: skip
+    code, out, err = await billing("fx", "load", "--to", "EUR", "--file", str(rates), "GBP=1.15@2026-11-19", env=env)
     assert (code, out.strip()) == (0, "loaded 3 rates into EUR"), err
-    code, _, _ = await billing("fx", "load", "--to", "RON", "--file", "-", env=env,
-                               stdin=b"EUR,4.97,2026-11-20\n")  # fmt: skip
+    code, _, _ = await billing("fx", "load", "--to", "RON", "--file", "-", env=env, stdin=b"EUR,4.97,2026-11-20\n")
     assert code == 0
     # A new rate for a pair replaces the old one.
     code, _, _ = await billing("fx", "load", "USD=0.93@2026-11-21", env=env)
@@ -94,9 +105,11 @@ async def test_operators_load_rates_from_a_file_and_arguments_and_list_them(
     code, out, _ = await billing("fx", "list", env=env)
     assert code == 0
     assert [line.split("\t")[:4] for line in out.splitlines()] == [
-        ["GBP", "EUR", "1.15", "2026-11-19"], ["JPY", "EUR", "0.0061", "2026-11-20"],
-        ["USD", "EUR", "0.93", "2026-11-21"], ["EUR", "RON", "4.97", "2026-11-20"],
-    ]  # fmt: skip
+        ["GBP", "EUR", "1.15", "2026-11-19"],
+        ["JPY", "EUR", "0.0061", "2026-11-20"],
+        ["USD", "EUR", "0.93", "2026-11-21"],
+        ["EUR", "RON", "4.97", "2026-11-20"],
+    ]
 
 
 @pytest.mark.integration

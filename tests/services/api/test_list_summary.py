@@ -79,8 +79,14 @@ async def test_the_default_order_is_issue_date_descending(catalogue_api: ModuleA
     assert [i["id"] for i in response.json()["items"]] == [k.id for k in expected]
 
 
-async def walk(http: httpx.AsyncClient, path: str, query: dict[str, str], direction: str,
-               start: str | None = None, between: Callable[[], Any] | None = None) -> list[list[str]]:  # fmt: skip
+async def walk(
+    http: httpx.AsyncClient,
+    path: str,
+    query: dict[str, str],
+    direction: str,
+    start: str | None = None,
+    between: Callable[[], Any] | None = None,
+) -> list[list[str]]:
     """Pages of ids, following ``direction`` ('after' or 'before') cursors."""
     pages: list[list[str]] = []
     cursor = start
@@ -109,8 +115,9 @@ async def test_walking_pages_forward_then_back_visits_every_item_once_and_return
         assert [len(p) for p in forward] == [2, 2, 2, 1]
         expected = [k.id for k in sorted(KNOWN.values(), key=sort_key(sort_by))]
         assert [i for p in forward for i in p] == expected
-        last = await catalogue_api.acme.get(path, params={**query, "after": await cursor_after(
-            catalogue_api.acme, path, query, pages=3)})
+        last = await catalogue_api.acme.get(
+            path, params={**query, "after": await cursor_after(catalogue_api.acme, path, query, pages=3)}
+        )
         back = await walk(catalogue_api.acme, path, query, "before", last.json()["pagination"]["before"])
         assert back == list(reversed(forward[:-1]))
 
@@ -196,8 +203,12 @@ START = dt.date(2026, 1, 1)
 
 
 def invoice_on(day: int, number: str) -> InvoiceBuilder:
-    return InvoiceBuilder(number=number, issue_date=START + dt.timedelta(days=day),
-                          due_date=START + dt.timedelta(days=day + 30), lines=[line(net=100 * (abs(day) + 1))])  # fmt: skip
+    return InvoiceBuilder(
+        number=number,
+        issue_date=START + dt.timedelta(days=day),
+        due_date=START + dt.timedelta(days=day + 30),
+        lines=[line(net=100 * (abs(day) + 1))],
+    )
 
 
 def strictly_ordered(items: list[dict[str, Any]], descending: bool) -> bool:

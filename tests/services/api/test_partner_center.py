@@ -22,13 +22,19 @@ async def history_api(module_api: ModuleApi) -> ModuleApi:
     return module_api
 
 
-def fields(balance: str, code: str, symbol: str, accounting: str, first: str, paid_at: str,
-           paid: str, latest: str) -> dict[str, Any]:  # fmt: skip
+def fields(
+    balance: str, code: str, symbol: str, accounting: str, first: str, paid_at: str, paid: str, latest: str
+) -> dict[str, Any]:
     return {
-        "balanceAmount": balance, "currencyCode": code, "currencySymbol": symbol,
-        "accountingDate": accounting, "firstInvoiceCreationDate": first,
-        "lastPaymentDate": paid_at, "lastPaymentAmount": paid, "latestInvoiceDate": latest,
-    }  # fmt: skip
+        "balanceAmount": balance,
+        "currencyCode": code,
+        "currencySymbol": symbol,
+        "accountingDate": accounting,
+        "firstInvoiceCreationDate": first,
+        "lastPaymentDate": paid_at,
+        "lastPaymentAmount": paid,
+        "latestInvoiceDate": latest,
+    }
 
 
 SUMMARY = {"objectType": "InvoiceSummary"}
@@ -53,14 +59,46 @@ async def test_one_summary_per_currency_of_sent_invoices_with_recurring_and_one_
     response = await history_api.acme.get(PATH)
     assert response.status_code == 200, response.text
     body = json.loads(response.text, parse_float=str)
-    eur = fields("183.33", "EUR", "€", "2026-04-03T00:00:00", "2026-03-01T00:00:00",
-                 "2026-03-05T12:00:00Z", "30.00", "2026-04-01T00:00:00")  # fmt: skip
-    recurring = fields("133.33", "EUR", "€", "2026-04-03T00:00:00", "2026-03-01T00:00:00",
-                       "2026-03-05T12:00:00Z", "30.00", "2026-04-01T00:00:00")  # fmt: skip
-    one_time = fields("50.00", "EUR", "€", "2026-03-01T00:00:00", "2026-03-01T00:00:00",
-                      "2026-03-05T12:00:00Z", "30.00", "2026-03-01T00:00:00")  # fmt: skip
-    usd = fields("0.00", "USD", "$", "2026-04-15T00:00:00", "2026-04-15T00:00:00",
-                 "2026-04-16T08:00:00Z", "125.00", "2026-04-15T00:00:00")  # fmt: skip
+    eur = fields(
+        "183.33",
+        "EUR",
+        "€",
+        "2026-04-03T00:00:00",
+        "2026-03-01T00:00:00",
+        "2026-03-05T12:00:00Z",
+        "30.00",
+        "2026-04-01T00:00:00",
+    )
+    recurring = fields(
+        "133.33",
+        "EUR",
+        "€",
+        "2026-04-03T00:00:00",
+        "2026-03-01T00:00:00",
+        "2026-03-05T12:00:00Z",
+        "30.00",
+        "2026-04-01T00:00:00",
+    )
+    one_time = fields(
+        "50.00",
+        "EUR",
+        "€",
+        "2026-03-01T00:00:00",
+        "2026-03-01T00:00:00",
+        "2026-03-05T12:00:00Z",
+        "30.00",
+        "2026-03-01T00:00:00",
+    )
+    usd = fields(
+        "0.00",
+        "USD",
+        "$",
+        "2026-04-15T00:00:00",
+        "2026-04-15T00:00:00",
+        "2026-04-16T08:00:00Z",
+        "125.00",
+        "2026-04-15T00:00:00",
+    )
     assert body == {
         "totalCount": 2,
         "items": [

@@ -183,9 +183,7 @@ BAD_PARAMETERS = [
 
 
 @pytest.mark.parametrize("parameter, value", BAD_PARAMETERS)
-async def test_a_bad_parameter_is_a_400_problem_naming_it(
-    catalogue_api: ModuleApi, parameter: str, value: str
-) -> None:
+async def test_a_bad_parameter_is_a_400_problem_naming_it(catalogue_api: ModuleApi, parameter: str, value: str) -> None:
     for path in ("/invoices/summary", "/invoices/list-summary", "/v1/invoices"):
         response = await catalogue_api.acme.get(path, params={parameter: value})
         assert response.status_code == 400, (path, response.text)

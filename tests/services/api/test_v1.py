@@ -27,8 +27,7 @@ def count(n: int, gross: str) -> dict[str, Any]:
 
 
 def balance(n: int, total: str, usage: str, fixed: str, recurring: str, one_time: str) -> dict[str, Any]:
-    return {"count": n, "balance": total, "usage": usage, "fixed": fixed, "recurring": recurring,
-            "oneTime": one_time}  # fmt: skip
+    return {"count": n, "balance": total, "usage": usage, "fixed": fixed, "recurring": recurring, "oneTime": one_time}
 
 
 def aging(*buckets: tuple[int, str]) -> list[dict[str, Any]]:
@@ -71,28 +70,52 @@ EUR_SUMMARY = {
 }
 NO_BALANCE = balance(0, ZERO, ZERO, ZERO, ZERO, ZERO)
 GBP_SUMMARY = {
-    "currency": "GBP", "currencySymbol": "£", "invoiceCount": 1, "grossTotal": "120.00",
-    "byStatus": {"draft": count(1, "120.00"),
-                 "sent": {"count": 0, "netTotal": ZERO, "taxTotal": ZERO, "grossTotal": ZERO},
-                 "voided": count(0, ZERO)},
+    "currency": "GBP",
+    "currencySymbol": "£",
+    "invoiceCount": 1,
+    "grossTotal": "120.00",
+    "byStatus": {
+        "draft": count(1, "120.00"),
+        "sent": {"count": 0, "netTotal": ZERO, "taxTotal": ZERO, "grossTotal": ZERO},
+        "voided": count(0, ZERO),
+    },
     "byPaymentStatus": {"unpaid": count(0, ZERO), "partiallyPaid": count(0, ZERO), "paid": count(0, ZERO)},
-    "revenue": ZERO, "collected": ZERO, "paidUpToGross": ZERO, "vat": ZERO, "overpaid": ZERO,
+    "revenue": ZERO,
+    "collected": ZERO,
+    "paidUpToGross": ZERO,
+    "vat": ZERO,
+    "overpaid": ZERO,
     "receivable": NO_BALANCE,
     "overdue": {**NO_BALANCE, "asOf": "2026-05-20", "aging": aging(*[(0, ZERO)] * 4)},
-    "firstInvoiceDate": None, "latestInvoiceDate": None, "latestAccountingDate": None,
-    "lastPaymentDate": None, "lastPaymentAmount": None,
-}  # fmt: skip
+    "firstInvoiceDate": None,
+    "latestInvoiceDate": None,
+    "latestAccountingDate": None,
+    "lastPaymentDate": None,
+    "lastPaymentAmount": None,
+}
 USD_SUMMARY = {
     **GBP_SUMMARY,
-    "currency": "USD", "currencySymbol": "$", "invoiceCount": 2, "grossTotal": "240.00",
-    "byStatus": {"draft": count(1, "120.00"),
-                 "sent": {"count": 1, "netTotal": "100.00", "taxTotal": "20.00", "grossTotal": "120.00"},
-                 "voided": count(0, ZERO)},
+    "currency": "USD",
+    "currencySymbol": "$",
+    "invoiceCount": 2,
+    "grossTotal": "240.00",
+    "byStatus": {
+        "draft": count(1, "120.00"),
+        "sent": {"count": 1, "netTotal": "100.00", "taxTotal": "20.00", "grossTotal": "120.00"},
+        "voided": count(0, ZERO),
+    },
     "byPaymentStatus": {"unpaid": count(0, ZERO), "partiallyPaid": count(0, ZERO), "paid": count(1, "120.00")},
-    "revenue": "120.00", "collected": "125.00", "paidUpToGross": "120.00", "vat": "20.00", "overpaid": "5.00",
-    "firstInvoiceDate": "2026-04-15", "latestInvoiceDate": "2026-04-15", "latestAccountingDate": "2026-04-15",
-    "lastPaymentDate": "2026-04-16T08:00:00Z", "lastPaymentAmount": "125.00",
-}  # fmt: skip
+    "revenue": "120.00",
+    "collected": "125.00",
+    "paidUpToGross": "120.00",
+    "vat": "20.00",
+    "overpaid": "5.00",
+    "firstInvoiceDate": "2026-04-15",
+    "latestInvoiceDate": "2026-04-15",
+    "latestAccountingDate": "2026-04-15",
+    "lastPaymentDate": "2026-04-16T08:00:00Z",
+    "lastPaymentAmount": "125.00",
+}
 
 
 async def test_the_summary_gives_every_figure_per_currency(history_api: ModuleApi) -> None:
@@ -104,7 +127,9 @@ async def test_the_summary_gives_every_figure_per_currency(history_api: ModuleAp
 async def test_the_customer_summary_gives_the_same_figures_for_one_customer(history_api: ModuleApi) -> None:
     response = await history_api.acme.get("/v1/customers/cus-9/summary", params={"asOf": "2026-05-20"})
     assert response.json() == {
-        "customerId": "cus-9", "asOf": "2026-05-20", "summaries": [EUR_SUMMARY, GBP_SUMMARY, USD_SUMMARY]
+        "customerId": "cus-9",
+        "asOf": "2026-05-20",
+        "summaries": [EUR_SUMMARY, GBP_SUMMARY, USD_SUMMARY],
     }
 
 
@@ -131,18 +156,48 @@ async def test_an_invoice_has_every_stored_field(history_api: ModuleApi) -> None
     assert response.status_code == 200
     body = response.json()
     assert body == {
-        "id": p1.invoice_id, "invoiceNumber": p1.number, "customerId": "cus-9", "customerName": "cus-9 Ltd",
-        "currency": "EUR", "issueDate": "2026-03-01", "dueDate": "2026-03-31", "accountingDate": "2026-03-01",
-        "billingPeriod": None, "billingScheduleId": None, "seriesId": "S1", "documentType": "fiscal",
-        "status": "SENT", "paymentStatus": "PARTIALLY_PAID", "netTotal": "150.00", "taxTotal": "30.00",
-        "grossTotal": "180.00", "usageGross": "60.00", "fixedGross": "120.00", "recurringGross": "120.00",
-        "oneTimeGross": "60.00", "quantityIsZero": False, "amountPaid": "30.00", "balance": "150.00",
-        "overpaid": ZERO, "balanceUsage": "50.00", "balanceFixed": "100.00", "balanceRecurring": "100.00",
-        "balanceOneTime": "50.00", "receivable": True, "paymentCount": 1, "paymentIds": body["paymentIds"],
-        "lastPaidAt": "2026-03-05T12:00:00Z", "lastPaymentAmount": "30.00", "sentAt": "2026-03-01T10:00:00Z",
-        "sentDate": "2026-03-01", "voidedAt": None, "voidReason": None, "eventIds": [e.id for e in EVENTS[:3]],
-        "createdAt": "2026-03-01T10:00:00Z", "updatedAt": "2026-03-01T12:00:00Z",
-    }  # fmt: skip
+        "id": p1.invoice_id,
+        "invoiceNumber": p1.number,
+        "customerId": "cus-9",
+        "customerName": "cus-9 Ltd",
+        "currency": "EUR",
+        "issueDate": "2026-03-01",
+        "dueDate": "2026-03-31",
+        "accountingDate": "2026-03-01",
+        "billingPeriod": None,
+        "billingScheduleId": None,
+        "seriesId": "S1",
+        "documentType": "fiscal",
+        "status": "SENT",
+        "paymentStatus": "PARTIALLY_PAID",
+        "netTotal": "150.00",
+        "taxTotal": "30.00",
+        "grossTotal": "180.00",
+        "usageGross": "60.00",
+        "fixedGross": "120.00",
+        "recurringGross": "120.00",
+        "oneTimeGross": "60.00",
+        "quantityIsZero": False,
+        "amountPaid": "30.00",
+        "balance": "150.00",
+        "overpaid": ZERO,
+        "balanceUsage": "50.00",
+        "balanceFixed": "100.00",
+        "balanceRecurring": "100.00",
+        "balanceOneTime": "50.00",
+        "receivable": True,
+        "paymentCount": 1,
+        "paymentIds": body["paymentIds"],
+        "lastPaidAt": "2026-03-05T12:00:00Z",
+        "lastPaymentAmount": "30.00",
+        "sentAt": "2026-03-01T10:00:00Z",
+        "sentDate": "2026-03-01",
+        "voidedAt": None,
+        "voidReason": None,
+        "eventIds": [e.id for e in EVENTS[:3]],
+        "createdAt": "2026-03-01T10:00:00Z",
+        "updatedAt": "2026-03-01T12:00:00Z",
+    }
     assert len(body["paymentIds"]) == 1
 
 
