@@ -22,7 +22,7 @@ import datetime as dt
 import sys
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from contracts import (
     ContractError,
@@ -34,6 +34,7 @@ from contracts import (
     decode,
     to_minor,
 )
+from services import kafka
 from services.settings import Settings
 
 SCHEMA = """
@@ -198,8 +199,8 @@ async def apply_event(conn: asyncpg.Connection, body: bytes) -> str:
 async def run(settings: Settings) -> int:
     conn = await asyncpg.connect(settings.database_url)
     await conn.execute(SCHEMA)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    consumer = kafka.consumer(
+        settings,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

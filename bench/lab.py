@@ -23,10 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import msgspec
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from bench.procstat import status_kb
-from services import db, keys
+from services import db, kafka, keys
 from services.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ class Lab:
 
     async def topic(self, label: str, partitions: int = 4) -> str:
         name = "bench-" + self._name(label).replace("_", "-")
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+        admin = kafka.admin(Settings(kafka_bootstrap=self.kafka_bootstrap))
         await admin.start()
         try:
             await admin.create_topics([NewTopic(name, partitions, 1), NewTopic(name + ".dlq", 1, 1)])
@@ -257,7 +257,7 @@ class Lab:
                     process.stop(timeout=20)
         if self._topics:
             with contextlib.suppress(Exception):
-                admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+                admin = kafka.admin(Settings(kafka_bootstrap=self.kafka_bootstrap))
                 await admin.start()
                 try:
                     existing = set(await admin.list_topics())

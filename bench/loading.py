@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from bench import streams
 from contracts import InvoiceCreated, invoice_amounts
@@ -31,6 +30,8 @@ from projections.figures import RECEIVABLE
 from projections.invoice import advance, check_transition, created_state
 from projections.store import EVENT_STORE_COLUMNS, INVOICE_COLUMNS, invoice_row
 from projections.verify import FIGURE_SQL, SUMMARY_TABLES
+from services import kafka
+from services.settings import Settings
 
 LOAD_PROCESSES = 2
 
@@ -39,8 +40,8 @@ async def publish(bootstrap: str, topic: str, records: Sequence[streams.Record])
     """Send the records in order; returns each partition's end offset (the
     next offset after the last record). The producer is the idempotent,
     acks=all one the contract asks publishers for, with large batches."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+    producer = kafka.producer(
+        Settings(kafka_bootstrap=bootstrap),
         enable_idempotence=True,
         acks="all",
         linger_ms=20,

@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from bench import streams
+from services import kafka
 from services.settings import Settings
 
 TICK_SECONDS = 0.002
@@ -34,9 +33,7 @@ TICK_SECONDS = 0.002
 async def publish_paced(
     settings: Settings, records: list[streams.Record], rate: float, sample_every: int
 ) -> dict[str, Any]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=1
-    )
+    producer = kafka.producer(settings, enable_idempotence=True, acks="all", linger_ms=1)
     await producer.start()
     sampled: list[tuple[float, asyncio.Future[Any]]] = []
     try:

@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import asyncpg
 
@@ -16,7 +17,7 @@ from services import db, keys
 from services.logging import configure
 from services.settings import Settings, describe
 
-Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 @contextlib.asynccontextmanager
@@ -165,18 +166,18 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from services.kafka_probe import KafkaProbe
     from services.status import projection_status, render
 
-    probe: KafkaProbe | None = KafkaProbe(settings.kafka_bootstrap, settings.topic)
+    probe = KafkaProbe(settings)
     async with connected(settings) as conn:
+        reachable: KafkaProbe | None = probe
         try:
-            await probe.start()  # type: ignore[union-attr]
+            await probe.start()
         except Exception as error:  # noqa: BLE001 - show what the database knows
             print(f"broker unreachable ({error!r}): lag unknown", file=sys.stderr)
-            probe = None
+            reachable = None
         try:
-            current = await projection_status(conn, settings, probe)
+            current = await projection_status(conn, settings, reachable)
         finally:
-            if probe is not None:
-                await probe.stop()
+            await probe.stop()
     print(msgspec.json.encode(current).decode() if args.json else render(current))
     return 0
 

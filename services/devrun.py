@@ -7,8 +7,7 @@ import asyncio
 import contextlib
 import signal
 
-from contracts import InvoiceEventPublisher
-from services import db, keys
+from services import db, kafka, keys
 from services.api.freshness import read_positions
 from services.api.server import server
 from services.demo import demo_stream
@@ -37,9 +36,9 @@ async def run_demo(settings: Settings, invoices: int) -> int:
     worker_task = asyncio.create_task(Worker(settings).run(stop))
     api_task = asyncio.create_task(api.serve())
 
-    async with InvoiceEventPublisher(settings.kafka_bootstrap, settings.topic) as publisher:
+    async with kafka.publisher(settings) as publisher:
         sent = await publisher.publish_many(demo_stream(tenants=1, invoices=invoices))
-    wanted = {}
+    wanted: dict[int, int] = {}
     for position in sent:
         wanted[position.partition] = max(wanted.get(position.partition, -1), position.offset)
     pool = await db.create_pool(settings.database_url, 1, 1)

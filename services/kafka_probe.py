@@ -6,21 +6,28 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from projections.status import PartitionStatus
+from services import kafka
 from services.logging import get_logger
+from services.settings import Settings
 
 log = get_logger("kafka-probe")
 
 
 class KafkaProbe:
-    """A group-less consumer that only looks: it never joins the workers' group."""
+    """A group-less consumer that only looks: it never joins the workers' group.
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.topic = topic
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+    ``KafkaProbe(settings)``; the older ``KafkaProbe(bootstrap, topic)`` still
+    works, connecting with the default settings but for those two."""
+
+    def __init__(self, settings: Settings | str, topic: str | None = None) -> None:
+        if isinstance(settings, str):
+            settings = Settings(kafka_bootstrap=settings, topic=Settings().topic if topic is None else topic)
+        self.topic = settings.topic
+        self.consumer = kafka.consumer(
+            settings,
             enable_auto_commit=False,
             group_id=None,
             request_timeout_ms=5000,

@@ -43,6 +43,8 @@ async def create(conn: asyncpg.Connection, tenant_id: str, name: str = "") -> tu
         key[:10],
         hash_key(key),
     )
+    if row is None:
+        raise RuntimeError("INSERT … RETURNING gave no row")
     return ApiKey(**dict(row.items())), key
 
 

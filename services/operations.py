@@ -4,14 +4,13 @@ projections' SQL: replay and promote with progress, verify, versions."""
 from __future__ import annotations
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 
 from projections import positions, replay, versions
 from projections.projector import Projector, incoming
 from projections.verify import Difference, verify
+from services import kafka
 from services.progress import Progress
 from services.settings import Settings
-from services.worker.consumer import raw
 
 
 async def rebuild(read: asyncpg.Connection, write: asyncpg.Connection, promote: bool) -> str:
@@ -109,9 +108,9 @@ async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promo
         )
     version = await replay.start(conn)
     # Without a group, a subscribed consumer is assigned every partition.
-    consumer = AIOKafkaConsumer(
+    consumer = kafka.consumer(
+        settings,
         settings.topic,
-        bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -132,7 +131,7 @@ async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promo
         while any(expected[p] < ends[p] for p in partitions):
             fetched = await consumer.getmany(timeout_ms=500, max_records=settings.batch_max_records)
             records = [
-                raw(r)
+                kafka.raw_record(r)
                 for batch in fetched.values()
                 for r in batch
                 if expected[r.partition] <= r.offset < ends[r.partition]

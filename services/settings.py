@@ -23,6 +23,9 @@ class SettingsError(ValueError):
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = "postgresql://billing@127.0.0.1:15432/billing"
     kafka_bootstrap: str = "127.0.0.1:19092"
+    # How this service's Kafka clients name themselves to the brokers (their
+    # logs, quotas and group member ids).
+    kafka_client_id: str = "billing"
     topic: str = "invoice-events"
     dlq_topic: str = "invoice-events.dlq"
     consumer_group: str = "invoice-projections"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services import kafka
 from services.settings import Settings
 
 
 async def ensure_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
