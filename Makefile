@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-STACK  := $(PY) deploy/local/stack.py
+STACK  := $(PY) -m deploy.local
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k money"
 PYTEST_ARGS ?=
 

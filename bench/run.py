@@ -25,9 +25,7 @@ from bench.loadgen import LoadResult, ensure_wrk
 from bench.machine import Machine, describe
 from bench.read import ReadResult
 from bench.replay import ReplaySize
-
-sys.path.insert(0, str(REPO / "deploy" / "local"))
-import stack  # noqa: E402  (deploy/local/stack.py: the local Kafka + PostgreSQL)
+from deploy import local as stack  # the local Kafka + PostgreSQL
 
 
 class ReadScalingPoint(msgspec.Struct, frozen=True):

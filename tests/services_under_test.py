@@ -2,21 +2,19 @@
 
 In order: BILLING_DATABASE_URL + BILLING_KAFKA_BOOTSTRAP if both are given;
 containers (testcontainers) where a Docker engine answers; otherwise the local
-stack of deploy/local/stack.py, started if it is not running.
+stack (the deploy.local package), started if it is not running.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "deploy" / "local"))
+from deploy import local as stack
 
-import stack  # noqa: E402  (deploy/local/stack.py)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def docker_engine_available() -> bool:

@@ -21,7 +21,7 @@ MAIN_STACK_ENV = ("BILLING_DATABASE_URL", "BILLING_KAFKA_BOOTSTRAP")
 
 @contextlib.contextmanager
 def private() -> Iterator[None]:
-    """Run stack.py calls against the private stack."""
+    """Run deploy.local calls against the private stack."""
     saved = {k: os.environ.get(k) for k in (*FAULTS_ENV, *MAIN_STACK_ENV)}
     os.environ.update(FAULTS_ENV)
     for name in MAIN_STACK_ENV:
