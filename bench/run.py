@@ -25,6 +25,7 @@ from bench.loadgen import LoadResult, ensure_wrk
 from bench.machine import Machine, describe
 from bench.read import ReadResult
 from bench.replay import ReplaySize
+from bench.report import FLOOR
 from deploy import local as stack  # the local Kafka + PostgreSQL
 
 
@@ -155,7 +156,7 @@ async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
         apps = await read.start_apps(ctx, sizes.read_invoices)
         try:
             endpoints = await read.measure(
-                ctx, apps, [*read.endpoint_paths(ctx, apps.customers), read.FLOOR], sizes.read_runs, sizes.read_seconds
+                ctx, apps, [*read.endpoint_paths(ctx, apps.customers), FLOOR], sizes.read_runs, sizes.read_seconds
             )
         finally:
             await read.stop_apps(ctx, apps)

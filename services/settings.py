@@ -2,7 +2,7 @@
 
 Every process builds it once at start-up (``Settings.from_env()``) and passes it
 down explicitly; nothing reads the environment at import time. The defaults
-point at the local stack (deploy/local/stack.py) so a laptop needs no set-up.
+point at the local stack (deploy/local, python -m deploy.local) so a laptop needs no set-up.
 """
 
 from __future__ import annotations
