@@ -16,6 +16,7 @@ from contracts.codec import (
 )
 from contracts.errors import ContractError, Reason
 from contracts.events import (
+    EVENT_CLASSES,
     EVENT_TYPES,
     BillingPeriod,
     Envelope,
@@ -29,6 +30,8 @@ from contracts.events import (
     InvoiceVoided,
     InvoiceVoidedData,
     Line,
+    event_type,
+    type_name,
 )
 from contracts.money import (
     CURRENCIES,
@@ -42,6 +45,7 @@ from contracts.publisher import InvoiceEventPublisher, Position
 
 __all__ = [
     "CURRENCIES",
+    "EVENT_CLASSES",
     "EVENT_TYPES",
     "MAX_MINOR",
     "STRUCTURED_CONTENT_TYPE",
@@ -69,7 +73,9 @@ __all__ = [
     "decode_stored",
     "encode",
     "encode_binary",
+    "event_type",
     "format_minor",
     "invoice_amounts",
     "to_minor",
+    "type_name",
 ]

@@ -15,7 +15,9 @@ documented in the generated JSON Schemas (``contracts/schemas``).
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Final, Literal, TypeAlias
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Final, Literal, TypeAlias, get_args
 
 import msgspec
 from msgspec import Meta
@@ -203,10 +205,33 @@ class InvoiceVoided(Envelope, frozen=True, kw_only=True, omit_defaults=True, tag
 
 
 InvoiceEvent: TypeAlias = InvoiceCreated | InvoiceSent | InvoicePaid | InvoiceVoided
+"""Every event type: the one list of them. ``EVENT_CLASSES``, ``EVENT_TYPES``,
+the decoder, the JSON Schemas and every ``match`` on an event derive from it."""
 
-EVENT_TYPES: Final[tuple[str, ...]] = (
-    "invoice.created",
-    "invoice.sent",
-    "invoice.paid",
-    "invoice.voided",
-)
+
+def _event_classes() -> dict[str, type[InvoiceEvent]]:
+    classes: dict[str, type[InvoiceEvent]] = {}
+    for cls in get_args(InvoiceEvent):
+        tag = cls.__struct_config__.tag
+        assert isinstance(tag, str), f"{cls.__name__} needs a string tag"
+        classes[tag] = cls
+    return classes
+
+
+EVENT_CLASSES: Final[Mapping[str, type[InvoiceEvent]]] = MappingProxyType(_event_classes())
+"""Event class by CloudEvents ``type`` (``invoice.created`` ...), in union order."""
+
+EVENT_TYPES: Final[tuple[str, ...]] = tuple(EVENT_CLASSES)
+"""The CloudEvents ``type`` of every event, in union order."""
+
+_TYPE_OF: Final[Mapping[type[InvoiceEvent], str]] = MappingProxyType({cls: tag for tag, cls in EVENT_CLASSES.items()})
+
+
+def type_name(cls: type[InvoiceEvent]) -> str:
+    """The CloudEvents ``type`` of an event class (its tag)."""
+    return _TYPE_OF[cls]
+
+
+def event_type(event: InvoiceEvent) -> str:
+    """The CloudEvents ``type`` of an event."""
+    return _TYPE_OF[type(event)]

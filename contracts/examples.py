@@ -7,6 +7,7 @@ to start from (``msgspec.structs.replace`` makes variations).
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from contracts.events import (
     BillingPeriod,
@@ -25,15 +26,23 @@ from contracts.events import (
 _INVOICE_ID = "inv_01J9Z3Q5T7"
 _UTC = datetime.UTC
 
+
+def _envelope(event_id: str, sequence: int, time: datetime.datetime, source: str = "/invoicing") -> dict[str, Any]:
+    """The CloudEvents attributes of one event of the example invoice."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "subject": _INVOICE_ID,
+        "time": time,
+        "tenantid": "acme",
+        "sequence": sequence,
+        "datacontenttype": "application/json",
+    }
+
+
 CREATED = InvoiceCreated(
-    specversion="1.0",
-    id="evt_0001",
-    source="/invoicing",
-    subject=_INVOICE_ID,
-    time=datetime.datetime(2026, 3, 1, 9, 30, tzinfo=_UTC),
-    tenantid="acme",
-    sequence=1,
-    datacontenttype="application/json",
+    **_envelope("evt_0001", 1, datetime.datetime(2026, 3, 1, 9, 30, tzinfo=_UTC)),
     data=InvoiceCreatedData(
         invoice_number="INV-2026-0042",
         customer_id="cus_42",
@@ -78,26 +87,12 @@ CREATED = InvoiceCreated(
 )
 
 SENT = InvoiceSent(
-    specversion="1.0",
-    id="evt_0002",
-    source="/invoicing",
-    subject=_INVOICE_ID,
-    time=datetime.datetime(2026, 3, 1, 9, 31, tzinfo=_UTC),
-    tenantid="acme",
-    sequence=2,
-    datacontenttype="application/json",
+    **_envelope("evt_0002", 2, datetime.datetime(2026, 3, 1, 9, 31, tzinfo=_UTC)),
     data=InvoiceSentData(sent_at=datetime.datetime(2026, 3, 1, 9, 31, tzinfo=_UTC)),
 )
 
 PAID = InvoicePaid(
-    specversion="1.0",
-    id="evt_0003",
-    source="/payments",
-    subject=_INVOICE_ID,
-    time=datetime.datetime(2026, 3, 20, 14, 5, 12, tzinfo=_UTC),
-    tenantid="acme",
-    sequence=3,
-    datacontenttype="application/json",
+    **_envelope("evt_0003", 3, datetime.datetime(2026, 3, 20, 14, 5, 12, tzinfo=_UTC), source="/payments"),
     data=InvoicePaidData(
         payment_id="pay_7781",
         amount="500.00",
@@ -106,14 +101,7 @@ PAID = InvoicePaid(
 )
 
 VOIDED = InvoiceVoided(
-    specversion="1.0",
-    id="evt_0004",
-    source="/invoicing",
-    subject=_INVOICE_ID,
-    time=datetime.datetime(2026, 3, 25, 8, 0, tzinfo=_UTC),
-    tenantid="acme",
-    sequence=4,
-    datacontenttype="application/json",
+    **_envelope("evt_0004", 4, datetime.datetime(2026, 3, 25, 8, 0, tzinfo=_UTC)),
     data=InvoiceVoidedData(
         voided_at=datetime.datetime(2026, 3, 25, 8, 0, tzinfo=_UTC),
         reason="Replaced by INV-2026-0057",

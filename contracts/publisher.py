@@ -79,7 +79,7 @@ class InvoiceEventPublisher:
 
     async def start(self) -> None:
         """Connect to the cluster."""
-        from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+        from aiokafka import AIOKafkaProducer
 
         producer = AIOKafkaProducer(**self._options)
         await producer.start()

@@ -1,4 +1,4 @@
-"""JSON Schemas of the four event types, generated from ``contracts.events``.
+"""JSON Schemas of every event type, generated from ``contracts.events``.
 
 The checked-in files under ``contracts/schemas/`` are what publishers read and
 what ``dataschema`` may point at (the payload alone is the ``$defs`` entry
@@ -16,31 +16,18 @@ from typing import Any
 
 import msgspec
 
-from contracts.events import InvoiceCreated, InvoicePaid, InvoiceSent, InvoiceVoided
+from contracts.events import EVENT_CLASSES
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-_EVENT_CLASSES: tuple[type[msgspec.Struct], ...] = (
-    InvoiceCreated,
-    InvoiceSent,
-    InvoicePaid,
-    InvoiceVoided,
-)
-
 
 def event_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema of each event type, keyed by type (``invoice.created`` ...)."""
-    schemas: dict[str, dict[str, Any]] = {}
-    for cls in _EVENT_CLASSES:
-        event_type = cls.__struct_config__.tag
-        assert isinstance(event_type, str)  # every event class has a string tag
-        schemas[event_type] = {
-            "$schema": JSON_SCHEMA_DIALECT,
-            "title": event_type,
-            **msgspec.json.schema(cls),
-        }
-    return schemas
+    return {
+        event_type: {"$schema": JSON_SCHEMA_DIALECT, "title": event_type, **msgspec.json.schema(cls)}
+        for event_type, cls in EVENT_CLASSES.items()
+    }
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from typing import TypeVar
 
 import msgspec
 
-from contracts import ContractError, Decoded, InvoiceCreated, InvoiceEvent, Position, Reason
-from projections.figures import (
-    ZERO_TOTALS,
-    contribution,
-    receivable_part,
-    subtract,
-)
-from projections.invoice import InvoiceState, advance, check_transition, created_state
+from contracts import ContractError, Decoded, InvoiceEvent, Position, Reason, event_type
+from projections.figures import NO_FIGURES, Figures, contribution
+from projections.invoice import InvoiceState, advance, check_transition, first_state, opens_history
 
 InvoiceKey = tuple[str, str]  # (tenant_id, invoice_id)
+Key = TypeVar("Key")
 
 APPLIED, DUPLICATE, HELD, RELEASED, QUARANTINED = (
     "applied",
@@ -94,10 +91,12 @@ class Quarantined(msgspec.Struct, frozen=True):
 class BatchResult(msgspec.Struct, kw_only=True):
     events: list[StoredEvent]
     invoices: list[InvoiceState]
-    totals: dict[tuple[str, str, int], tuple[int, ...]]
-    customer_totals: dict[tuple[str, str, str, int], tuple[int, ...]]
-    receivable: dict[tuple[str, str, dt.date, int], tuple[int, ...]]
-    customer_receivable: dict[tuple[str, str, str, dt.date, int], tuple[int, ...]]
+    # Summed changes per summary row (key: the row's key columns, partition
+    # last); the receivable tables' values hold their receivable_* figures only.
+    totals: dict[tuple[str, str, int], Figures]
+    customer_totals: dict[tuple[str, str, str, int], Figures]
+    receivable: dict[tuple[str, str, dt.date, int], Figures]
+    customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures]
     held_added: list[tuple[InvoiceKey, Pending]]
     held_removed: list[tuple[InvoiceKey, int]]
     quarantined: list[Quarantined]
@@ -107,11 +106,6 @@ class BatchResult(msgspec.Struct, kw_only=True):
 
 def event_key(event: InvoiceEvent) -> InvoiceKey:
     return event.tenantid, event.subject
-
-
-def event_type(event: InvoiceEvent) -> str:
-    """The CloudEvents ``type`` (the Struct's tag)."""
-    return str(event.__struct_config__.tag)
 
 
 class BatchFold:
@@ -127,7 +121,7 @@ class BatchFold:
         self.held: dict[InvoiceKey, dict[int, Pending]] = defaultdict(dict)
         for key, by_sequence in (held or {}).items():
             self.held[key].update(by_sequence)
-        self._before: dict[InvoiceKey, tuple[int, ...]] = {}
+        self._before: dict[InvoiceKey, Figures] = {}
         self._partition: dict[InvoiceKey, int] = {}
         self._events: list[StoredEvent] = []
         self._held_added: dict[tuple[InvoiceKey, int], Pending] = {}
@@ -160,12 +154,12 @@ class BatchFold:
         state = self.states.get(key)
         last = 0 if state is None else state.last_sequence
         sequence = event.sequence
-        if isinstance(event, InvoiceCreated) and sequence != 1:
+        if sequence != 1 and opens_history(event):
             return self._quarantine_pending(
                 pending,
                 ContractError(
                     Reason.INVALID_SEQUENCE,
-                    f"invoice.created must have sequence 1, not {sequence}",
+                    f"{event_type(event)} must have sequence 1, not {sequence}",
                 ),
             )
         if sequence <= last:
@@ -209,13 +203,8 @@ class BatchFold:
         state = self.states.get(key)
         try:
             if state is None:
-                if not isinstance(event, InvoiceCreated) or pending.decoded.amounts is None:
-                    raise ContractError(
-                        Reason.INVALID_SEQUENCE,
-                        f"{event_type(event)} at sequence 1: an invoice's first event is invoice.created",
-                    )
-                state = created_state(event, pending.decoded.amounts, pending.position.partition)
-                self._before.setdefault(key, ZERO_TOTALS)
+                state = first_state(event, pending.decoded.amounts, pending.position.partition)
+                self._before.setdefault(key, NO_FIGURES)
                 self.states[key] = state
             else:
                 amount = check_transition(state, event)
@@ -301,23 +290,23 @@ class BatchFold:
     # -- result -----------------------------------------------------------------
 
     def finish(self) -> BatchResult:
-        totals: dict[tuple[str, str, int], list[int]] = {}
-        customer_totals: dict[tuple[str, str, str, int], list[int]] = {}
-        receivable: dict[tuple[str, str, dt.date, int], list[int]] = {}
-        customer_receivable: dict[tuple[str, str, str, dt.date, int], list[int]] = {}
+        totals: dict[tuple[str, str, int], Figures] = {}
+        customer_totals: dict[tuple[str, str, str, int], Figures] = {}
+        receivable: dict[tuple[str, str, dt.date, int], Figures] = {}
+        customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures] = {}
         invoices: list[InvoiceState] = []
         for key, before in self._before.items():
             state = self.states[key]
             invoices.append(state)
-            delta = subtract(contribution(state), before)
-            if not any(delta):
+            delta = contribution(state) - before
+            if delta == NO_FIGURES:
                 continue
             partition = self._partition[key]
             tenant, customer, currency = state.tenant_id, state.customer_id, state.currency
             _add(totals, (tenant, currency, partition), delta)
             _add(customer_totals, (tenant, customer, currency, partition), delta)
-            part = receivable_part(delta)
-            if any(part):
+            part = delta.receivable_part()
+            if part != NO_FIGURES:
                 _add(receivable, (tenant, currency, state.due_date, partition), part)
                 _add(
                     customer_receivable,
@@ -339,15 +328,11 @@ class BatchFold:
         )
 
 
-def _add(into: dict[tuple, list[int]], key: tuple, delta: Iterable[int]) -> None:  # type: ignore[type-arg]
+def _add(into: dict[Key, Figures], key: Key, delta: Figures) -> None:
     current = into.get(key)
-    if current is None:
-        into[key] = list(delta)
-    else:
-        for index, value in enumerate(delta):
-            current[index] += value
+    into[key] = delta if current is None else current + delta
 
 
-def _freeze(rows: dict[tuple, list[int]]) -> dict:  # type: ignore[type-arg]
+def _freeze(rows: dict[Key, Figures]) -> dict[Key, Figures]:
     """Drop keys whose changes cancelled out within the batch."""
-    return {key: tuple(values) for key, values in rows.items() if any(values)}
+    return {key: figures for key, figures in rows.items() if figures != NO_FIGURES}

@@ -9,6 +9,7 @@ their own reason so the batch fold can quarantine them.
 from __future__ import annotations
 
 import datetime as dt
+from typing import assert_never
 
 import msgspec
 
@@ -21,7 +22,9 @@ from contracts import (
     InvoiceSent,
     InvoiceVoided,
     Reason,
+    event_type,
     to_minor,
+    type_name,
 )
 
 DRAFT, SENT, VOIDED = "DRAFT", "SENT", "VOIDED"
@@ -84,7 +87,7 @@ class InvoiceState(msgspec.Struct, kw_only=True):
                 return PAID
             return PARTIALLY_PAID if self.amount_paid > 0 else UNPAID
         # Nothing is owed on a zero-total invoice once it is sent; a zero-total
-        # draft stays UNPAID until then (SPEC §2).
+        # draft stays UNPAID until then (see docs/figures.md#payment-status).
         return PAID if self.amount_paid > 0 or self.status == SENT else UNPAID
 
     @property
@@ -104,7 +107,8 @@ class InvoiceState(msgspec.Struct, kw_only=True):
         return None if self.sent_at is None else self.sent_at.astimezone(dt.UTC).date()
 
     def balance_split(self) -> tuple[int, int, int, int]:
-        """The balance split (usage, fixed, recurring, one_time), SPEC §2."""
+        """The balance split (usage, fixed, recurring, one_time); see
+        docs/figures.md#balance-split."""
         balance = self.balance
         fixed, usage = split_pro_rata(balance, self.fixed_gross, self.usage_gross, self.gross)
         recurring, one_time = split_pro_rata(balance, self.recurring_gross, self.one_time_gross, self.gross)
@@ -134,6 +138,32 @@ def split_pro_rata(balance: int, first: int, second: int, total: int) -> tuple[i
         return balance - part, part
     part = round_half_even_div(balance * first, total)
     return part, balance - part
+
+
+def opens_history(event: InvoiceEvent) -> bool:
+    """Whether events of this type start an invoice's history (sequence 1)."""
+    match event:
+        case InvoicePaid() | InvoiceSent() | InvoiceVoided():
+            return False
+        case InvoiceCreated():
+            return True
+        case _:
+            assert_never(event)
+
+
+def first_state(event: InvoiceEvent, amounts: InvoiceAmounts | None, partition: int) -> InvoiceState:
+    """The state an invoice's first event creates; ContractError (invalid
+    sequence) if events of this type cannot start a history."""
+    match event:
+        case InvoiceCreated() if amounts is not None:
+            return created_state(event, amounts, partition)
+        case InvoiceCreated() | InvoiceSent() | InvoicePaid() | InvoiceVoided():
+            raise ContractError(
+                Reason.INVALID_SEQUENCE,
+                f"{event_type(event)} at sequence 1: an invoice's first event is {type_name(InvoiceCreated)}",
+            )
+        case _:
+            assert_never(event)
 
 
 def created_state(event: InvoiceCreated, amounts: InvoiceAmounts, partition: int) -> InvoiceState:
@@ -172,51 +202,61 @@ def created_state(event: InvoiceCreated, amounts: InvoiceAmounts, partition: int
 def check_transition(state: InvoiceState, event: InvoiceEvent) -> int:
     """Raise ContractError if ``event`` may not follow ``state``; else return the
     payment amount in minor units (0 for events that carry none)."""
-    if isinstance(event, InvoiceSent):
-        if state.status == SENT:
-            raise ContractError(Reason.SENT_TWICE, f"invoice {state.invoice_id} was already sent")
-        if state.status == VOIDED:
-            raise ContractError(Reason.SENT_AFTER_VOID, f"invoice {state.invoice_id} is voided")
-        return 0
-    if isinstance(event, InvoicePaid):
-        if state.status == VOIDED:
-            raise ContractError(Reason.PAID_AFTER_VOID, f"invoice {state.invoice_id} is voided")
-        if event.data.payment_id in state.payment_ids:
+    # The cases run in order: the most frequent events first.
+    match event:
+        case InvoicePaid():
+            if state.status == VOIDED:
+                raise ContractError(Reason.PAID_AFTER_VOID, f"invoice {state.invoice_id} is voided")
+            if event.data.payment_id in state.payment_ids:
+                raise ContractError(
+                    Reason.DUPLICATE_PAYMENT,
+                    f"payment {event.data.payment_id} was already applied to invoice {state.invoice_id}",
+                )
+            # The payment is in the invoice's currency; only now is its precision known.
+            return to_minor(event.data.amount, state.currency, field="data.amount")
+        case InvoiceSent():
+            if state.status == SENT:
+                raise ContractError(Reason.SENT_TWICE, f"invoice {state.invoice_id} was already sent")
+            if state.status == VOIDED:
+                raise ContractError(Reason.SENT_AFTER_VOID, f"invoice {state.invoice_id} is voided")
+            return 0
+        case InvoiceVoided():
+            if state.status == VOIDED:
+                raise ContractError(Reason.VOIDED_TWICE, f"invoice {state.invoice_id} is already voided")
+            if state.payment_status == PAID:
+                raise ContractError(Reason.VOID_AFTER_PAID, f"invoice {state.invoice_id} is fully paid")
+            return 0
+        case InvoiceCreated():
             raise ContractError(
-                Reason.DUPLICATE_PAYMENT,
-                f"payment {event.data.payment_id} was already applied to invoice {state.invoice_id}",
+                Reason.INVALID_SEQUENCE,
+                f"{event_type(event)} at sequence {event.sequence}: an invoice is created by its first event",
             )
-        # The payment is in the invoice's currency; only now is its precision known.
-        return to_minor(event.data.amount, state.currency, field="data.amount")
-    if isinstance(event, InvoiceVoided):
-        if state.status == VOIDED:
-            raise ContractError(Reason.VOIDED_TWICE, f"invoice {state.invoice_id} is already voided")
-        if state.payment_status == PAID:
-            raise ContractError(Reason.VOID_AFTER_PAID, f"invoice {state.invoice_id} is fully paid")
-        return 0
-    raise ContractError(
-        Reason.INVALID_SEQUENCE,
-        f"invoice.created at sequence {event.sequence}: an invoice is created by its first event",
-    )
+        case _:
+            assert_never(event)
 
 
 def advance(state: InvoiceState, event: InvoiceEvent, amount: int) -> None:
     """Apply an event that check_transition accepted (``amount`` is its result)."""
-    if isinstance(event, InvoiceSent):
-        state.status = SENT
-        state.sent_at = event.data.sent_at
-    elif isinstance(event, InvoicePaid):
-        state.amount_paid += amount
-        state.payment_count += 1
-        state.payment_ids.append(event.data.payment_id)
-        paid_at = event.data.paid_at
-        # The latest payment by paid_at; on a tie the later-applied one wins.
-        if state.last_paid_at is None or paid_at >= state.last_paid_at:
-            state.last_paid_at = paid_at
-            state.last_payment_amount = amount
-    elif isinstance(event, InvoiceVoided):
-        state.status = VOIDED
-        state.voided_at = event.data.voided_at
-        state.void_reason = event.data.reason
+    match event:
+        case InvoicePaid():
+            state.amount_paid += amount
+            state.payment_count += 1
+            state.payment_ids.append(event.data.payment_id)
+            paid_at = event.data.paid_at
+            # The latest payment by paid_at; on a tie the later-applied one wins.
+            if state.last_paid_at is None or paid_at >= state.last_paid_at:
+                state.last_paid_at = paid_at
+                state.last_payment_amount = amount
+        case InvoiceSent():
+            state.status = SENT
+            state.sent_at = event.data.sent_at
+        case InvoiceVoided():
+            state.status = VOIDED
+            state.voided_at = event.data.voided_at
+            state.void_reason = event.data.reason
+        case InvoiceCreated():
+            raise ValueError(f"{event_type(event)} never follows a state: check_transition refuses it")
+        case _:
+            assert_never(event)
     state.event_ids.append(event.id)
     state.updated_at = event.time

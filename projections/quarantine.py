@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from contracts import ContractError, Position, decode
+from contracts import ContractError, Position, decode, event_type
 from projections import versions
 from projections.batch import QUARANTINED, BatchFold, event_key
 from projections.projector import RawRecord, incoming
@@ -70,7 +70,7 @@ class QuarantinedEvent(msgspec.Struct, frozen=True):
             decoded = decode(self.raw, self.headers)
         except ContractError as error:
             return f"{error.reason}: {error.detail}"
-        return f"decodes as {decoded.event.__struct_config__.tag} {decoded.event.id}"
+        return f"decodes as {event_type(decoded.event)} {decoded.event.id}"
 
 
 class RetryOutcome(msgspec.Struct, frozen=True):

@@ -33,7 +33,7 @@ CREATE TABLE {schema}.invoices (
     amount_paid           bigint      NOT NULL,
     balance               bigint      NOT NULL,
     overpaid              bigint      NOT NULL,
-    -- The balance split by charge type and recurrence (SPEC §2).
+    -- The balance split by charge type and recurrence (docs/figures.md#balance-split).
     balance_usage         bigint      NOT NULL,
     balance_fixed         bigint      NOT NULL,
     balance_recurring     bigint      NOT NULL,
@@ -72,6 +72,9 @@ CREATE INDEX invoices_sent_by_last_payment ON {schema}.invoices
     (tenant_id, currency, (recurring_gross > 0), (one_time_gross > 0), last_paid_at, invoice_id)
     WHERE status = 'SENT' AND last_paid_at IS NOT NULL;
 
+-- The summary figures: one column per field of projections.figures.Figures,
+-- in its order, counts bigint and amounts numeric (a test compares them). What
+-- each figure means: docs/figures.md#summary-figures.
 CREATE TABLE {schema}.currency_totals (
     tenant_id   text    NOT NULL,
     currency    text    NOT NULL,
@@ -104,41 +107,17 @@ CREATE TABLE {schema}.currency_totals (
     PRIMARY KEY (tenant_id, currency, partition)
 );
 
+-- The same figures per customer: the customer, then every column of the
+-- per-currency table.
 CREATE TABLE {schema}.customer_totals (
-    tenant_id   text    NOT NULL,
     customer_id text    NOT NULL,
-    currency    text    NOT NULL,
-    partition   integer NOT NULL,
-    invoice_count         bigint  NOT NULL DEFAULT 0,
-    gross_total           numeric NOT NULL DEFAULT 0,
-    draft_count           bigint  NOT NULL DEFAULT 0,
-    draft_gross           numeric NOT NULL DEFAULT 0,
-    sent_count            bigint  NOT NULL DEFAULT 0,
-    sent_net              numeric NOT NULL DEFAULT 0,
-    sent_tax              numeric NOT NULL DEFAULT 0,
-    sent_gross            numeric NOT NULL DEFAULT 0,
-    voided_count          bigint  NOT NULL DEFAULT 0,
-    voided_gross          numeric NOT NULL DEFAULT 0,
-    unpaid_count          bigint  NOT NULL DEFAULT 0,
-    unpaid_gross          numeric NOT NULL DEFAULT 0,
-    partially_paid_count  bigint  NOT NULL DEFAULT 0,
-    partially_paid_gross  numeric NOT NULL DEFAULT 0,
-    paid_count            bigint  NOT NULL DEFAULT 0,
-    paid_gross            numeric NOT NULL DEFAULT 0,
-    collected             numeric NOT NULL DEFAULT 0,
-    paid_capped           numeric NOT NULL DEFAULT 0,
-    overpaid              numeric NOT NULL DEFAULT 0,
-    receivable_count      bigint  NOT NULL DEFAULT 0,
-    receivable_balance    numeric NOT NULL DEFAULT 0,
-    receivable_usage      numeric NOT NULL DEFAULT 0,
-    receivable_fixed      numeric NOT NULL DEFAULT 0,
-    receivable_recurring  numeric NOT NULL DEFAULT 0,
-    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    LIKE {schema}.currency_totals INCLUDING DEFAULTS,
     PRIMARY KEY (tenant_id, customer_id, currency, partition)
 );
 
 -- Receivable balances bucketed by due date: overdue as of D is the sum of the
--- rows with due_date < D, exact at query time with no sweeper.
+-- rows with due_date < D, exact at query time with no sweeper. The figures are
+-- the receivable_* ones (projections.figures.RECEIVABLE).
 CREATE TABLE {schema}.currency_receivable (
     tenant_id   text    NOT NULL,
     currency    text    NOT NULL,
@@ -154,16 +133,7 @@ CREATE TABLE {schema}.currency_receivable (
 );
 
 CREATE TABLE {schema}.customer_receivable (
-    tenant_id   text    NOT NULL,
     customer_id text    NOT NULL,
-    currency    text    NOT NULL,
-    due_date    date    NOT NULL,
-    partition   integer NOT NULL,
-    receivable_count      bigint  NOT NULL DEFAULT 0,
-    receivable_balance    numeric NOT NULL DEFAULT 0,
-    receivable_usage      numeric NOT NULL DEFAULT 0,
-    receivable_fixed      numeric NOT NULL DEFAULT 0,
-    receivable_recurring  numeric NOT NULL DEFAULT 0,
-    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    LIKE {schema}.currency_receivable INCLUDING DEFAULTS,
     PRIMARY KEY (tenant_id, customer_id, currency, due_date, partition)
 );

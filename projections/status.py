@@ -83,7 +83,8 @@ class ProjectionStatus(msgspec.Struct):
 
 async def read(conn: asyncpg.Connection | asyncpg.Pool, topic: str, gap_alert_seconds: float) -> ProjectionStatus:
     max_seq = int(await conn.fetchval(MAX_SEQ))
-    held = await conn.fetchrow(HELD, gap_alert_seconds)
+    # An aggregate without GROUP BY: always exactly one row.
+    (held,) = await conn.fetch(HELD, gap_alert_seconds)
     examples = await conn.fetch(OPEN_GAP_EXAMPLES, gap_alert_seconds) if held["open_gaps"] else []
     return ProjectionStatus(
         topic=topic,

@@ -13,7 +13,7 @@ import asyncpg
 
 from contracts import Position, decode
 from projections.batch import BatchResult, InvoiceKey, Pending
-from projections.figures import RECEIVABLE, TOTALS, is_count
+from projections.figures import RECEIVABLE, TOTALS, Figures, is_count
 from projections.invoice import InvoiceState
 
 # Columns of the invoices table: every field of InvoiceState, then the
@@ -121,6 +121,10 @@ SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "currency_receivable": ((_TENANT, _CURRENCY, _DUE, _PARTITION), RECEIVABLE),
     "customer_receivable": ((_TENANT, _CUSTOMER, _CURRENCY, _DUE, _PARTITION), RECEIVABLE),
 }
+# A table's figure values of a Figures, in its column order.
+_FIGURE_VALUES: dict[str, operator.attrgetter[tuple[int, ...]]] = {
+    table: operator.attrgetter(*figures) for table, (_, figures) in SUM_TABLES.items()
+}
 UPSERT_SUMS: dict[tuple[str, str], str] = {
     (table, money_type): _upsert_sums(table, keys, figures, money_type)
     for table, (keys, figures) in SUM_TABLES.items()
@@ -170,6 +174,14 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
         for index, value in enumerate(row):
             columns[index].append(value)
     return columns
+
+
+def sum_columns(table: str, deltas: dict[Any, Figures]) -> tuple[list[tuple[Any, ...]], list[tuple[int, ...]]]:
+    """The unnest() arrays of one summary table's deltas (at least one), in key
+    order: one per key column, then one per figure column of the table."""
+    keys = sorted(deltas)
+    rows = map(_FIGURE_VALUES[table], map(deltas.__getitem__, keys))
+    return list(zip(*keys, strict=True)), list(zip(*rows, strict=True))
 
 
 class ProjectionStore:
@@ -245,14 +257,12 @@ class ProjectionStore:
         await self._add_sums(conn, "currency_receivable", result.receivable)
         await self._add_sums(conn, "customer_receivable", result.customer_receivable)
 
-    async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, tuple[int, ...]]) -> None:
+    async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, Figures]) -> None:
         if not deltas:
             return
-        rows = sorted(deltas.items())
-        width = len(rows[0][0])
-        columns = _columns(((*k, *v) for k, v in rows), width + len(rows[0][1]))
-        fits = all(max(map(abs, column)) <= BIGINT_MAX for column in columns[width:])
-        await conn.execute(self._sums[(name, "bigint" if fits else "numeric")], *columns)
+        keys, figures = sum_columns(name, deltas)
+        fits = all(max(map(abs, column)) <= BIGINT_MAX for column in figures)
+        await conn.execute(self._sums[(name, "bigint" if fits else "numeric")], *keys, *figures)
 
 
 async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:

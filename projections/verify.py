@@ -17,10 +17,10 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from contracts import ContractError, InvoiceCreated, decode
+from contracts import ContractError, decode
 from projections.figures import RECEIVABLE, TOTALS
-from projections.invoice import InvoiceState, advance, check_transition, created_state
-from projections.store import INVOICE_COLUMNS, invoice_row
+from projections.invoice import InvoiceState, advance, check_transition, first_state
+from projections.store import INVOICE_COLUMNS, SUM_TABLES, invoice_row
 
 # Each summary figure, defined again in SQL over the invoice rows.
 FIGURE_SQL: dict[str, str] = {
@@ -52,12 +52,10 @@ FIGURE_SQL: dict[str, str] = {
 }
 assert tuple(FIGURE_SQL) == TOTALS, "every figure needs its SQL definition"
 
-# (table, key columns, figures)
-SUMMARY_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("currency_totals", ("tenant_id", "currency"), TOTALS),
-    ("customer_totals", ("tenant_id", "customer_id", "currency"), TOTALS),
-    ("currency_receivable", ("tenant_id", "currency", "due_date"), RECEIVABLE),
-    ("customer_receivable", ("tenant_id", "customer_id", "currency", "due_date"), RECEIVABLE),
+# (table, key columns, figures): the store's summary tables, shards summed.
+SUMMARY_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = tuple(
+    (table, tuple(name for name, _ in keys if name != "partition"), figures)
+    for table, (keys, figures) in SUM_TABLES.items()
 )
 
 EVENTS_IN_KEY_ORDER = """
@@ -126,16 +124,13 @@ def rebuild(history: list[tuple[int, bytes]]) -> InvoiceState | None:
     for partition, body in history:
         decoded = decode(body)
         event = decoded.event
-        if state is None:
-            if not isinstance(event, InvoiceCreated) or decoded.amounts is None:
-                return None
-            state = created_state(event, decoded.amounts, partition)
-            continue
         try:
-            amount = check_transition(state, event)
+            if state is None:
+                state = first_state(event, decoded.amounts, partition)
+            else:
+                advance(state, event, check_transition(state, event))
         except ContractError:
             return None  # the store holds an event the state machine rejects
-        advance(state, event, amount)
     return state
 
 

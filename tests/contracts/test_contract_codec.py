@@ -21,7 +21,7 @@ from contracts.codec import (
     encode_binary,
 )
 from contracts.errors import ContractError, Reason
-from contracts.events import InvoiceCreated, InvoiceEvent
+from contracts.events import InvoiceCreated, InvoiceEvent, event_type
 from contracts.examples import CREATED, EXAMPLES, PAID, SENT, VOIDED
 
 Message = tuple[bytes | None, list[tuple[str, bytes | None]]]
@@ -57,7 +57,7 @@ def changed(event: InvoiceEvent, change: Callable[[dict[str, Any]], object]) -> 
 # --- both modes ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.__struct_config__.tag)
+@pytest.mark.parametrize("event", EXAMPLES, ids=event_type)
 def test_every_event_type_decodes_the_same_in_structured_and_binary_mode(
     event: InvoiceEvent,
 ) -> None:
@@ -68,7 +68,7 @@ def test_every_event_type_decodes_the_same_in_structured_and_binary_mode(
     assert from_structured.event == event
 
 
-@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.__struct_config__.tag)
+@pytest.mark.parametrize("event", EXAMPLES, ids=event_type)
 def test_a_stored_body_decodes_as_the_checked_decoder_decodes_it(event: InvoiceEvent) -> None:
     # Binary-mode events are stored re-encoded as structured JSON.
     headers, value = encode_binary(event)

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from contracts.codec import encode
-from contracts.events import EVENT_TYPES, InvoiceEvent
+from contracts.events import EVENT_TYPES, InvoiceEvent, event_type
 from contracts.examples import CREATED, EXAMPLES, PAID
 from contracts.schema import SCHEMA_DIR, schema_files, write_schemas
 
@@ -46,9 +46,9 @@ def load(event_type: str) -> dict[str, Any]:
     return schema
 
 
-@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.__struct_config__.tag)
+@pytest.mark.parametrize("event", EXAMPLES, ids=event_type)
 def test_example_events_are_valid_against_their_schema(event: InvoiceEvent) -> None:
-    schema = load(str(event.__struct_config__.tag))
+    schema = load(event_type(event))
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(json.loads(encode(event)), schema, cls=jsonschema.Draft202012Validator)
 

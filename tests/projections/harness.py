@@ -10,6 +10,7 @@ from typing import Any
 
 from contracts import InvoiceEvent, encode
 from projections.batch import BatchFold, BatchResult, InvoiceKey, Pending
+from projections.figures import NO_FIGURES, Figures
 from projections.invoice import InvoiceState
 from projections.projector import RawRecord, incoming
 
@@ -26,7 +27,7 @@ class Harness:
     def __init__(self) -> None:
         self.states: dict[InvoiceKey, InvoiceState] = {}
         self.held: dict[InvoiceKey, dict[int, Pending]] = {}
-        self.sums: dict[str, dict[Any, list[int]]] = {
+        self.sums: dict[str, dict[Any, Figures]] = {
             "totals": {},
             "customer_totals": {},
             "receivable": {},
@@ -46,11 +47,9 @@ class Harness:
             del self.held[key][sequence]
         for key, pending in result.held_added:
             self.held.setdefault(key, {})[pending.event.sequence] = pending
-        for name in self.sums:
+        for name, sums in self.sums.items():
             for k, delta in getattr(result, name).items():
-                current = self.sums[name].setdefault(k, [0] * len(delta))
-                for i, v in enumerate(delta):
-                    current[i] += v
+                sums[k] = sums.get(k, NO_FIGURES) + delta
         self.outcomes.update(result.outcomes)
         self.events.extend((e.tenant_id, e.invoice_id, e.sequence) for e in result.events)
         self.quarantined.extend(result.quarantined)
@@ -70,12 +69,14 @@ class Harness:
             counts[f"{outcome}:{reason}" if reason else outcome] += n
         return dict(counts)
 
-    def summed(self, name: str, by: slice = slice(0, 2)) -> dict[Any, tuple[int, ...]]:
+    def summed(self, name: str, by: slice = slice(0, 2)) -> dict[Any, Figures]:
         """A sum table with the shard (partition) folded away; zero rows dropped."""
-        out: dict[Any, list[int]] = {}
-        for key, values in self.sums[name].items():
-            k = key[by]
-            current = out.setdefault(k, [0] * len(values))
-            for i, v in enumerate(values):
-                current[i] += v
-        return {k: tuple(v) for k, v in out.items() if any(v)}
+        return regrouped(self.sums[name], by)
+
+
+def regrouped(sums: dict[Any, Figures], by: slice) -> dict[Any, Figures]:
+    """Sums added up by the part ``by`` of their keys; zero rows dropped."""
+    out: dict[Any, Figures] = {}
+    for key, figures in sums.items():
+        out[key[by]] = out.get(key[by], NO_FIGURES) + figures
+    return {k: figures for k, figures in out.items() if figures != NO_FIGURES}
