@@ -19,10 +19,11 @@ READ_SCHEMA = "billing_read"
 # Taken shared by every worker batch, exclusively by a switch.
 SWITCH_LOCK = 7_340_001
 
-ACTIVE = """
-SELECT version, schema_name, status, ddl_hash, applied_seq
-FROM billing.projection_versions WHERE status = 'active'
-"""
+# The one query of a version row (the fields of ``Version``); ``{where}`` picks it.
+VERSION = "SELECT version, schema_name, status, ddl_hash, applied_seq FROM billing.projection_versions WHERE {where}"
+ACTIVE = VERSION.format(where="status = 'active'")
+BUILDING = VERSION.format(where="status = 'building'")
+NUMBERED = VERSION.format(where="version = $1")
 TABLES = """
 SELECT table_name FROM information_schema.tables
 WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name
@@ -41,11 +42,25 @@ class NoActiveVersion(Exception):
     """The database has no active projection version: run `billing migrate`."""
 
 
+async def _version(conn: asyncpg.Connection, query: str, *args: object) -> Version | None:
+    row = await conn.fetchrow(query, *args)
+    return None if row is None else Version(**dict(row.items()))
+
+
 async def active(conn: asyncpg.Connection) -> Version:
-    row = await conn.fetchrow(ACTIVE)
-    if row is None:
+    version = await _version(conn, ACTIVE)
+    if version is None:
         raise NoActiveVersion("no active projection version: run `billing migrate` first")
-    return Version(**dict(row.items()))
+    return version
+
+
+async def building(conn: asyncpg.Connection) -> Version | None:
+    """The version being built (replay), if any."""
+    return await _version(conn, BUILDING)
+
+
+async def numbered(conn: asyncpg.Connection, number: int) -> Version | None:
+    return await _version(conn, NUMBERED, number)
 
 
 async def lock_shared(conn: asyncpg.Connection) -> None:
@@ -91,9 +106,9 @@ async def ensure_active(conn: asyncpg.Connection) -> Version:
     """The active version, creating and activating the first one on a new database."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", SWITCH_LOCK)
-        row = await conn.fetchrow(ACTIVE)
-        if row is not None:
-            return Version(**dict(row.items()))
+        found = await _version(conn, ACTIVE)
+        if found is not None:
+            return found
         version = await create(conn)
         await switch_to(conn, version)
         return await active(conn)
