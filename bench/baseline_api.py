@@ -27,9 +27,9 @@ from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
 from services import db, keys
-from services.api.routes.flexprice import currency_summary
-from services.api.routes.sequence import totals_by_currency
-from services.api.schemas import CustomerMultiCurrencyInvoiceSummary
+from services.api.flexprice.endpoints import summary_of_record as currency_summary
+from services.api.flexprice.schemas import CustomerMultiCurrencyInvoiceSummary
+from services.api.sequence.endpoints import totals_of_records as totals_by_currency
 from services.cli import loop_factory
 from services.settings import Settings
 

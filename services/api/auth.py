@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -86,7 +87,7 @@ class ApiKeyAuthentication:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] != "OPTIONS" and not _PUBLIC.match(scope["path"]):
+        if scope["type"] == ScopeType.HTTP and scope["method"] != "OPTIONS" and not _PUBLIC.match(scope["path"]):
             scope["user"] = await self._tenant(scope)
             scope["auth"] = None
         await self.app(scope, receive, send)

@@ -1,10 +1,11 @@
-"""The invoice filter shared by the summary and list endpoints, and keyset
-pagination over the filtered invoices.
+"""The invoice filter shared by the summary and list endpoints, and the SQL
+predicates it becomes.
 
 ``invoice_filter`` is a Litestar dependency: routes that take an
 ``invoice_filter: InvoiceFilter`` argument get every filter parameter,
-validated and documented once. ``Sql`` turns a filter into SQL predicates
-with numbered parameters (the fragments are in ``queries``).
+declared, validated and documented once. ``Sql`` turns a filter into
+predicates with numbered parameters (the ``F_*`` fragments below): user input
+only ever travels as a parameter value.
 """
 
 from __future__ import annotations
@@ -14,20 +15,50 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
-from litestar.params import QueryParameter
 
 from contracts import CURRENCIES, MAX_MINOR
-from services.api import params, queries
-from services.api.params import Cursor
-from services.api.problems import BadParameter
+from services.api import params
+from services.api.params import DATE, NON_EMPTY, Param, list_pattern
+
+# Statuses our model produces, and the ones the seed pages document but our
+# model never produces: accepted, matching nothing.
+STATUSES = ("DRAFT", "SENT", "VOIDED")
+NEVER_STATUSES = ("IN_PROGRESS", "FINAL")
+PAYMENT_STATUSES = ("UNPAID", "PARTIALLY_PAID", "PAID")
+NEVER_PAYMENT_STATUSES = ("UNCOLLECTIBLE",)
 
 # Currency codes by their number of decimals: a net total is compared in the
 # minor units of each group.
 _CODES_BY_EXPONENT: dict[int, list[str]] = {}
 for _code, _currency in sorted(CURRENCIES.items()):
     _CODES_BY_EXPONENT.setdefault(_currency.exponent, []).append(_code)
+
+# Predicates, each ``{}`` a numbered parameter ($3).
+F_STATUS = "status = ANY({}::text[])"
+F_NOT_STATUS = "NOT (status = ANY({}::text[]))"
+F_PAYMENT_STATUS = "payment_status = ANY({}::text[])"
+F_NOT_PAYMENT_STATUS = "NOT (payment_status = ANY({}::text[]))"
+F_CUSTOMER = "customer_id = {}::text"
+F_NOT_CUSTOMER = "customer_id <> {}::text"
+F_SCHEDULE = "billing_schedule_id = {}::text"
+F_NOT_SCHEDULE = "billing_schedule_id IS DISTINCT FROM {}::text"
+F_DUE_BEFORE = "due_date < {}::date"
+F_DUE_AFTER = "due_date >= {}::date"
+F_SENT_BEFORE = "sent_date < {}::date"
+F_SENT_AFTER = "sent_date >= {}::date"
+F_ISSUED_BEFORE = "issue_date < {}::date"
+F_ISSUED_AFTER = "issue_date >= {}::date"
+F_NONZERO_QUANTITY = "NOT quantity_is_zero"
+F_CURRENCY = "currency = ANY({}::text[])"
+F_NOT_CURRENCY = "NOT (currency = ANY({}::text[]))"
+F_SEARCH = "invoice_number ILIKE {}::text ESCAPE '\\'"
+F_NOT_SEARCH = "invoice_number NOT ILIKE {}::text ESCAPE '\\'"
+F_NUMBER = "invoice_number = {}::text"
+F_NOT_NUMBER = "invoice_number <> {}::text"
+# Net total in minor units, for the currencies of one exponent.
+F_NET_IN = "(currency = ANY({}::text[]) AND net = {}::bigint)"
+F_NOTHING = "false"
 
 
 class InvoiceFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,110 +93,115 @@ class InvoiceFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 _NO_FILTER = InvoiceFilter()
 
+# Parameters (Sequence's names) -------------------------------------------------
 
-def _q(name: str, description: str, **kwargs: Any) -> QueryParameter:
-    return QueryParameter(name=name, description=description, **kwargs)
+_STATUS_LIST = list_pattern("|".join((*STATUSES, *NEVER_STATUSES)))
+_PAYMENT_LIST = list_pattern("|".join((*PAYMENT_STATUSES, *NEVER_PAYMENT_STATUSES)))
+_CURRENCY_LIST = list_pattern("[A-Z]{3}")
+_NUMBER = {"type": "number"}
 
-
-_DATE = {"format": "date"}
-_STATUS_HELP = "Invoice status, comma list: DRAFT, SENT, VOIDED (IN_PROGRESS, FINAL accepted, match nothing)."
-_PAYMENT_HELP = "Payment status, comma list: UNPAID, PARTIALLY_PAID, PAID (UNCOLLECTIBLE accepted, matches nothing)."
+STATUS = Param(
+    "invoiceStatus",
+    "Invoice status, comma list: DRAFT, SENT, VOIDED (IN_PROGRESS, FINAL accepted, match nothing).",
+    _STATUS_LIST,
+    comma_list=True,
+)
+NOT_STATUS = Param("excludeInvoiceStatus", "Leave out these statuses (comma list).", _STATUS_LIST, comma_list=True)
+PAYMENT_STATUS = Param(
+    "invoicePaymentStatus",
+    "Payment status, comma list: UNPAID, PARTIALLY_PAID, PAID (UNCOLLECTIBLE accepted, matches nothing).",
+    _PAYMENT_LIST,
+    comma_list=True,
+)
+NOT_PAYMENT_STATUS = Param(
+    "excludeInvoicePaymentStatus", "Leave out these payment statuses (comma list).", _PAYMENT_LIST, comma_list=True
+)
+CUSTOMER = Param("customerId", "Only this customer's invoices.", NON_EMPTY)
+NOT_CUSTOMER = Param("excludeCustomerId", "Leave out this customer's invoices.", NON_EMPTY)
+SCHEDULE = Param("billingScheduleId", "Only invoices of this billing schedule.", NON_EMPTY)
+NOT_SCHEDULE = Param(
+    "excludeBillingScheduleId", "Leave out this billing schedule's invoices (invoices without one stay).", NON_EMPTY
+)
+DUE_BEFORE = Param("dueBefore", "Due date < this date (YYYY-MM-DD).", DATE)
+DUE_AFTER = Param("dueAfter", "Due date >= this date (YYYY-MM-DD).", DATE)
+SENT_BEFORE = Param("sentBefore", "Sent (UTC date of sent_at) < this date; never-sent invoices do not match.", DATE)
+SENT_AFTER = Param("sentAfter", "Sent (UTC date of sent_at) >= this date; never-sent invoices do not match.", DATE)
+ISSUED_BEFORE = Param("invoiceBefore", "Invoice (issue) date < this date.", DATE)
+ISSUED_AFTER = Param("invoiceAfter", "Invoice (issue) date >= this date.", DATE)
+NONZERO_QUANTITY = Param(
+    "excludeZeroQuantity", "true: leave out invoices whose line quantities sum to zero.", {"type": "boolean"}
+)
+CURRENCY = Param("invoiceCurrency", "Currency codes, comma list (e.g. EUR,GBP).", _CURRENCY_LIST, comma_list=True)
+NOT_CURRENCY = Param(
+    "excludeInvoiceCurrency", "Leave out these currencies (comma list).", _CURRENCY_LIST, comma_list=True
+)
+SEARCH = Param("search", "Case-insensitive substring of the invoice number.", NON_EMPTY)
+NOT_SEARCH = Param("excludeSearch", "Leave out invoices whose number contains this text (case-insensitive).", NON_EMPTY)
+NUMBER = Param("invoiceNumber", "Exactly this invoice number.", NON_EMPTY)
+NOT_NUMBER = Param("excludeInvoiceNumber", "Leave out the invoice with this number.", NON_EMPTY)
+NET_TOTAL = Param("netTotal", "Net total equal to this amount in major units (e.g. 1250.50).", _NUMBER)
+NOT_NET_TOTAL = Param("excludeNetTotal", "Leave out invoices whose net total equals this amount.", _NUMBER)
 
 
 async def invoice_filter(
-    invoice_status: Annotated[str | None, _q("invoiceStatus", _STATUS_HELP)] = None,
-    invoice_payment_status: Annotated[str | None, _q("invoicePaymentStatus", _PAYMENT_HELP)] = None,
-    customer_id: Annotated[str | None, _q("customerId", "Only this customer's invoices.")] = None,
-    billing_schedule_id: Annotated[
-        str | None, _q("billingScheduleId", "Only invoices of this billing schedule.")
-    ] = None,
-    due_before: Annotated[str | None, _q("dueBefore", "Due date < this date (YYYY-MM-DD).", **_DATE)] = None,
-    due_after: Annotated[str | None, _q("dueAfter", "Due date >= this date (YYYY-MM-DD).", **_DATE)] = None,
-    sent_before: Annotated[
-        str | None,
-        _q("sentBefore", "Sent (UTC date of sent_at) < this date; never-sent invoices do not match.", **_DATE),
-    ] = None,
-    sent_after: Annotated[
-        str | None,
-        _q("sentAfter", "Sent (UTC date of sent_at) >= this date; never-sent invoices do not match.", **_DATE),
-    ] = None,
-    invoice_before: Annotated[str | None, _q("invoiceBefore", "Invoice (issue) date < this date.", **_DATE)] = None,
-    invoice_after: Annotated[str | None, _q("invoiceAfter", "Invoice (issue) date >= this date.", **_DATE)] = None,
-    exclude_zero_quantity: Annotated[
-        str | None,
-        _q(
-            "excludeZeroQuantity",
-            "true: leave out invoices whose line quantities sum to zero.",
-            schema_extra={"type": "boolean"},
-        ),
-    ] = None,
-    invoice_currency: Annotated[str | None, _q("invoiceCurrency", "Currency codes, comma list (e.g. EUR,GBP).")] = None,
-    search: Annotated[str | None, _q("search", "Case-insensitive substring of the invoice number.")] = None,
-    invoice_number: Annotated[str | None, _q("invoiceNumber", "Exactly this invoice number.")] = None,
-    net_total: Annotated[
-        str | None,
-        _q(
-            "netTotal", "Net total equal to this amount in major units (e.g. 1250.50).", schema_extra={"type": "number"}
-        ),
-    ] = None,
-    exclude_invoice_status: Annotated[
-        str | None, _q("excludeInvoiceStatus", "Leave out these statuses (comma list).")
-    ] = None,
-    exclude_invoice_payment_status: Annotated[
-        str | None, _q("excludeInvoicePaymentStatus", "Leave out these payment statuses (comma list).")
-    ] = None,
-    exclude_customer_id: Annotated[str | None, _q("excludeCustomerId", "Leave out this customer's invoices.")] = None,
-    exclude_billing_schedule_id: Annotated[
-        str | None,
-        _q("excludeBillingScheduleId", "Leave out this billing schedule's invoices (invoices without one stay)."),
-    ] = None,
-    exclude_invoice_currency: Annotated[
-        str | None, _q("excludeInvoiceCurrency", "Leave out these currencies (comma list).")
-    ] = None,
-    exclude_invoice_number: Annotated[
-        str | None, _q("excludeInvoiceNumber", "Leave out the invoice with this number.")
-    ] = None,
-    exclude_net_total: Annotated[
-        str | None,
-        _q(
-            "excludeNetTotal", "Leave out invoices whose net total equals this amount.", schema_extra={"type": "number"}
-        ),
-    ] = None,
-    exclude_search: Annotated[
-        str | None,
-        _q("excludeSearch", "Leave out invoices whose number contains this text (case-insensitive)."),
-    ] = None,
+    invoice_status: Annotated[str | None, STATUS.query()] = None,
+    invoice_payment_status: Annotated[str | None, PAYMENT_STATUS.query()] = None,
+    customer_id: Annotated[str | None, CUSTOMER.query()] = None,
+    billing_schedule_id: Annotated[str | None, SCHEDULE.query()] = None,
+    due_before: Annotated[str | None, DUE_BEFORE.query()] = None,
+    due_after: Annotated[str | None, DUE_AFTER.query()] = None,
+    sent_before: Annotated[str | None, SENT_BEFORE.query()] = None,
+    sent_after: Annotated[str | None, SENT_AFTER.query()] = None,
+    invoice_before: Annotated[str | None, ISSUED_BEFORE.query()] = None,
+    invoice_after: Annotated[str | None, ISSUED_AFTER.query()] = None,
+    exclude_zero_quantity: Annotated[str | None, NONZERO_QUANTITY.query()] = None,
+    invoice_currency: Annotated[str | None, CURRENCY.query()] = None,
+    search: Annotated[str | None, SEARCH.query()] = None,
+    invoice_number: Annotated[str | None, NUMBER.query()] = None,
+    net_total: Annotated[str | None, NET_TOTAL.query()] = None,
+    exclude_invoice_status: Annotated[str | None, NOT_STATUS.query()] = None,
+    exclude_invoice_payment_status: Annotated[str | None, NOT_PAYMENT_STATUS.query()] = None,
+    exclude_customer_id: Annotated[str | None, NOT_CUSTOMER.query()] = None,
+    exclude_billing_schedule_id: Annotated[str | None, NOT_SCHEDULE.query()] = None,
+    exclude_invoice_currency: Annotated[str | None, NOT_CURRENCY.query()] = None,
+    exclude_invoice_number: Annotated[str | None, NOT_NUMBER.query()] = None,
+    exclude_net_total: Annotated[str | None, NOT_NET_TOTAL.query()] = None,
+    exclude_search: Annotated[str | None, NOT_SEARCH.query()] = None,
 ) -> InvoiceFilter:
-    """The filter parameters of Sequence's invoice list, validated."""
-    statuses, payment_statuses = params.STATUSES, params.PAYMENT_STATUSES
-    never, never_paid = params.NEVER_STATUSES, params.NEVER_PAYMENT_STATUSES
+    """The filter parameters of Sequence's invoice list, validated. A Litestar
+    dependency: ``dependencies={"invoice_filter": Provide(invoice_filter)}``."""
+    statuses, never = STATUSES, NEVER_STATUSES
+    paid, never_paid = PAYMENT_STATUSES, NEVER_PAYMENT_STATUSES
     return InvoiceFilter(
-        statuses=params.enum_list("invoiceStatus", invoice_status, statuses, never),
-        not_statuses=params.enum_list("excludeInvoiceStatus", exclude_invoice_status, statuses, never),
-        payment_statuses=params.enum_list("invoicePaymentStatus", invoice_payment_status, payment_statuses, never_paid),
+        statuses=params.enum_list(STATUS.name, invoice_status, statuses, never),
+        not_statuses=params.enum_list(NOT_STATUS.name, exclude_invoice_status, statuses, never),
+        payment_statuses=params.enum_list(PAYMENT_STATUS.name, invoice_payment_status, paid, never_paid),
         not_payment_statuses=params.enum_list(
-            "excludeInvoicePaymentStatus", exclude_invoice_payment_status, payment_statuses, never_paid
+            NOT_PAYMENT_STATUS.name, exclude_invoice_payment_status, paid, never_paid
         ),
-        customer_id=params.text("customerId", customer_id),
-        not_customer_id=params.text("excludeCustomerId", exclude_customer_id),
-        billing_schedule_id=params.text("billingScheduleId", billing_schedule_id),
-        not_billing_schedule_id=params.text("excludeBillingScheduleId", exclude_billing_schedule_id),
-        due_before=params.date("dueBefore", due_before),
-        due_after=params.date("dueAfter", due_after),
-        sent_before=params.date("sentBefore", sent_before),
-        sent_after=params.date("sentAfter", sent_after),
-        issued_before=params.date("invoiceBefore", invoice_before),
-        issued_after=params.date("invoiceAfter", invoice_after),
-        exclude_zero_quantity=bool(params.boolean("excludeZeroQuantity", exclude_zero_quantity)),
-        currencies=params.currency_list("invoiceCurrency", invoice_currency),
-        not_currencies=params.currency_list("excludeInvoiceCurrency", exclude_invoice_currency),
-        search=params.text("search", search),
-        not_search=params.text("excludeSearch", exclude_search),
-        invoice_number=params.text("invoiceNumber", invoice_number),
-        not_invoice_number=params.text("excludeInvoiceNumber", exclude_invoice_number),
-        net_total=params.decimal_number("netTotal", net_total),
-        not_net_total=params.decimal_number("excludeNetTotal", exclude_net_total),
+        customer_id=params.text(CUSTOMER.name, customer_id),
+        not_customer_id=params.text(NOT_CUSTOMER.name, exclude_customer_id),
+        billing_schedule_id=params.text(SCHEDULE.name, billing_schedule_id),
+        not_billing_schedule_id=params.text(NOT_SCHEDULE.name, exclude_billing_schedule_id),
+        due_before=params.date(DUE_BEFORE.name, due_before),
+        due_after=params.date(DUE_AFTER.name, due_after),
+        sent_before=params.date(SENT_BEFORE.name, sent_before),
+        sent_after=params.date(SENT_AFTER.name, sent_after),
+        issued_before=params.date(ISSUED_BEFORE.name, invoice_before),
+        issued_after=params.date(ISSUED_AFTER.name, invoice_after),
+        exclude_zero_quantity=bool(params.boolean(NONZERO_QUANTITY.name, exclude_zero_quantity)),
+        currencies=params.currency_list(CURRENCY.name, invoice_currency),
+        not_currencies=params.currency_list(NOT_CURRENCY.name, exclude_invoice_currency),
+        search=params.text(SEARCH.name, search),
+        not_search=params.text(NOT_SEARCH.name, exclude_search),
+        invoice_number=params.text(NUMBER.name, invoice_number),
+        not_invoice_number=params.text(NOT_NUMBER.name, exclude_invoice_number),
+        net_total=params.decimal_number(NET_TOTAL.name, net_total),
+        not_net_total=params.decimal_number(NOT_NET_TOTAL.name, exclude_net_total),
     )
+
+
+# SQL -------------------------------------------------------------------------
 
 
 def like_pattern(text: str) -> str:
@@ -188,7 +224,8 @@ def net_minor_by_exponent(amount: Decimal) -> list[tuple[list[str], int]]:
 
 
 class Sql:
-    """Predicates with numbered parameters; ``$1`` is the tenant."""
+    """Predicates with numbered parameters; ``$1`` is the tenant, ``more``
+    the next ones (``$2``, …)."""
 
     def __init__(self, tenant_id: str, *more: Any) -> None:
         self.args: list[Any] = [tenant_id, *more]
@@ -201,188 +238,53 @@ class Sql:
     def add(self, fragment: str, *values: Any) -> None:
         self.predicates.append(fragment.format(*(self.param(v) for v in values)))
 
+    def add_given(self, fragments: Sequence[tuple[str, Any]]) -> Sql:
+        """Each fragment whose value is given (not None)."""
+        for fragment, value in fragments:
+            if value is not None:
+                self.add(fragment, value)
+        return self
+
     @property
     def where(self) -> str:
         return "".join(f" AND {p}" for p in self.predicates)
 
     def net_total(self, amount: Decimal, negate: bool) -> None:
         parts = [
-            queries.F_NET_IN.format(self.param(codes), self.param(minor))
-            for codes, minor in net_minor_by_exponent(amount)
+            F_NET_IN.format(self.param(codes), self.param(minor)) for codes, minor in net_minor_by_exponent(amount)
         ]
-        either = " OR ".join(parts) if parts else queries.F_NOTHING
+        either = " OR ".join(parts) if parts else F_NOTHING
         self.predicates.append(f"NOT ({either})" if negate else f"({either})")
 
     def invoice_filter(self, f: InvoiceFilter) -> Sql:
-        q = queries
-        optional: Sequence[tuple[str, Any]] = (
-            (q.F_STATUS, f.statuses),
-            (q.F_NOT_STATUS, f.not_statuses),
-            (q.F_PAYMENT_STATUS, f.payment_statuses),
-            (q.F_NOT_PAYMENT_STATUS, f.not_payment_statuses),
-            (q.F_CUSTOMER, f.customer_id),
-            (q.F_NOT_CUSTOMER, f.not_customer_id),
-            (q.F_SCHEDULE, f.billing_schedule_id),
-            (q.F_NOT_SCHEDULE, f.not_billing_schedule_id),
-            (q.F_DUE_BEFORE, f.due_before),
-            (q.F_DUE_AFTER, f.due_after),
-            (q.F_SENT_BEFORE, f.sent_before),
-            (q.F_SENT_AFTER, f.sent_after),
-            (q.F_ISSUED_BEFORE, f.issued_before),
-            (q.F_ISSUED_AFTER, f.issued_after),
-            (q.F_CURRENCY, f.currencies),
-            (q.F_NOT_CURRENCY, f.not_currencies),
-            (q.F_SEARCH, None if f.search is None else like_pattern(f.search)),
-            (q.F_NOT_SEARCH, None if f.not_search is None else like_pattern(f.not_search)),
-            (q.F_NUMBER, f.invoice_number),
-            (q.F_NOT_NUMBER, f.not_invoice_number),
+        self.add_given(
+            (
+                (F_STATUS, f.statuses),
+                (F_NOT_STATUS, f.not_statuses),
+                (F_PAYMENT_STATUS, f.payment_statuses),
+                (F_NOT_PAYMENT_STATUS, f.not_payment_statuses),
+                (F_CUSTOMER, f.customer_id),
+                (F_NOT_CUSTOMER, f.not_customer_id),
+                (F_SCHEDULE, f.billing_schedule_id),
+                (F_NOT_SCHEDULE, f.not_billing_schedule_id),
+                (F_DUE_BEFORE, f.due_before),
+                (F_DUE_AFTER, f.due_after),
+                (F_SENT_BEFORE, f.sent_before),
+                (F_SENT_AFTER, f.sent_after),
+                (F_ISSUED_BEFORE, f.issued_before),
+                (F_ISSUED_AFTER, f.issued_after),
+                (F_CURRENCY, f.currencies),
+                (F_NOT_CURRENCY, f.not_currencies),
+                (F_SEARCH, None if f.search is None else like_pattern(f.search)),
+                (F_NOT_SEARCH, None if f.not_search is None else like_pattern(f.not_search)),
+                (F_NUMBER, f.invoice_number),
+                (F_NOT_NUMBER, f.not_invoice_number),
+            )
         )
-        for fragment, value in optional:
-            if value is not None:
-                self.add(fragment, value)
         if f.exclude_zero_quantity:
-            self.add(q.F_NONZERO_QUANTITY)
+            self.add(F_NONZERO_QUANTITY)
         if f.net_total is not None:
             self.net_total(f.net_total, negate=False)
         if f.not_net_total is not None:
             self.net_total(f.not_net_total, negate=True)
         return self
-
-
-# Pagination -------------------------------------------------------------------
-
-
-class Page(msgspec.Struct, frozen=True):
-    sort_by: str
-    sort_order: str
-    limit: int
-    after: Cursor | None = None
-    before: Cursor | None = None
-
-
-async def page_parameters(
-    before: Annotated[str | None, _q("before", "Cursor: the page before the one this cursor came from.")] = None,
-    after: Annotated[str | None, _q("after", "Cursor: the page after the one this cursor came from.")] = None,
-    limit: Annotated[
-        str | None,
-        _q(
-            "limit",
-            f"Items per page, 1 to {params.MAX_LIMIT} (default {params.DEFAULT_LIMIT}).",
-            schema_extra={"type": "integer", "minimum": 1, "maximum": params.MAX_LIMIT},
-        ),
-    ] = None,
-    sort_by: Annotated[
-        str | None,
-        _q(
-            "sortBy",
-            f"Sort key: {', '.join(queries.SORTS)} (default {queries.DEFAULT_SORT}); ties by invoice number, then id.",
-            schema_extra={"enum": list(queries.SORTS)},
-        ),
-    ] = None,
-    sort_order: Annotated[
-        str | None,
-        _q("sortOrder", "ASC or DESC (default DESC).", schema_extra={"enum": list(params.SORT_ORDERS)}),
-    ] = None,
-) -> Page:
-    """Cursor pagination parameters, validated (a cursor must match the sort)."""
-    by = params.choice("sortBy", sort_by, queries.SORTS, queries.DEFAULT_SORT)
-    order = params.choice("sortOrder", sort_order, params.SORT_ORDERS, "DESC")
-    size = params.limit(limit)
-    if before and after:
-        raise BadParameter("before", "give either before or after, not both")
-    types = tuple(c.type for c in queries.SORTS[by])
-    return Page(
-        sort_by=by,
-        sort_order=order,
-        limit=size,
-        after=params.decode_cursor("after", after, by, order, types) if after else None,
-        before=params.decode_cursor("before", before, by, order, types) if before else None,
-    )
-
-
-class PageOfRows(msgspec.Struct):
-    rows: list[asyncpg.Record]
-    after: str | None
-    before: str | None
-    total: int
-
-
-def _keyset(sql: Sql, page: Page, cursor: Cursor, forward: bool) -> str:
-    """The bound ``(sort key) > / < (cursor key)`` in the direction of travel."""
-    columns = queries.SORTS[page.sort_by]
-    ascending = (page.sort_order == "ASC") == forward
-    op = ">" if ascending else "<"
-    if cursor.inclusive:
-        op += "="
-    left = ", ".join(c.expression.format(c.column) for c in columns)
-    right = ", ".join(
-        c.expression.format(f"{sql.param(v)}::{c.sql_type}") for c, v in zip(columns, cursor.key, strict=True)
-    )
-    return f" AND ({left}) {op} ({right})"
-
-
-def _order(page: Page, forward: bool) -> str:
-    ascending = (page.sort_order == "ASC") == forward
-    direction = "ASC" if ascending else "DESC"
-    return ", ".join(f"{c.expression.format(c.column)} {direction}" for c in queries.SORTS[page.sort_by])
-
-
-def _cursor(page: Page, row: asyncpg.Record, inclusive: bool = False) -> str:
-    key = tuple(row[c.column] for c in queries.SORTS[page.sort_by])
-    return params.encode_cursor(Cursor(page.sort_by, page.sort_order, key, inclusive))
-
-
-def _flip(cursor: Cursor) -> Cursor:
-    """The complementary bound: items on the other side of the same item."""
-    return Cursor(cursor.sort_by, cursor.sort_order, cursor.key, not cursor.inclusive)
-
-
-async def invoice_page(conn: asyncpg.Connection, tenant_id: str, f: InvoiceFilter, page: Page) -> PageOfRows:
-    """One page of the tenant's invoices matching ``f``, with the cursors of the
-    neighbouring pages (None at either end) and the size of the whole set."""
-    forward = page.before is None
-    cursor = page.after or page.before
-    sql = Sql(tenant_id).invoice_filter(f)
-    where = sql.where
-    keyset = "" if cursor is None else _keyset(sql, page, cursor, forward)
-    query = queries.INVOICE_PAGE.format(
-        where=where, keyset=keyset, order=_order(page, forward), limit=sql.param(page.limit + 1)
-    )
-    rows = await conn.fetch(query, *sql.args)
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    if not forward:
-        rows.reverse()
-
-    async def any_beyond(bound: Cursor, towards_end: bool) -> bool:
-        probe = Sql(tenant_id).invoice_filter(f)
-        bound_sql = _keyset(probe, page, bound, towards_end)
-        exists: bool = await conn.fetchval(
-            queries.INVOICE_EXISTS.format(where=probe.where, keyset=bound_sql), *probe.args
-        )
-        return exists
-
-    # The side we came from: is anything there (the cursor's item may have
-    # left the filter since)?
-    if cursor is None:
-        behind = False
-    else:
-        behind = await any_beyond(_flip(cursor), not forward)
-    if forward:
-        has_next, has_previous = more, behind
-    else:
-        has_next, has_previous = behind, more
-    if rows:
-        after = _cursor(page, rows[-1]) if has_next else None
-        before = _cursor(page, rows[0]) if has_previous else None
-    else:
-        # An empty page (its items left the filter): point back at what is there.
-        back = None if cursor is None else params.encode_cursor(_flip(cursor))
-        after = back if has_next else None
-        before = back if has_previous else None
-    if f.is_empty:
-        total = await conn.fetchval(queries.INVOICE_COUNT, tenant_id)
-    else:
-        counting = Sql(tenant_id).invoice_filter(f)
-        total = await conn.fetchval(queries.FILTERED_COUNT.format(where=counting.where), *counting.args)
-    return PageOfRows(rows=rows, after=after, before=before, total=total)

@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 
 from services.api.problems import ApiProblem, BadParameter
+from services.api.rows import Connection
 
 READ_POSITIONS = """
 SELECT partition, next_offset, last_event_time FROM billing.partition_positions
@@ -63,7 +64,7 @@ def parse_min_position(value: str | None, parameter: str = "minPosition") -> dic
     return wanted
 
 
-async def read_positions(conn: asyncpg.Connection | asyncpg.Pool, topic: str) -> Positions:
+async def read_positions(conn: Connection | asyncpg.Pool, topic: str) -> Positions:
     rows = await conn.fetch(READ_POSITIONS, topic)
     times = [r["last_event_time"] for r in rows if r["last_event_time"] is not None]
     return Positions(
@@ -84,7 +85,7 @@ class PositionsCache:
         self._positions: Positions | None = None
         self._read_at = -1.0
 
-    async def get(self, conn: asyncpg.Connection | asyncpg.Pool) -> Positions:
+    async def get(self, conn: Connection | asyncpg.Pool) -> Positions:
         started = time.monotonic()
         if self._positions is not None and started - self._read_at < self.max_age:
             return self._positions
@@ -97,9 +98,7 @@ class PositionsCache:
             self._positions, self._read_at = positions, read_at
 
 
-async def wait_for(
-    conn: asyncpg.Connection | asyncpg.Pool, topic: str, wanted: dict[int, int], max_wait: float
-) -> Positions:
+async def wait_for(conn: Connection | asyncpg.Pool, topic: str, wanted: dict[int, int], max_wait: float) -> Positions:
     deadline = time.monotonic() + max_wait
     while True:
         current = await read_positions(conn, topic)

@@ -20,7 +20,7 @@ import asyncpg
 import msgspec
 
 from contracts import CURRENCIES
-from services.api import queries
+from services.api.rows import Connection
 
 UPSERT = """
 INSERT INTO billing.fx_rates (base, quote, rate, as_of, loaded_at)
@@ -30,6 +30,10 @@ ON CONFLICT (base, quote) DO UPDATE
 SET rate = excluded.rate, as_of = excluded.as_of, loaded_at = excluded.loaded_at
 """
 LIST = "SELECT base, quote, rate, as_of, loaded_at FROM billing.fx_rates ORDER BY quote, base"
+# The rates into a reporting currency ($1) of some currencies ($2).
+RATES_INTO = """
+SELECT base, rate, as_of FROM billing.fx_rates WHERE quote = $1 AND base = ANY($2::text[]) ORDER BY base
+"""
 
 
 class FxError(ValueError):
@@ -128,11 +132,11 @@ async def list_rates(conn: asyncpg.Connection) -> list[Rate]:
     return [Rate(**dict(r.items())) for r in await conn.fetch(LIST)]
 
 
-async def rates_into(conn: asyncpg.Connection, quote: str, bases: Iterable[str]) -> dict[str, Rate]:
+async def rates_into(conn: Connection, quote: str, bases: Iterable[str]) -> dict[str, Rate]:
     wanted = sorted(set(bases) - {quote})
     if not wanted:
         return {}
-    rows = await conn.fetch(queries.FX_RATES_INTO, quote, wanted)
+    rows = await conn.fetch(RATES_INTO, quote, wanted)
     return {r["base"]: Rate(base=r["base"], quote=quote, rate=r["rate"], as_of=r["as_of"]) for r in rows}
 
 

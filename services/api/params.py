@@ -1,58 +1,135 @@
-"""Query parameter validation, shared by every route.
+"""Query and path parameters, shared by every family.
 
-Handlers declare parameters as plain strings (so that a bad value is ours to
-report) and turn them into typed values here. Every failure is a
-``BadParameter`` naming the parameter: a 400 problem, never a 500.
+Each parameter is declared once, next to the handler or dependency that takes
+it, as a ``Param``: its name and description, what the OpenAPI document says
+it takes (``schema``) and the limits ``check_request`` holds every request to
+(``comma_list``, ``length_factor``). Handlers take the values as plain strings
+(so that a bad value is ours to report) and turn them into typed values with
+the parsers below. Every failure is a ``BadParameter`` naming the parameter:
+a 400 problem, never a 500.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request
-from litestar.params import QueryParameter
+from litestar.params import ParameterKwarg, PathParameter, QueryParameter
 
 from contracts import CURRENCIES
 from services.api.problems import ApiProblem, BadParameter
 from services.settings import Settings
 
-# Statuses our model produces, and the ones the seed pages document but our
-# model never produces: accepted, matching nothing.
-STATUSES = ("DRAFT", "SENT", "VOIDED")
-NEVER_STATUSES = ("IN_PROGRESS", "FINAL")
-PAYMENT_STATUSES = ("UNPAID", "PARTIALLY_PAID", "PAID")
-NEVER_PAYMENT_STATUSES = ("UNCOLLECTIBLE",)
-
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
 # Decimal exponents accepted in amounts (netTotal): far beyond any total.
 MAX_EXPONENT = 40
-SORT_ORDERS = ("ASC", "DESC")
 
-MinPosition = Annotated[
-    str | None,
-    QueryParameter(
-        name="minPosition",
-        description="Read-your-writes: wait (bounded) until the projections have applied these "
-        "Kafka positions, `partition:offset[,partition:offset…]` as a publisher got them back. "
-        "The `X-Min-Position` header does the same.",
-    ),
-]
-AsOf = Annotated[
-    str | None,
-    QueryParameter(
-        name="asOf",
-        format="date",
-        description="Overdue as of this date (YYYY-MM-DD): receivable invoices with a due date "
-        "before it. Default: today in UTC.",
-    ),
-]
+# Document schemas shared by many parameters.
+DATE: Mapping[str, Any] = {"format": "date"}
+NON_EMPTY: Mapping[str, Any] = {"minLength": 1}
+CURRENCY_CODE: Mapping[str, Any] = {"pattern": "^[A-Z]{3}$"}
+
+
+def list_pattern(token: str) -> Mapping[str, Any]:
+    """The document schema of a comma list of ``token`` (a regular expression)."""
+    return {"pattern": f"^({token})(,({token}))*$"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a parameter's values are held to, and what the OpenAPI document
+    says of them. A value is always a string of at most ``max_parameter_length
+    × length_factor`` characters; ``schema`` adds to that (``format``,
+    ``minLength``, ``pattern``, ``enum``; or another ``type``, with
+    ``minimum``/``maximum``, where the string limits are not stated)."""
+
+    schema: Mapping[str, Any] = field(default_factory=dict)
+    # A comma list: at most ``max_list_values`` values.
+    comma_list: bool = False
+    # Values up to this many times ``max_parameter_length`` (opaque cursors).
+    length_factor: int = 1
+
+    def longest(self, settings: Settings) -> int:
+        return settings.max_parameter_length * self.length_factor
+
+    def document_schema(self, settings: Settings) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "maxLength": self.longest(settings), **self.schema}
+        if schema["type"] != "string":
+            for key in ("maxLength", "minLength", "pattern"):
+                schema.pop(key, None)
+        return schema
+
+    def check(self, parameter: str, value: str, settings: Settings) -> None:
+        """What every value must satisfy before any handler sees it: no NUL
+        (PostgreSQL text cannot hold it), bounded length and list size."""
+        if "\x00" in value:
+            raise BadParameter(parameter, "must not contain NUL characters")
+        longest = self.longest(settings)
+        if len(value) > longest:
+            raise BadParameter(parameter, f"is {len(value)} characters long; at most {longest} are accepted")
+        if self.comma_list and value.count(",") >= settings.max_list_values:
+            raise BadParameter(parameter, f"lists at most {settings.max_list_values} values")
+
+
+# The limits of a parameter no route declares.
+PLAIN = Limits()
+# The limits of every declared parameter, by name: a name means the same
+# wherever it is taken (requests are checked before any handler is chosen).
+_DECLARED: dict[str, Limits] = {}
+
+
+def limits(name: str) -> Limits:
+    return _DECLARED.get(name, PLAIN)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query or path parameter, declared where it is taken:
+    ``Annotated[str | None, PARAM.query()]`` in a handler's or dependency's
+    signature. Declaring it is all the OpenAPI document and the request
+    checks need (``limits``)."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=dict)
+    comma_list: bool = False
+    length_factor: int = 1
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        own = Limits(dict(self.schema), self.comma_list, self.length_factor)
+        if _DECLARED.setdefault(self.name, own) != own:
+            raise ValueError(f"parameter {self.name!r} is declared twice with different limits")
+
+    def query(self) -> ParameterKwarg:
+        return QueryParameter(name=self.name, description=self.description, required=self.required or None)
+
+    def path(self) -> ParameterKwarg:
+        return PathParameter(name=self.name, description=self.description)
+
+
+MIN_POSITION = Param(
+    "minPosition",
+    "Read-your-writes: wait (bounded) until the projections have applied these "
+    "Kafka positions, `partition:offset[,partition:offset…]` as a publisher got them back. "
+    "The `X-Min-Position` header does the same.",
+    list_pattern("[0-9]+:[0-9]+"),
+    comma_list=True,
+)
+MinPosition = Annotated[str | None, MIN_POSITION.query()]
+
+AS_OF = Param(
+    "asOf",
+    "Overdue as of this date (YYYY-MM-DD): receivable invoices with a due date before it. Default: today in UTC.",
+    DATE,
+)
+AsOf = Annotated[str | None, AS_OF.query()]
+
+
+# Parsers ----------------------------------------------------------------------
 
 
 def date(parameter: str, value: str | None) -> dt.date | None:
@@ -78,7 +155,7 @@ def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def as_of(value: str | None, parameter: str = "asOf") -> dt.date:
+def as_of(value: str | None, parameter: str = AS_OF.name) -> dt.date:
     """The overdue cut-off: the given date, or today in UTC."""
     return date(parameter, value) or today()
 
@@ -135,14 +212,6 @@ def choice(parameter: str, value: str | None, allowed: Iterable[str], default: s
     return value
 
 
-def limit(value: str | None, parameter: str = "limit") -> int:
-    if value is None or value == "":
-        return DEFAULT_LIMIT
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
-        raise BadParameter(parameter, f"expected an integer from 1 to {MAX_LIMIT}, got {value!r}")
-    return int(value)
-
-
 def decimal_number(parameter: str, value: str | None) -> Decimal | None:
     """An exact decimal number (``1250.5``, ``-3``, ``1e3``), or None when absent."""
     if value is None or value == "":
@@ -168,83 +237,7 @@ def text(parameter: str, value: str | None) -> str | None:
     return value
 
 
-# Cursors ---------------------------------------------------------------------
-
-
-class Cursor(msgspec.Struct, array_like=True, frozen=True):
-    """Keyset position in a sorted list: the sort, and the sort key of an item
-    (its last element the invoice id). ``inclusive`` makes the item itself part
-    of the page it points to (used when a page came back empty)."""
-
-    sort_by: str
-    sort_order: str
-    key: tuple[Any, ...]
-    inclusive: bool = False
-
-
-_CURSOR_VERSION = 1
-
-
-def encode_cursor(cursor: Cursor) -> str:
-    raw = msgspec.json.encode((_CURSOR_VERSION, cursor))
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode_cursor(parameter: str, value: str, sort_by: str, sort_order: str, key_types: tuple[type, ...]) -> Cursor:
-    """The cursor in ``value``, checked against the request's sort."""
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        version, cursor = msgspec.json.decode(raw, type=tuple[int, Cursor])
-        if version != _CURSOR_VERSION:
-            raise ValueError(version)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page") from None
-    if (cursor.sort_by, cursor.sort_order) != (sort_by, sort_order):
-        raise BadParameter(
-            parameter,
-            f"this cursor belongs to sortBy={cursor.sort_by}&sortOrder={cursor.sort_order}, "
-            f"not sortBy={sort_by}&sortOrder={sort_order}",
-        )
-    try:
-        key = msgspec.convert(list(cursor.key), tuple[key_types])  # type: ignore[valid-type]
-    except msgspec.ValidationError:
-        raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page") from None
-    # A forged cursor must not reach the database with what it cannot take:
-    # NUL characters in text, integers beyond bigint.
-    for value in key:
-        if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not -(2**63) <= value < 2**63):
-            raise BadParameter(parameter, "malformed cursor: use a cursor from a previous page")
-    return Cursor(cursor.sort_by, cursor.sort_order, key, cursor.inclusive)
-
-
 # Request limits ----------------------------------------------------------------
-
-# Parameters that take a comma list, and the opaque cursors (allowed longer).
-LIST_PARAMETERS = frozenset(
-    {
-        "invoiceStatus",
-        "excludeInvoiceStatus",
-        "invoicePaymentStatus",
-        "excludeInvoicePaymentStatus",
-        "invoiceCurrency",
-        "excludeInvoiceCurrency",
-        "minPosition",
-    }
-)
-CURSOR_PARAMETERS = frozenset({"before", "after"})
-CURSOR_LENGTH_FACTOR = 4
-
-
-def check_value(parameter: str, value: str, settings: Settings) -> None:
-    """What every query and path parameter must satisfy before any handler
-    sees it: no NUL (PostgreSQL text cannot hold it), bounded length and list size."""
-    if "\x00" in value:
-        raise BadParameter(parameter, "must not contain NUL characters")
-    longest = settings.max_parameter_length * (CURSOR_LENGTH_FACTOR if parameter in CURSOR_PARAMETERS else 1)
-    if len(value) > longest:
-        raise BadParameter(parameter, f"is {len(value)} characters long; at most {longest} are accepted")
-    if parameter in LIST_PARAMETERS and value.count(",") >= settings.max_list_values:
-        raise BadParameter(parameter, f"lists at most {settings.max_list_values} values")
 
 
 def check_position(parameter: str, value: str | None) -> None:
@@ -258,7 +251,7 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
     pool on every request.) Request limits, before any handler runs: 414 for a query string over
     ``max_query_length`` bytes, 431 for headers over ``max_header_bytes``, 413
     for any body (the API only reads), 400 naming the parameter for a
-    parameter given twice, too many parameters, or a value ``check_value`` refuses."""
+    parameter given twice, too many parameters, or a value its ``Limits`` refuse."""
     settings: Settings = request.app.state.settings
     scope = request.scope
     query: bytes = scope.get("query_string", b"")
@@ -290,67 +283,9 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
         if name in seen:
             raise BadParameter(name, "is given more than once (lists are comma-separated)")
         seen.add(name)
-        check_value(name, value, settings)
+        limits(name).check(name, value, settings)
     for name, value in scope.get("path_params", {}).items():
         if isinstance(value, str):
-            check_value(name, value, settings)
-    check_position("minPosition", request.query_params.get("minPosition"))
+            limits(name).check(name, value, settings)
+    check_position(MIN_POSITION.name, request.query_params.get(MIN_POSITION.name))
     check_position("X-Min-Position", headers.get("x-min-position"))
-
-
-# OpenAPI ---------------------------------------------------------------------
-
-_STATUS_TOKENS = "|".join((*STATUSES, *NEVER_STATUSES))
-_PAYMENT_TOKENS = "|".join((*PAYMENT_STATUSES, *NEVER_PAYMENT_STATUSES))
-_DATE_PARAMETERS = (
-    "dueBefore",
-    "dueAfter",
-    "sentBefore",
-    "sentAfter",
-    "invoiceBefore",
-    "invoiceAfter",
-    "asOf",
-    "start_date",
-    "end_date",
-)
-_TEXT_PARAMETERS = (
-    "customerId",
-    "excludeCustomerId",
-    "billingScheduleId",
-    "excludeBillingScheduleId",
-    "search",
-    "excludeSearch",
-    "invoiceNumber",
-    "excludeInvoiceNumber",
-    "client_id",
-    "series_id",
-    "id",
-    "invoiceId",
-)
-
-
-def _comma_list(token: str) -> str:
-    return f"^({token})(,({token}))*$"
-
-
-def parameter_schema(name: str, settings: Settings) -> dict[str, Any]:
-    """What the OpenAPI document says a query or path parameter takes (every
-    value travels as a string; this is what the handlers and ``check_request``
-    accept)."""
-    longest = settings.max_parameter_length * (CURSOR_LENGTH_FACTOR if name in CURSOR_PARAMETERS else 1)
-    schema: dict[str, Any] = {"type": "string", "maxLength": longest}
-    if name in _DATE_PARAMETERS:
-        schema.update(format="date")
-    elif name in _TEXT_PARAMETERS:
-        schema.update(minLength=1)
-    elif name in ("invoiceStatus", "excludeInvoiceStatus"):
-        schema.update(pattern=_comma_list(_STATUS_TOKENS))
-    elif name in ("invoicePaymentStatus", "excludeInvoicePaymentStatus"):
-        schema.update(pattern=_comma_list(_PAYMENT_TOKENS))
-    elif name in ("invoiceCurrency", "excludeInvoiceCurrency"):
-        schema.update(pattern=_comma_list("[A-Z]{3}"))
-    elif name in ("currency", "reporting_currency"):
-        schema.update(pattern="^[A-Z]{3}$")
-    elif name in ("minPosition",):
-        schema.update(pattern=_comma_list("[0-9]+:[0-9]+"))
-    return schema

@@ -69,6 +69,12 @@ class BadParameter(ApiProblem):
         super().__init__(400, "Bad parameter", f"{parameter}: {detail}", parameter=parameter)
 
 
+def customer_not_found(customer_id: str) -> ApiProblem:
+    """The 404 of a customer the tenant has no invoice for (whether another
+    tenant has or not)."""
+    return ApiProblem(404, "Not found", f"no invoices for customer {customer_id!r}")
+
+
 def _slug(title: str) -> str:
     return "/problems/" + title.lower().replace(" ", "-")
 

@@ -1,5 +1,6 @@
-"""Per-request reading: a pooled connection, the positions the answer reflects
-(after waiting for a requested one), and JSON rendering with exact numbers."""
+"""Per-request reading, shared by every family: a pooled connection, the
+positions the answer reflects (after waiting for a requested one), and JSON
+rendering with exact numbers."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import msgspec
 from litestar import Request, Response
 
-from contracts import format_minor
 from services.api.freshness import Positions, PositionsCache, parse_min_position, wait_for
+from services.api.rows import Connection
 from services.settings import Settings
 
 # Decimals render as JSON numbers with their exact digits (980.50, never 980.4999…).
@@ -23,7 +23,7 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 class Read(msgspec.Struct):
-    conn: asyncpg.Connection
+    conn: Connection
     tenant_id: str
     positions: Positions
 
@@ -63,8 +63,3 @@ def json_response(body: Any, read: Read, status_code: int = 200) -> Response[Any
         status_code=status_code,
         headers=read.positions.headers,
     )
-
-
-def major(minor: int | Decimal, currency: str) -> Decimal:
-    """Minor units -> an exact Decimal in major units (EUR 125050 -> 1250.50)."""
-    return Decimal(format_minor(int(minor), currency))

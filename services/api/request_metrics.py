@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -55,7 +56,7 @@ class RequestMetrics:
         return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXCLUDED:
+        if scope["type"] != ScopeType.HTTP or scope["path"] in EXCLUDED:
             await self.app(scope, receive, send)
             return
         method = scope["method"]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from services import keys
-from services.api import queries
+from services.api.sequence import queries
 from tests.security.conftest import GLOBEX_CUSTOMER, GLOBEX_INVOICE, SHARED_CUSTOMER, Served
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from services.api.params import Cursor, encode_cursor
+from services.api.paging import Cursor, encode_cursor
 from tests.security.conftest import GLOBEX_CUSTOMER, GLOBEX_INVOICE, Served, table_counts
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.api import params
+from services.api import paging
 from tests.factories import InvoiceBuilder, line
 from tests.projected import project
 from tests.services.api.conftest import ModuleApi
@@ -157,7 +157,7 @@ async def test_another_tenants_invoices_never_appear_in_the_list(catalogue_api: 
 
 
 def other_sort_cursor() -> str:
-    return params.encode_cursor(params.Cursor("dueDate", "DESC", ("2026-01-01", "X", "x")))
+    return paging.encode_cursor(paging.Cursor("dueDate", "DESC", ("2026-01-01", "X", "x")))
 
 
 BAD_PAGING = [
@@ -173,8 +173,8 @@ BAD_PAGING = [
     ({"after": "eyJhIjoxfQ"}, "after"),
     ({"after": other_sort_cursor()}, "after"),
     ({"before": other_sort_cursor(), "sortBy": "dueDate", "sortOrder": "ASC"}, "before"),
-    ({"after": params.encode_cursor(params.Cursor("issueDate", "DESC", ("not-a-date", "X", "x")))}, "after"),
-    ({"after": params.encode_cursor(params.Cursor("issueDate", "DESC", ("2026-01-01",)))}, "after"),
+    ({"after": paging.encode_cursor(paging.Cursor("issueDate", "DESC", ("not-a-date", "X", "x")))}, "after"),
+    ({"after": paging.encode_cursor(paging.Cursor("issueDate", "DESC", ("2026-01-01",)))}, "after"),
 ]
 
 

@@ -1,0 +1,23 @@
+"""The operations endpoints' reads: the database answering, and the
+projections' status (versions, positions and lag, held events, quarantine)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from projections.status import ProjectionStatus
+from services.kafka_probe import KafkaProbe
+from services.settings import Settings
+from services.status import projection_status
+
+PING = "SELECT 1"
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """Returns when the database answers a query."""
+    await pool.fetchval(PING)
+
+
+async def status(pool: asyncpg.Pool, settings: Settings, probe: KafkaProbe | None) -> ProjectionStatus:
+    """Service-wide; with the broker's end offsets (lag) when ``probe`` is given."""
+    return await projection_status(pool, settings, probe)
