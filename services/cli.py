@@ -1,23 +1,71 @@
-"""``billing``: the one command operators use. ``billing <command> --help`` for each."""
+"""``billing``: the one command operators use. ``billing <command> --help`` for each.
+
+Output: tables print their rows on stdout, tab-separated, one per line (for
+scripts); their header and the count line go to stderr, so they show on a
+terminal and stay out of pipes. ``--json`` prints one JSON document instead.
+Every operational error is one line on stderr and an exit code (EXIT_CODES).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import logging
+import re
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from projections.replay import ReplayError
 from services import db, keys
 from services.logging import configure
-from services.settings import Settings, describe
+from services.settings import Settings, SettingsError, describe, redact_url
+from services.topics import TopicError
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+EXIT_OK = 0
+EXIT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_SETTING = 3
+EXIT_DATABASE = 4
+EXIT_KAFKA = 5
+EXIT_INTERRUPTED = 130
+EXIT_CODES = (
+    (EXIT_OK, "success"),
+    (
+        EXIT_FOUND,
+        "the command ran and reports a finding: differences (verify), topics short of the settings, an unknown id",
+    ),
+    (
+        EXIT_USAGE,
+        "bad arguments or input: the command line, an input file, an operation refused (dropping the active version)",
+    ),
+    (
+        EXIT_SETTING,
+        "a bad setting: a BILLING_* variable that cannot be used (the message names it and what it accepts)",
+    ),
+    (
+        EXIT_DATABASE,
+        "the database: unreachable, refusing the connection or a statement, or without schema (`billing migrate`)",
+    ),
+    (EXIT_KAFKA, "Kafka: brokers unreachable, TLS or SASL refused, a topic missing (auto-creation off) or refused"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+)
+
+
+class CliError(Exception):
+    """An operational error: one line for the operator and an exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @contextlib.asynccontextmanager
@@ -27,6 +75,49 @@ async def connected(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel(k) if isinstance(k, str) else k: _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on stdout; field names in camelCase, as the API's."""
+    print(msgspec.json.encode(_camel_keys(msgspec.to_builtins(value))).decode())
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if hasattr(value, "strftime") and hasattr(value, "hour"):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    return str(value)
+
+
+def print_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Rows on stdout (tab-separated), the header on stderr (module docstring)."""
+    print("\t".join(header), file=sys.stderr, flush=True)
+    for row in rows:
+        print("\t".join(_cell(c) for c in row))
+    sys.stdout.flush()
+
+
+def note(line: str) -> None:
+    """A line for the operator, beside the data: stderr."""
+    sys.stdout.flush()
+    print(line, file=sys.stderr, flush=True)
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,13 +148,32 @@ async def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
             print(f"created key {record.id} for tenant {record.tenant_id}: {key}")
             print("store it now: it is not shown again")
         elif args.keys_command == "list":
-            for k in await keys.list_keys(conn, args.tenant):
-                state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
-                print(f"{k.id}\t{k.tenant_id}\t{k.prefix}…\t{k.name}\t{state}")
+            listed = await keys.list_keys(conn, args.tenant)
+            if args.json:
+                print_json(listed)
+                return EXIT_OK
+            if not listed:
+                note("no API keys" + (f" for tenant {args.tenant}" if args.tenant else "") + ": `billing keys create`")
+                return EXIT_OK
+            print_table(
+                ("id", "tenant", "prefix", "name", "created", "state"),
+                (
+                    (
+                        k.id,
+                        k.tenant_id,
+                        f"{k.prefix}…",
+                        k.name or "-",
+                        k.created_at,
+                        f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active",
+                    )
+                    for k in listed
+                ),
+            )
+            note(f"{len(listed)} key(s), {sum(k.revoked_at is None for k in listed)} active")
         else:
             if not await keys.revoke(conn, args.id):
                 print(f"no active key with id {args.id}", file=sys.stderr)
-                return 1
+                return EXIT_FOUND
             print(f"revoked key {args.id}")
     return 0
 
@@ -100,9 +210,20 @@ async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             print(f"loaded {count} rate{'s' if count != 1 else ''} into {quote}")
         else:
-            for r in await fx.list_rates(conn):
-                loaded = f"{r.loaded_at:%Y-%m-%d %H:%M}" if r.loaded_at else ""
-                print(f"{r.base}\t{r.quote}\t{r.rate}\t{r.as_of}\t{loaded}")
+            listed = await fx.list_rates(conn)
+            if args.json:
+                print_json(listed)
+            elif not listed:
+                note("no FX rates loaded: converted grand totals are unavailable until `billing fx load`")
+            else:
+                print_table(
+                    ("base", "quote", "rate", "as of", "loaded"),
+                    (
+                        (r.base, r.quote, r.rate, r.as_of, f"{r.loaded_at:%Y-%m-%d %H:%M}" if r.loaded_at else "-")
+                        for r in listed
+                    ),
+                )
+                note(f"{len(listed)} rate(s): 1 unit of base = rate units of quote")
     return 0
 
 
@@ -151,28 +272,39 @@ async def cmd_versions(args: argparse.Namespace, settings: Settings) -> int:
             await replay.drop_retired(conn, args.version)
             print(f"dropped version {args.version}")
             return 0
-        for r in await operations.list_versions(conn):
-            promoted = f"{r['promoted_at']:%Y-%m-%d %H:%M}" if r["promoted_at"] else "-"
-            print(
-                f"{r['version']}\t{r['schema_name']}\t{r['status']}\t"
-                f"applied seq {r['applied_seq']}\tpromoted {promoted}"
+        listed = [dict(r.items()) for r in await operations.list_versions(conn)]
+    if getattr(args, "json", False):
+        print_json(listed)
+        return EXIT_OK
+    print_table(
+        ("version", "schema", "status", "applied seq", "created", "promoted", "retired"),
+        (
+            (
+                r["version"],
+                r["schema_name"],
+                r["status"],
+                r["applied_seq"],
+                r["created_at"],
+                r["promoted_at"],
+                r["retired_at"],
             )
-    return 0
+            for r in listed
+        ),
+    )
+    return EXIT_OK
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    import msgspec
-
     from services.kafka_probe import KafkaProbe
     from services.status import projection_status, render
 
-    probe = KafkaProbe(settings)
     async with connected(settings) as conn:
+        probe = KafkaProbe(settings)
         reachable: KafkaProbe | None = probe
         try:
             await probe.start()
-        except Exception as error:  # noqa: BLE001 - show what the database knows
-            print(f"broker unreachable ({error!r}): lag unknown", file=sys.stderr)
+        except (KafkaError, OSError, TimeoutError) as error:  # show what the database knows
+            note(f"broker unreachable ({error!r}): lag unknown")
             reachable = None
         try:
             current = await projection_status(conn, settings, reachable)
@@ -187,31 +319,62 @@ async def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
 
     from projections import quarantine
 
-    def when(text: str | None) -> dt.datetime | None:
-        return None if text is None else dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    def when(text: str | None, option: str) -> dt.datetime | None:
+        if text is None:
+            return None
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise CliError(EXIT_USAGE, f"{option} {text!r}: expected an ISO date or date-time (UTC)") from None
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
 
+    since = when(getattr(args, "since", None), "--since")
+    until = when(getattr(args, "until", None), "--until")
     async with connected(settings) as conn:
         if args.quarantine_command == "list":
-            events = await quarantine.list_events(
+            from services import operations
+
+            page = await operations.quarantine_page(
                 conn,
                 reason=args.reason,
                 tenant=args.tenant,
-                since=when(args.since),
-                until=when(args.until),
+                since=since,
+                until=until,
                 status=None if args.status == "all" else args.status,
                 limit=args.limit,
+                offset=args.offset,
             )
-            for e in events:
-                print(
-                    f"{e.id}\t{e.quarantined_at:%Y-%m-%d %H:%M:%S}\t{e.reason}\t{e.status}\t"
-                    f"{e.topic}:{e.partition}:{e.kafka_offset}\t{e.tenant_id or '-'}\t{e.event_id or '-'}"
-                )
-            print(f"{len(events)} event(s)", file=sys.stderr)
+            if args.json:
+                print_json(page)
+                return EXIT_OK
+            which = "" if args.status == "all" else f"{args.status} "
+            if not page.items:
+                beyond = f" at offset {page.offset}" if page.total else ""
+                note(f"no {which}quarantined events match{beyond} (of {page.total})")
+                return EXIT_OK
+            print_table(
+                ("id", "quarantined", "reason", "status", "position", "tenant", "event id"),
+                (
+                    (
+                        e.id,
+                        e.quarantined_at,
+                        e.reason,
+                        e.status,
+                        f"{e.topic}:{e.partition}:{e.kafka_offset}",
+                        e.tenant_id,
+                        e.event_id,
+                    )
+                    for e in page.items
+                ),
+            )
+            last = page.offset + len(page.items)
+            more = f"; next page: --offset {last}" if last < page.total else ""
+            note(f"showing {page.offset + 1}-{last} of {page.total} {which}quarantined event(s){more}")
         elif args.quarantine_command == "show":
             event = await quarantine.get(conn, args.id)
             if event is None:
                 print(f"no quarantined event {args.id}", file=sys.stderr)
-                return 1
+                return EXIT_FOUND
             print(f"id {event.id}: {event.reason} ({event.status})\n{event.detail}")
             print(f"position {event.topic}:{event.partition}:{event.kafka_offset}, key {event.kafka_key!r}")
             print(f"headers {event.headers!r}")
@@ -227,13 +390,26 @@ async def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
                 ids += [e.id for e in await quarantine.list_events(conn, reason=args.reason, limit=1_000_000)]
             if not ids:
                 print("nothing to retry: give ids, --reason or --all", file=sys.stderr)
-                return 1
+                return EXIT_FOUND
             for outcome in await quarantine.retry(conn, ids):
                 why = f" ({outcome.reason}: {outcome.detail})" if outcome.reason else ""
                 print(f"{outcome.id}\t{outcome.outcome}{why}")
         else:
             print(f"dismissed {await quarantine.dismiss(conn, args.ids)} event(s)")
     return 0
+
+
+async def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    from services import topics
+
+    reports = await topics.ensure(settings, create=args.topics_command == "ensure")
+    problems = any(r.problems for r in reports)
+    if args.json:
+        print_json({"ok": not problems, "topics": reports})
+    else:
+        for line in topics.render(reports):
+            print(line)
+    return EXIT_FOUND if problems else EXIT_OK
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -246,7 +422,11 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="billing",
         description="Invoice summaries: projection workers, read API and operations.",
-        epilog="Settings come from environment variables:\n"
+        epilog="Exit codes:\n"
+        + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
+        + "\n\nTables print rows on stdout (tab-separated) and their header and counts on stderr;"
+        " --json prints one JSON document.\n\n"
+        "Settings come from environment variables:\n"
         + "\n".join(f"  {name} (default {default})" for name, default in describe()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -265,6 +445,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="", help="a label, e.g. the frontend using it")
     listing = key_sub.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--tenant", default=None, help="only this tenant's keys")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = key_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
     key_parser.set_defaults(run=cmd_keys)
@@ -281,7 +462,8 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--file", help="CSV file of currency,rate[,as_of] lines")
     load.add_argument("--to", default="EUR", help="the reporting currency the rates convert into (default EUR)")
     load.add_argument("--as-of", default=None, help="date of rates without one (default today, UTC)")
-    fx_sub.add_parser("list", help="list the loaded rates")
+    fx_list = fx_sub.add_parser("list", help="list the loaded rates")
+    fx_list.add_argument("--json", action="store_true", help="machine-readable output")
     fx_parser.set_defaults(run=cmd_fx)
 
     replay_parser = sub.add_parser(
@@ -310,8 +492,11 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--limit", type=int, default=50, help="differences to print (default 50)")
     verify.set_defaults(run=cmd_verify)
     versions_parser = sub.add_parser("versions", help="list projection versions, drop retired ones")
+    versions_parser.add_argument("--json", action="store_true", help="machine-readable output")
     versions_sub = versions_parser.add_subparsers(dest="versions_command", metavar="action")
-    versions_sub.add_parser("list", help="list versions (the default)")
+    versions_list = versions_sub.add_parser("list", help="list versions (the default)")
+    # SUPPRESS: the sub-command's default must not undo `billing versions --json list`.
+    versions_list.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     drop = versions_sub.add_parser("drop", help="drop a retired version's schema")
     drop.add_argument("version", type=int)
     versions_parser.set_defaults(run=cmd_versions)
@@ -330,7 +515,11 @@ def parser() -> argparse.ArgumentParser:
     q_list.add_argument("--since", help="ISO date/time (UTC)")
     q_list.add_argument("--until", help="ISO date/time (UTC)")
     q_list.add_argument("--status", default="open", choices=["open", "retried", "dismissed", "all"])
-    q_list.add_argument("--limit", type=int, default=100)
+    q_list.add_argument("--limit", type=positive, default=100, help="events per page (default 100)")
+    q_list.add_argument(
+        "--offset", type=non_negative, default=0, help="events to skip (the next page's offset is shown)"
+    )
+    q_list.add_argument("--json", action="store_true", help="machine-readable output: total, offset, limit, items")
     q_show = q_sub.add_parser("show", help="raw bytes, headers, position and what decoding makes of it today")
     q_show.add_argument("id", type=int)
     q_retry = q_sub.add_parser("retry", help="put events through the fold again; prints each outcome")
@@ -340,7 +529,35 @@ def parser() -> argparse.ArgumentParser:
     q_dismiss = q_sub.add_parser("dismiss", help="close events without applying them")
     q_dismiss.add_argument("ids", type=int, nargs="+")
     q.set_defaults(run=cmd_quarantine)
+
+    topics_parser = sub.add_parser(
+        "topics",
+        help="create or check the event and dead-letter topics against the settings",
+        description="ensure: create a missing topic with BILLING_TOPIC_PARTITIONS partitions, "
+        "BILLING_TOPIC_REPLICATION_FACTOR replicas and BILLING_TOPIC_RETENTION_MS retention, and report "
+        "what exists against what is configured; an existing topic is never changed. check: only report. "
+        "Exit 1 when a topic is missing (check) or does less than configured.",
+    )
+    topics_sub = topics_parser.add_subparsers(dest="topics_command", required=True, metavar="action")
+    for action, text in (("ensure", "create missing topics, report the rest"), ("check", "report only")):
+        topics_action = topics_sub.add_parser(action, help=text)
+        topics_action.add_argument("--json", action="store_true", help="machine-readable output")
+    topics_parser.set_defaults(run=cmd_topics)
     return top
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected 1 or more")
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected 0 or more")
+    return value
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -353,30 +570,86 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+class KafkaBootstrapErrors(logging.Filter):
+    """Keeps the reason aiokafka logs when it cannot bootstrap from a broker
+    (refused, TLS, SASL) for the one-line error, instead of a log line each."""
+
+    PREFIX = re.compile(r'^Unable connect to "[^"]*": ')
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("aiokafka"):
+            message = record.getMessage()
+            if self.PREFIX.match(message):
+                self.last = self.PREFIX.sub("", message)
+                return False
+        return True
+
+
+def describe_error(error: BaseException, settings: Settings, kafka_cause: str | None) -> tuple[int, str] | None:
+    """The exit code and one line for an operational error; None for a bug
+    (which keeps its traceback)."""
+    database = f"the database at {redact_url(settings.database_url)} (BILLING_DATABASE_URL)"
+    protocol = settings.kafka_security_protocol
+    if protocol.startswith("SASL_"):
+        protocol += f" {settings.kafka_sasl_mechanism}"
+    brokers = f"Kafka at {settings.kafka_bootstrap} ({protocol}; BILLING_KAFKA_BOOTSTRAP, BILLING_KAFKA_SECURITY_*)"
+    match error:
+        case CliError():
+            return error.code, str(error)
+        case SettingsError():
+            return EXIT_SETTING, str(error)
+        case ReplayError():
+            return EXIT_USAGE, str(error)
+        case TopicError():
+            return EXIT_KAFKA, str(error)
+        case asyncpg.UndefinedTableError() | asyncpg.InvalidSchemaNameError():
+            return EXIT_DATABASE, f"the database has no schema yet ({error}): run `billing migrate`"
+        case asyncpg.ClientConfigurationError():
+            return EXIT_SETTING, f"BILLING_DATABASE_URL cannot be used: {error}"
+        case asyncpg.InvalidAuthorizationSpecificationError() | asyncpg.InvalidCatalogNameError():
+            return EXIT_DATABASE, f"{database} refused the connection: {error}"
+        case asyncpg.PostgresConnectionError() | asyncpg.InterfaceError():
+            return EXIT_DATABASE, f"lost or could not open the connection to {database}: {error}"
+        case asyncpg.PostgresError():
+            return EXIT_DATABASE, f"{database} refused a statement: {type(error).__name__}: {error}"
+        case KafkaConnectionError():
+            return EXIT_KAFKA, f"cannot connect to {brokers}: {kafka_cause or error}"
+        case KafkaError():
+            return EXIT_KAFKA, f"{brokers}: {type(error).__name__}: {error}"
+        case ConnectionError() | socket.gaierror() | TimeoutError() | OSError():
+            # Kafka's client errors are KafkaErrors: a bare socket error is the database's.
+            return EXIT_DATABASE, f"cannot reach {database}: {error}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"billing {args.command}: {error}", file=sys.stderr)
+        return EXIT_SETTING
     configure(settings.log_format, settings.log_level)
+    bootstrap_errors = KafkaBootstrapErrors()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(bootstrap_errors)
     run: Command = args.run
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(run(args, settings))
     except KeyboardInterrupt:
-        return 130
-    except ReplayError as error:
-        print(f"billing {args.command}: {error}", file=sys.stderr)
-    except asyncpg.UndefinedTableError as error:
-        print(
-            f"billing {args.command}: the database has no schema yet ({error}): run `billing migrate`", file=sys.stderr
-        )
-    except (
-        ConnectionError,
-        socket.gaierror,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InvalidAuthorizationSpecificationError,
-    ) as error:
-        print(f"billing {args.command}: cannot reach the database (BILLING_DATABASE_URL): {error}", file=sys.stderr)
-    return 2
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        described = describe_error(error, settings, bootstrap_errors.last)
+        if described is None:
+            raise
+        code, message = described
+        print(f"billing {args.command}: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.status import PartitionStatus
 from services import kafka
@@ -20,23 +21,41 @@ class KafkaProbe:
     """A group-less consumer that only looks: it never joins the workers' group.
 
     ``KafkaProbe(settings)``; the older ``KafkaProbe(bootstrap, topic)`` still
-    works, connecting with the default settings but for those two."""
+    works, connecting with the process's BILLING_* settings (its security
+    settings among them) but for those two."""
 
     def __init__(self, settings: Settings | str, topic: str | None = None) -> None:
         if isinstance(settings, str):
-            settings = Settings(kafka_bootstrap=settings, topic=Settings().topic if topic is None else topic)
+            given: dict[str, Any] = {"kafka_bootstrap": settings}
+            if topic is not None:
+                given["topic"] = topic
+            settings = Settings.from_env(None, **given)
         self.topic = settings.topic
-        self.consumer = kafka.consumer(
-            settings,
+        self._settings = settings
+        self.consumer = self._new_consumer()
+        self.started = False
+        # A consumer whose start failed is closed; the next start builds another.
+        self._spent = False
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return kafka.consumer(
+            self._settings,
             enable_auto_commit=False,
             group_id=None,
             request_timeout_ms=5000,
             metadata_max_age_ms=10_000,
         )
-        self.started = False
 
     async def start(self) -> None:
-        await self.consumer.start()
+        if self._spent:
+            self.consumer = self._new_consumer()
+            self._spent = False
+        try:
+            await self.consumer.start()
+        except BaseException:
+            await self.consumer.stop()
+            self._spent = True
+            raise
         self.started = True
 
     async def stop(self) -> None:

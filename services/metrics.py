@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 
+from prometheus_client import REGISTRY, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
-from prometheus_client import Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 EVENTS = PromCounter(
     "billing_events_total",
@@ -25,6 +30,64 @@ BATCH_SECONDS = Histogram(
 BATCH_FAILURES = PromCounter("billing_batch_failures_total", "Batches that failed and were retried.", ["error"])
 LAG = Gauge("billing_partition_lag_events", "Events not yet applied, per partition.", ["partition"])
 HELD_OVERDUE = Gauge("billing_held_gaps_open", "Held events whose gap has been open longer than the alert limit.")
+
+# (topic, partition) -> Kafka timestamp (ms) of the oldest record not applied
+# yet, or None when everything fetched so far is applied.
+OldestUnapplied = Callable[[], Mapping[tuple[str, int], int | None]]
+
+
+class LagSeconds(Collector):
+    """``billing_worker_lag_seconds{topic,partition}``: the age, at scrape
+    time, of the oldest record of each owned partition that is not applied
+    yet (0 when caught up). Computed when scraped from the timestamps the
+    workers of this process keep (services/worker/lag.py), so it keeps rising
+    while a worker is stuck. Partitions no worker here owns are absent."""
+
+    NAME = "billing_worker_lag_seconds"
+
+    def __init__(self) -> None:
+        self._sources: dict[int, OldestUnapplied] = {}
+        self._lock = threading.Lock()
+
+    def add(self, source: OldestUnapplied) -> int:
+        with self._lock:
+            handle = max(self._sources, default=0) + 1
+            self._sources[handle] = source
+            return handle
+
+    def remove(self, handle: int) -> None:
+        with self._lock:
+            self._sources.pop(handle, None)
+
+    def ages(self, now_ms: float | None = None) -> dict[tuple[str, int], float]:
+        """Seconds per (topic, partition); the oldest wins if two workers of
+        this process report one partition (a rebalance in progress)."""
+        now_ms = time.time() * 1000 if now_ms is None else now_ms
+        with self._lock:
+            sources = list(self._sources.values())
+        ages: dict[tuple[str, int], float] = {}
+        for source in sources:
+            for key, oldest in dict(source()).items():
+                age = 0.0 if oldest is None else max(now_ms - oldest, 0.0) / 1000
+                ages[key] = max(ages.get(key, 0.0), age)
+        return ages
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.NAME, self._help(), labels=["topic", "partition"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.NAME, self._help(), labels=["topic", "partition"])
+        for (topic, partition), age in sorted(self.ages().items()):
+            family.add_metric([topic, str(partition)], round(age, 3))
+        yield family
+
+    @staticmethod
+    def _help() -> str:
+        return "Seconds the oldest record not yet applied has waited (now minus its Kafka timestamp), per partition."
+
+
+LAG_SECONDS = LagSeconds()
+REGISTRY.register(LAG_SECONDS)
 
 
 def count_outcomes(outcomes: Counter[tuple[str, int, str, str]]) -> None:

@@ -1,9 +1,13 @@
 """What the operator commands do, between the CLI's argument parsing and the
-projections' SQL: replay and promote with progress, verify, versions."""
+projections' SQL: replay and promote with progress, verify, versions, a page
+of quarantined events."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import asyncpg
+import msgspec
 
 from projections import positions, replay, versions
 from projections.projector import Projector, incoming
@@ -165,4 +169,69 @@ async def rebuild_from_kafka(conn: asyncpg.Connection, settings: Settings, promo
     return (
         f"version {report.version} is active (rebuilt from Kafka): {report.events_in_switch} events"
         f" applied during a {report.switch_seconds * 1000:.1f} ms switch"
+    )
+
+
+# The quarantine's filters (as projections/quarantine.py lists them), counted
+# and paged: a page is ORDER BY id with LIMIT/OFFSET.
+QUARANTINE_FILTER = """
+FROM billing.quarantine
+WHERE ($1::text IS NULL OR reason = $1)
+  AND ($2::text IS NULL OR tenant_id = $2)
+  AND ($3::timestamptz IS NULL OR quarantined_at >= $3)
+  AND ($4::timestamptz IS NULL OR quarantined_at < $4)
+  AND ($5::text IS NULL OR status = $5)
+"""
+QUARANTINE_COUNT = "SELECT count(*) " + QUARANTINE_FILTER
+QUARANTINE_PAGE = (
+    "SELECT id, quarantined_at, reason, status, topic, partition, kafka_offset, tenant_id, invoice_id,"
+    " event_id, event_type, sequence, detail " + QUARANTINE_FILTER + " ORDER BY id LIMIT $6 OFFSET $7"
+)
+
+
+class QuarantineRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One quarantined event as `billing quarantine list` shows it (no raw bytes)."""
+
+    id: int
+    quarantined_at: dt.datetime
+    reason: str
+    status: str
+    topic: str
+    partition: int
+    kafka_offset: int
+    tenant_id: str | None
+    invoice_id: str | None
+    event_id: str | None
+    event_type: str | None
+    sequence: int | None
+    detail: str
+
+
+class QuarantinePage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of matching events and how many match in all."""
+
+    total: int
+    offset: int
+    limit: int
+    items: list[QuarantineRow]
+
+
+async def quarantine_page(
+    conn: asyncpg.Connection,
+    *,
+    reason: str | None = None,
+    tenant: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    status: str | None = "open",
+    limit: int = 100,
+    offset: int = 0,
+) -> QuarantinePage:
+    filters = (reason, tenant, since, until, status)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        # One snapshot: the count and the page agree.
+        total = int(await conn.fetchval(QUARANTINE_COUNT, *filters))
+        rows = await conn.fetch(QUARANTINE_PAGE, *filters, limit, offset)
+    return QuarantinePage(
+        total=total, offset=offset, limit=limit, items=[QuarantineRow(**dict(r.items())) for r in rows]
     )

@@ -3,11 +3,18 @@
 Every process builds it once at start-up (``Settings.from_env()``) and passes it
 down explicitly; nothing reads the environment at import time. The defaults
 point at the local stack (deploy/local, python -m deploy.local) so a laptop needs no set-up.
+
+A value that cannot be used is a ``SettingsError`` whose message names the
+variable, what it holds and what it accepts; ``billing`` prints it as one line.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import types
+import typing
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +22,30 @@ import msgspec
 
 PREFIX = "BILLING_"
 
+# How the service's Kafka clients reach the brokers (Kafka's security.protocol).
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Settings with a fixed set of values, and whether they are upper or lower case.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "kafka_security_protocol": SECURITY_PROTOCOLS,
+    "kafka_sasl_mechanism": SASL_MECHANISMS,
+    "log_format": LOG_FORMATS,
+    "log_level": LOG_LEVELS,
+}
+# Values that never appear in a repr or a log line.
+SECRETS = frozenset({"kafka_sasl_password"})
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
 
 class SettingsError(ValueError):
     """A BILLING_* variable that cannot be used; the message names it."""
+
+
+def variable(field: str) -> str:
+    """The environment variable of a settings field."""
+    return PREFIX + field.upper()
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +54,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How this service's Kafka clients name themselves to the brokers (their
     # logs, quotas and group member ids).
     kafka_client_id: str = "billing"
+    # Kafka security, for every client the service builds (worker, dead
+    # letters, publisher, status probe, admin): PLAINTEXT | SSL |
+    # SASL_PLAINTEXT | SASL_SSL. SASL takes a mechanism (PLAIN |
+    # SCRAM-SHA-256 | SCRAM-SHA-512), a user name and a password; TLS takes
+    # a CA bundle (default: the system's trust store) and, for mutual TLS, a
+    # client certificate and key (PEM files).
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     topic: str = "invoice-events"
     dlq_topic: str = "invoice-events.dlq"
     consumer_group: str = "invoice-projections"
@@ -34,9 +75,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # a restarted worker takes its partitions back at once, without a rebalance.
     session_timeout_ms: int = 10_000
     group_instance_id: str | None = None
-    # Partitions of the topics when this service creates them; workers scale
-    # out up to this many.
+    # The topics as `billing topics ensure` creates and checks them: partitions
+    # (workers scale out up to this many), replicas of each partition, and how
+    # long the broker keeps records (ms; -1 forever). The event store in
+    # PostgreSQL is the long-term record: retention only has to outlast the
+    # longest worker outage (docs/scaling.md).
     topic_partitions: int = 4
+    topic_replication_factor: int = 1
+    topic_retention_ms: int = 7 * 24 * 3600 * 1000
+    # A worker that finds its topics missing creates them (as `billing topics
+    # ensure` would) when this is on; off, it refuses to start.
+    topic_auto_create: bool = True
     # Worker batching: up to batch_max_records per transaction, waiting at most
     # batch_wait_ms for a batch to fill.
     batch_max_records: int = 5000
@@ -46,7 +95,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     statement_timeout_ms: int = 60_000
     # A held event whose gap is still open after this long is reported.
     gap_alert_seconds: float = 300.0
-    # Prometheus metrics of the worker on 127.0.0.1:<port>; 0 turns them off.
+    # Prometheus metrics of the worker on <host>:<port>; port 0 turns them
+    # off. Containers listen on 0.0.0.0.
+    worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9465
     # API
     api_host: str = "127.0.0.1"
@@ -85,7 +136,90 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_query_parameters: int = 64
     max_header_bytes: int = 16384
     log_format: str = "auto"  # auto | json | console
-    log_level: str = "info"
+    log_level: str = "info"  # debug | info | warning | error | critical
+
+    def __post_init__(self) -> None:
+        for name, accepted in CHOICES.items():
+            value = getattr(self, name)
+            if value not in accepted:
+                raise SettingsError(f"{variable(name)}={value!r}: expected one of {', '.join(accepted)}")
+        self._check_kafka_security()
+        self._check_database_url()
+        for name in ("topic", "dlq_topic"):
+            if not TOPIC_NAME.match(getattr(self, name)):
+                raise SettingsError(
+                    f"{variable(name)}={getattr(self, name)!r}: expected a Kafka topic name"
+                    " (1-249 of the characters A-Z a-z 0-9 . _ -)"
+                )
+        if self.topic == self.dlq_topic:
+            raise SettingsError(f"{variable('dlq_topic')} must differ from {variable('topic')} ({self.topic!r})")
+        for name, low in (("topic_partitions", 1), ("topic_replication_factor", 1), ("batch_max_records", 1)):
+            if getattr(self, name) < low:
+                raise SettingsError(f"{variable(name)}={getattr(self, name)}: expected an integer of at least {low}")
+        if self.topic_retention_ms != -1 and self.topic_retention_ms < 1:
+            raise SettingsError(
+                f"{variable('topic_retention_ms')}={self.topic_retention_ms}: expected milliseconds (> 0), or -1 for"
+                " no time limit"
+            )
+        for name in ("worker_metrics_port", "api_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise SettingsError(f"{variable(name)}={getattr(self, name)}: expected a port number (0-65535)")
+
+    def _check_database_url(self) -> None:
+        # The value may hold a password: messages do not repeat it.
+        url = self.database_url
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise SettingsError(
+                f"{variable('database_url')}: expected a postgresql://user[:password]@host[:port]/database URL"
+            )
+        parts = urllib.parse.urlsplit(url)
+        if "," not in parts.netloc:  # several hosts (host1:5432,host2:5432) are asyncpg's to parse
+            try:
+                parts.port  # noqa: B018 - parsing it is the check
+            except ValueError:
+                raise SettingsError(f"{variable('database_url')}: the port is not a number") from None
+
+    def _check_kafka_security(self) -> None:
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol in ("SSL", "SASL_SSL")
+        protocol_var = f"{variable('kafka_security_protocol')}={protocol}"
+        credentials = ("kafka_sasl_username", "kafka_sasl_password")
+        if sasl:
+            missing = [variable(n) for n in credentials if not getattr(self, n)]
+            if missing:
+                raise SettingsError(f"{protocol_var} needs {' and '.join(missing)}")
+        else:
+            given = [variable(n) for n in credentials if getattr(self, n) is not None]
+            if given:
+                raise SettingsError(
+                    f"{' and '.join(given)} set, but {protocol_var} does not use SASL"
+                    " (expected SASL_PLAINTEXT or SASL_SSL)"
+                )
+        files = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+        if not tls:
+            given = [variable(n) for n in files if getattr(self, n) is not None]
+            if given:
+                raise SettingsError(
+                    f"{' and '.join(given)} set, but {protocol_var} does not use TLS (expected SSL or SASL_SSL)"
+                )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise SettingsError(
+                f"{variable('kafka_ssl_keyfile')} needs {variable('kafka_ssl_certfile')} (the client certificate)"
+            )
+
+    def __repr__(self) -> str:
+        shown = []
+        for field in msgspec.structs.fields(self):
+            value = getattr(self, field.name)
+            if field.name in SECRETS and value is not None:
+                text = "'***'"
+            elif field.name == "database_url":
+                text = repr(redact_url(value))
+            else:
+                text = repr(value)
+            shown.append(f"{field.name}={text}")
+        return f"Settings({', '.join(shown)})"
 
     def to_env(self) -> dict[str, str]:
         """These settings as BILLING_* variables, for a child process."""
@@ -94,25 +228,65 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             value = getattr(self, field.name)
             if value is None:
                 continue
-            env[PREFIX + field.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+            if isinstance(value, tuple):
+                env[variable(field.name)] = ",".join(value)
+            elif isinstance(value, bool):
+                env[variable(field.name)] = "true" if value else "false"
+            else:
+                env[variable(field.name)] = str(value)
         return env
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``environ`` (default: the process environment), then
+        ``overrides`` (field names). Raises SettingsError naming the variable."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in msgspec.structs.fields(cls):
-            raw = env.get(PREFIX + field.name.upper())
-            if raw is not None:
-                values[field.name] = [o for o in raw.split(",") if o] if field.name == "cors_origins" else raw
+            name = variable(field.name)
+            raw = env.get(name)
+            if raw is None:
+                continue
+            values[field.name] = _parse(name, raw, field.type, CHOICES.get(field.name))
         values.update(overrides)
         try:
-            # strict=False turns "5000" into 5000 and "0.5" into 0.5.
+            # Overrides are converted too (strict=False: "5000" is 5000); the
+            # checks of __post_init__ raise with their own message.
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise SettingsError(f"invalid setting: {exc} (variables are {PREFIX}<FIELD>)") from exc
+            raise SettingsError(str(exc)) from exc
+
+
+def _parse(name: str, raw: str, kind: Any, choices: tuple[str, ...] | None) -> Any:
+    """One variable's text as its field's type; SettingsError names the variable."""
+    optional = isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
+    if optional:
+        if raw.strip() == "":
+            return None
+        (kind,) = (a for a in typing.get_args(kind) if a is not type(None))
+    if choices is not None:
+        # Kafka spells its choices in capitals, logging in lower case; either is accepted.
+        for choice in choices:
+            if raw.strip().lower() == choice.lower():
+                return choice
+        raise SettingsError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+    if kind is str:
+        return raw
+    if typing.get_origin(kind) is tuple:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    try:
+        # strict=False turns "5000" into 5000, "0.5" into 0.5 and "true"/"0" into booleans.
+        return msgspec.convert(raw.strip(), kind, strict=False)
+    except msgspec.ValidationError:
+        expected = {int: "an integer", float: "a number", bool: "true or false (or 1 or 0)"}.get(kind, str(kind))
+        raise SettingsError(f"{name}={raw!r}: expected {expected}") from None
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def describe() -> list[tuple[str, str]]:
     """(variable, default) pairs, for --help and the README."""
-    return [(PREFIX + f.name.upper(), repr(f.default)) for f in msgspec.structs.fields(Settings)]
+    return [(variable(f.name), repr(f.default)) for f in msgspec.structs.fields(Settings)]

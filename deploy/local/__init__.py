@@ -26,6 +26,8 @@ import local as stack``); this module is its public API. The modules:
 - ``config``: the state folder and its paths, ports, addresses (``env_mapping``);
 - ``processes``: pid files, launching, waiting, terminating, logs, the state lock;
 - ``kafka``: the broker (jars via Maven, properties, storage format, metadata probe);
+- ``tls``: certificates and the SASL password of the optional SASL_SSL listener
+  (``BILLING_STACK_KAFKA_SASL_SSL_PORT``; ``env --sasl-ssl`` prints a client's settings);
 - ``postgres``: the server (binaries, initdb, run as ``nobody``, pg_ctl stop);
 - ``control``: ``start``, ``stop``, ``kill`` and ``status`` of the whole stack;
 - ``cli`` (and ``__main__``): the command line.
@@ -43,6 +45,7 @@ from deploy.local.config import (
     kafka_bootstrap,
     kafka_controller_port,
     kafka_port,
+    kafka_sasl_ssl_port,
     layout,
     local_address,
     pg_port,
@@ -52,6 +55,7 @@ from deploy.local.errors import StackError
 from deploy.local.kafka import kafka_metadata_ok, kafka_pid, kafka_stop
 from deploy.local.postgres import pg_bindir, postgres_pid, postgres_stop
 from deploy.local.processes import DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT
+from deploy.local.tls import client_env as kafka_sasl_ssl_env
 
 __all__ = [
     "COMPONENTS",
@@ -70,6 +74,8 @@ __all__ = [
     "kafka_metadata_ok",
     "kafka_pid",
     "kafka_port",
+    "kafka_sasl_ssl_env",
+    "kafka_sasl_ssl_port",
     "kafka_stop",
     "kill",
     "layout",

@@ -7,10 +7,11 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from deploy.local.config import COMPONENTS, env_mapping, layout
+from deploy.local.config import COMPONENTS, env_mapping, kafka_sasl_ssl_port, layout
 from deploy.local.control import start, status, stop
 from deploy.local.errors import StackError
 from deploy.local.processes import DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, tail
+from deploy.local.tls import client_env
 
 PROG = "python -m deploy.local"
 
@@ -34,7 +35,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_env(args: argparse.Namespace) -> int:
     prefix = "export " if args.export else ""
-    for key, value in env_mapping().items():
+    mapping = env_mapping()
+    if args.sasl_ssl:
+        port = kafka_sasl_ssl_port()
+        if port is None:
+            raise StackError("no SASL_SSL listener: start the stack with BILLING_STACK_KAFKA_SASL_SSL_PORT set")
+        mapping.update(client_env(layout(), port))
+    for key, value in mapping.items():
         print(f"{prefix}{key}={shlex.quote(value)}")
     return 0
 
@@ -57,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Start, stop and inspect the private local Kafka broker and PostgreSQL server.",
         epilog="State folder: $BILLING_STACK_DIR or <repo>/.stack. Ports: BILLING_STACK_KAFKA_PORT (19092), "
         "BILLING_STACK_KAFKA_CONTROLLER_PORT (19093), BILLING_STACK_PG_PORT (15432). "
+        "BILLING_STACK_KAFKA_SASL_SSL_PORT adds a SASL_SSL listener (PLAIN and SCRAM, certificates made with "
+        "openssl in the state folder; BILLING_STACK_KAFKA_SSL_CLIENT_AUTH=none|requested|required); it must be set "
+        "before the broker's storage is first formatted for SCRAM users to exist. "
         "Set BILLING_DATABASE_URL / BILLING_KAFKA_BOOTSTRAP to use external servers instead.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         description=f'Print shell lines; use: set -a; eval "$({PROG} env)"; set +a',
     )
     env_cmd.add_argument("--export", action="store_true", help="prefix each line with 'export '")
+    env_cmd.add_argument(
+        "--sasl-ssl", action="store_true", help="the settings of a client of the SASL_SSL listener (SCRAM-SHA-512)"
+    )
     env_cmd.set_defaults(handler=_cmd_env)
     logs_cmd = commands.add_parser(
         "logs",

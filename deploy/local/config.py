@@ -27,6 +27,11 @@ DEFAULT_PG_PORT = 15432
 PG_SUPERUSER = "billing"
 PG_DATABASE = "billing"
 
+# The optional SASL_SSL listener (BILLING_STACK_KAFKA_SASL_SSL_PORT): its one
+# user, and whether it asks clients for a certificate.
+KAFKA_SASL_USER = "billing"
+SSL_CLIENT_AUTH = ("none", "requested", "required")
+
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
@@ -69,6 +74,11 @@ class Layout:
     @property
     def kafka_mvn_log(self) -> Path:
         return self.kafka / "mvn.log"
+
+    @property
+    def kafka_tls(self) -> Path:
+        """Certificates and the SASL password of the SASL_SSL listener."""
+        return self.kafka / "tls"
 
     @property
     def postgres(self) -> Path:
@@ -129,6 +139,21 @@ def kafka_port() -> int:
 
 def kafka_controller_port() -> int:
     return _env_port("BILLING_STACK_KAFKA_CONTROLLER_PORT", DEFAULT_KAFKA_CONTROLLER_PORT)
+
+
+def kafka_sasl_ssl_port() -> int | None:
+    """The port of the broker's SASL_SSL listener, or None (the default: no such listener)."""
+    if not os.environ.get("BILLING_STACK_KAFKA_SASL_SSL_PORT"):
+        return None
+    return _env_port("BILLING_STACK_KAFKA_SASL_SSL_PORT", 0)
+
+
+def kafka_ssl_client_auth() -> str:
+    """Whether the SASL_SSL listener asks clients for a certificate (mutual TLS)."""
+    value = os.environ.get("BILLING_STACK_KAFKA_SSL_CLIENT_AUTH") or "none"
+    if value not in SSL_CLIENT_AUTH:
+        raise StackError(f"BILLING_STACK_KAFKA_SSL_CLIENT_AUTH={value!r}: expected one of {', '.join(SSL_CLIENT_AUTH)}")
+    return value
 
 
 def pg_port() -> int:

@@ -15,7 +15,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deploy.local.config import HOST, PACKAGE_DIR, Layout, kafka_controller_port, kafka_port, layout
+from deploy.local.config import (
+    HOST,
+    KAFKA_SASL_USER,
+    PACKAGE_DIR,
+    Layout,
+    kafka_controller_port,
+    kafka_port,
+    kafka_sasl_ssl_port,
+    kafka_ssl_client_auth,
+    layout,
+)
 from deploy.local.errors import StackError
 from deploy.local.processes import (
     DEFAULT_STOP_TIMEOUT,
@@ -31,6 +41,7 @@ from deploy.local.processes import (
     terminate,
     wait_for,
 )
+from deploy.local.tls import TlsFiles, ensure_tls
 
 KAFKA_POM = PACKAGE_DIR / "kafka" / "pom.xml"
 KAFKA_LOG4J2 = PACKAGE_DIR / "kafka" / "log4j2.xml"
@@ -95,19 +106,56 @@ def _fetch_kafka_jars(paths: Layout) -> None:
     say(f"fetched {len(jars)} Kafka jars in {time.monotonic() - began:.1f}s")
 
 
+# Mechanisms of the SASL_SSL listener; SCRAM users are written at storage format time.
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _sasl_ssl_properties(tls: TlsFiles) -> list[str]:
+    """The optional SASL_SSL listener: TLS from the PEM files of deploy/local/tls.py,
+    PLAIN (users in the JAAS line) and SCRAM (users in the metadata log)."""
+    listener = "listener.name.sasl_ssl"
+    password = tls.password()
+    return [
+        f"{listener}.ssl.keystore.type=PEM",
+        f"{listener}.ssl.keystore.location={tls.broker_keystore}",
+        f"{listener}.ssl.truststore.type=PEM",
+        f"{listener}.ssl.truststore.location={tls.ca}",
+        f"{listener}.ssl.client.auth={kafka_ssl_client_auth()}",
+        f"{listener}.sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}",
+        f"{listener}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required"
+        f' user_{KAFKA_SASL_USER}="{password}";',
+        *(
+            f"{listener}.{m.lower()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            for m in SCRAM_MECHANISMS
+        ),
+    ]
+
+
 def _kafka_properties(paths: Layout) -> str:
-    port, controller = kafka_port(), kafka_controller_port()
+    port, controller, sasl_ssl = kafka_port(), kafka_controller_port(), kafka_sasl_ssl_port()
+    listeners = f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller}"
+    advertised = f"PLAINTEXT://{HOST}:{port}"
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    secured: list[str] = []
+    if sasl_ssl is not None:
+        # A third listener for clients; the broker's own traffic stays on PLAINTEXT.
+        listeners += f",SASL_SSL://{HOST}:{sasl_ssl}"
+        advertised += f",SASL_SSL://{HOST}:{sasl_ssl}"
+        protocols += ",SASL_SSL:SASL_SSL"
+        secured = _sasl_ssl_properties(TlsFiles(paths.kafka_tls))
     return "\n".join(
         [
             "# Written by deploy/local/kafka.py on every start; edit that module instead.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{HOST}:{controller}",
-            f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller}",
-            f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
+            f"listeners={listeners}",
+            f"advertised.listeners={advertised}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"listener.security.protocol.map={protocols}",
             "inter.broker.listener.name=PLAINTEXT",
+            *secured,
             f"log.dirs={paths.kafka_data}",
             # Single node: every internal topic has exactly one replica.
             "offsets.topic.replication.factor=1",
@@ -164,6 +212,11 @@ def _format_kafka_storage(paths: Layout) -> None:
         "-c",
         str(paths.kafka_properties),
     ]
+    if kafka_sasl_ssl_port() is not None:
+        # SCRAM credentials live in the metadata log: written when it is formatted.
+        password = TlsFiles(paths.kafka_tls).password()
+        for mechanism in SCRAM_MECHANISMS:
+            command += ["--add-scram", f"{mechanism}=[name={KAFKA_SASL_USER},password={password}]"]
     with open_log(paths.kafka_log) as log:
         result = run_logged(command, log)
     if result.returncode != 0:
@@ -248,8 +301,13 @@ def kafka_begin(timeout: float) -> Callable[[], None]:
         paths.kafka_pid.unlink()
     ensure_port_free(port, "Kafka", "BILLING_STACK_KAFKA_PORT")
     ensure_port_free(kafka_controller_port(), "Kafka controller", "BILLING_STACK_KAFKA_CONTROLLER_PORT")
+    sasl_ssl = kafka_sasl_ssl_port()
+    if sasl_ssl is not None:
+        ensure_port_free(sasl_ssl, "Kafka SASL_SSL", "BILLING_STACK_KAFKA_SASL_SSL_PORT")
     paths.kafka.mkdir(parents=True, exist_ok=True)
     _fetch_kafka_jars(paths)
+    if sasl_ssl is not None:
+        ensure_tls(paths)
     paths.kafka_properties.write_text(_kafka_properties(paths))
     _format_kafka_storage(paths)
     began = time.monotonic()

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from projections import positions, versions
 from projections.batch import Incoming
@@ -26,6 +27,7 @@ from services import kafka, metrics
 from services.logging import get_logger
 from services.settings import Settings
 from services.worker.dead_letters import DeadLetters
+from services.worker.lag import RecordTimes
 from services.worker.open_gaps import OpenGapReport
 from services.worker.tracking import OffsetGap, PartitionTracker
 
@@ -77,6 +79,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's
         # Wait for the batch in flight: it commits (or fails) before we let go.
         async with self.worker.batch_lock:
             self.worker.tracker.revoked(tp.partition for tp in revoked)
+            self.worker.record_times.revoked(tp.partition for tp in revoked)
         if revoked:
             log.info("partitions revoked", partitions=sorted(tp.partition for tp in revoked))
 
@@ -98,6 +101,7 @@ class Worker:
         self._conn: asyncpg.Connection | None = None
         self.projector = Projector(settings.topic)
         self.tracker = PartitionTracker()
+        self.record_times = RecordTimes(settings.topic)
         self.batch_lock = asyncio.Lock()
         self.consumer = group_consumer(settings)
         self.dlq = DeadLetters(settings)
@@ -160,6 +164,7 @@ class Worker:
         await self.dlq.start()
         await self.consumer.start()
         self.consumer.subscribe([self.settings.topic], listener=_Rebalance(self))
+        lag_seconds = metrics.LAG_SECONDS.add(self.record_times.snapshot)
         log.info("worker started", topic=self.settings.topic, group=self.settings.consumer_group)
         failures = 0
         # Two stages: the next batch is fetched and decoded (CPU) while the
@@ -183,6 +188,7 @@ class Worker:
                         open_gaps = await self.gaps.read(self.conn)
                     self.gaps.publish(open_gaps)
                 if prepared is None:
+                    self._record_lag()
                     continue
                 async with self.batch_lock:
                     if not self.tracker.is_current(prepared.generation):
@@ -211,6 +217,7 @@ class Worker:
                         )
                 await self._back_off(failures)
         finally:
+            metrics.LAG_SECONDS.remove(lag_seconds)
             upcoming.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await upcoming
@@ -229,11 +236,22 @@ class Worker:
         if not fetched:
             return None
         items: list[Incoming] = []
-        for batch in fetched.values():
+        for tp, batch in fetched.items():
+            self._fetched_times(tp.partition, batch)
             for start in range(0, len(batch), DECODE_SLICE):
                 items.extend(incoming(kafka.raw_record(r)) for r in batch[start : start + DECODE_SLICE])
                 await asyncio.sleep(0)
         return Prepared(generation, items)
+
+    def _fetched_times(self, partition: int, batch: list[ConsumerRecord]) -> None:
+        """Note the timestamps of a fetched chunk's ends, for the lag in seconds."""
+        if batch and batch[0].timestamp is not None and batch[0].timestamp >= 0 and batch[-1].timestamp >= 0:
+            self.record_times.fetched(
+                partition,
+                (batch[0].offset, batch[0].timestamp),
+                (batch[-1].offset, batch[-1].timestamp),
+                self.tracker.expected.get(partition),
+            )
 
     async def _process(self, decoded: list[Incoming]) -> None:
         items = self.tracker.to_apply(decoded)
@@ -243,6 +261,10 @@ class Worker:
         result = await self.projector.apply(self.conn, items, self.tracker.expected, before_commit=self.dlq.copy)
         elapsed = time.perf_counter() - started
         next_offsets = self.tracker.applied(items)
+        for partition, position in next_offsets.items():
+            self.record_times.applied(
+                partition, position, self.consumer.highwater(TopicPartition(self.settings.topic, partition))
+            )
         self.batches += 1
         metrics.BATCH_SIZE.observe(len(items))
         metrics.BATCH_SECONDS.observe(elapsed)
@@ -272,10 +294,16 @@ class Worker:
             log.debug("kafka offset commit failed", error=repr(error))
 
     def _record_lag(self) -> None:
+        """The lag in events of each owned partition; the lag in seconds of
+        those with nothing left to apply (services/worker/lag.py)."""
         for tp in self.consumer.assignment():
-            lag = self.tracker.lag(tp.partition, self.consumer.highwater(tp))
+            end = self.consumer.highwater(tp)
+            lag = self.tracker.lag(tp.partition, end)
             if lag is not None:
                 metrics.LAG.labels(str(tp.partition)).set(lag)
+            position = self.tracker.expected.get(tp.partition)
+            if position is not None:
+                self.record_times.caught_up(tp.partition, position, end)
 
     async def _back_off(self, failures: int) -> None:
         await asyncio.sleep(min(0.2 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))

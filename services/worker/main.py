@@ -1,5 +1,11 @@
 """Run the projection worker until SIGTERM/SIGINT: the batch in flight commits,
-then the consumer leaves its group cleanly."""
+then the consumer leaves its group cleanly.
+
+Before it consumes, the worker makes sure its topics exist
+(``services.topics.prepare_for_worker``): missing ones are created as
+``billing topics ensure`` would when ``BILLING_TOPIC_AUTO_CREATE`` is on;
+with it off, the worker refuses to start (``TopicError``: ``billing worker``
+prints one line and exits 5)."""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ import signal
 
 from prometheus_client import start_http_server
 
-from services.settings import Settings
+from services.settings import Settings, SettingsError
+from services.topics import prepare_for_worker
 from services.worker.consumer import Worker
 
 
@@ -17,6 +24,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await prepare_for_worker(settings)
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+        try:
+            start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+        except OSError as error:
+            raise SettingsError(
+                f"the worker's metrics cannot listen on {settings.worker_metrics_host}:{settings.worker_metrics_port}"
+                f" (BILLING_WORKER_METRICS_HOST, BILLING_WORKER_METRICS_PORT; 0 turns them off): {error}"
+            ) from None
     await Worker(settings).run(stop)

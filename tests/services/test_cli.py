@@ -38,6 +38,7 @@ async def test_every_command_has_help(settings: Settings) -> None:
         "quarantine",
         "fx",
         "demo",
+        "topics",
     ):
         result = billing(settings, command, "--help")
         assert result.returncode == 0 and "usage: billing" in result.stdout, command
@@ -99,7 +100,7 @@ async def test_a_database_without_schema_gets_a_clear_message(settings: Settings
     try:
         url = settings.database_url.rsplit("/", 1)[0] + "/billing_cli_empty"
         result = billing(msgspec.structs.replace(settings, database_url=url), "status")
-        assert result.returncode == 2 and "run `billing migrate`" in result.stderr
+        assert result.returncode == 4 and "run `billing migrate`" in result.stderr
     finally:
         admin = await asyncpg.connect(settings.database_url)
         await admin.execute("DROP DATABASE billing_cli_empty WITH (FORCE)")

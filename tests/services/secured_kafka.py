@@ -1,0 +1,66 @@
+"""A Kafka broker of its own with a SASL_SSL listener (PLAIN and SCRAM, mutual
+TLS required), started by deploy.local in a temporary state folder on free
+ports, so the shared stack is never touched. The certificates and the SASL
+password are made by deploy/local/tls.py (openssl) when the broker starts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from deploy import local as stack
+from tests.conftest import free_port
+
+# Set by `make test` for the main stack; here they would make ours "external".
+MAIN_STACK_ENV = ("BILLING_DATABASE_URL", "BILLING_KAFKA_BOOTSTRAP")
+
+
+@contextlib.contextmanager
+def private(env: dict[str, str]) -> Iterator[None]:
+    """Run deploy.local calls against the stack of ``env``."""
+    saved = {k: os.environ.get(k) for k in (*env, *MAIN_STACK_ENV)}
+    os.environ.update(env)
+    for name in MAIN_STACK_ENV:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in ("java", "openssl") if shutil.which(tool) is None]
+
+
+@contextlib.contextmanager
+def secured_broker(root: Path) -> Iterator[dict[str, str]]:
+    """Start the broker under ``root``; yields the BILLING_* settings of a
+    client of its SASL_SSL listener (SCRAM-SHA-512, client certificate)."""
+    main_libs = stack.layout().kafka_libs  # read before switching to the private stack
+    sasl_port = free_port()
+    env = {
+        "BILLING_STACK_DIR": str(root),
+        "BILLING_STACK_KAFKA_PORT": str(free_port()),
+        "BILLING_STACK_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "BILLING_STACK_KAFKA_SASL_SSL_PORT": str(sasl_port),
+        "BILLING_STACK_KAFKA_SSL_CLIENT_AUTH": "required",
+    }
+    if any(main_libs.glob("*.jar")):
+        # The jars the main stack fetched, instead of a second Maven fetch.
+        (root / "kafka").mkdir(parents=True, exist_ok=True)
+        (root / "kafka" / "libs").symlink_to(main_libs, target_is_directory=True)
+    with private(env):
+        stack.start(["kafka"])
+        client = stack.kafka_sasl_ssl_env(stack.layout(), sasl_port)
+    try:
+        yield client
+    finally:
+        with private(env):
+            stack.stop(["kafka"])
