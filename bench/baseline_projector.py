@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sys
+from typing import assert_never
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -155,37 +156,43 @@ async def apply_event(conn: asyncpg.Connection, body: bytes) -> str:
         await conn.execute(HOLD, tenant, invoice_id, event.sequence, body)
         return "held"
     before = (0,) * len(FIGURES) if invoice is None else invoice.figures()
-    if isinstance(event, InvoiceCreated):
-        data = event.data
-        invoice = Invoice(
-            data.customer_id, data.currency, data.due_date, "DRAFT", to_minor(data.gross_total, data.currency), 0, 1
-        )
-        await conn.execute(
-            INSERT_INVOICE,
-            tenant,
-            invoice_id,
-            invoice.customer_id,
-            invoice.currency,
-            invoice.due_date,
-            invoice.status,
-            invoice.gross,
-            0,
-            1,
-            event.time,
-        )
-    else:
-        if invoice is None:
-            raise ContractError(Reason.INVALID_SEQUENCE, "the first event of an invoice must be invoice.created")
-        if isinstance(event, InvoiceSent):
-            invoice.status = "SENT"
-        elif isinstance(event, InvoicePaid):
-            invoice.paid += to_minor(event.data.amount, invoice.currency)
-        elif isinstance(event, InvoiceVoided):
-            invoice.status = "VOIDED"
-        invoice.last_sequence = event.sequence
-        await conn.execute(
-            UPDATE_INVOICE, tenant, invoice_id, invoice.status, invoice.paid, invoice.last_sequence, event.time
-        )
+    match event:
+        case InvoiceCreated():
+            data = event.data
+            invoice = Invoice(
+                data.customer_id, data.currency, data.due_date, "DRAFT", to_minor(data.gross_total, data.currency), 0, 1
+            )
+            await conn.execute(
+                INSERT_INVOICE,
+                tenant,
+                invoice_id,
+                invoice.customer_id,
+                invoice.currency,
+                invoice.due_date,
+                invoice.status,
+                invoice.gross,
+                0,
+                1,
+                event.time,
+            )
+        case InvoiceSent() | InvoicePaid() | InvoiceVoided():
+            if invoice is None:
+                raise ContractError(Reason.INVALID_SEQUENCE, "the first event of an invoice must be invoice.created")
+            match event:
+                case InvoiceSent():
+                    invoice.status = "SENT"
+                case InvoicePaid():
+                    invoice.paid += to_minor(event.data.amount, invoice.currency)
+                case InvoiceVoided():
+                    invoice.status = "VOIDED"
+                case _:
+                    assert_never(event)
+            invoice.last_sequence = event.sequence
+            await conn.execute(
+                UPDATE_INVOICE, tenant, invoice_id, invoice.status, invoice.paid, invoice.last_sequence, event.time
+            )
+        case _:
+            assert_never(event)
     delta = [a - b for a, b in zip(invoice.figures(), before, strict=True)]
     await conn.execute(ADD_CURRENCY, tenant, invoice.currency, *delta)
     await conn.execute(ADD_CUSTOMER, tenant, invoice.customer_id, invoice.currency, *delta)

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from itertools import accumulate
 from typing import NamedTuple
 
-from contracts import InvoiceEvent, encode
+from contracts import InvoiceEvent, encode, event_type
 from services.demo import HistoryMaker
 
 CURRENCY_WEIGHTS: tuple[tuple[str, float], ...] = (
@@ -224,7 +224,7 @@ def store_rows(
                 event.subject,
                 event.sequence,
                 event.id,
-                str(event.__struct_config__.tag),
+                event_type(event),
                 event.time,
                 topic,
                 partition,

@@ -80,13 +80,9 @@ async def pending(conn: asyncpg.Connection, version: versions.Version, upto: int
 async def start(conn: asyncpg.Connection) -> versions.Version:
     """The version being built: a new one, or the one a stopped replay left.
     A replay stopped during its bulk phase (applied_seq 0) starts over."""
-    building = await conn.fetchrow(
-        "SELECT version, schema_name, status, ddl_hash, applied_seq"
-        " FROM billing.projection_versions WHERE status = 'building'"
-    )
-    if building is None:
+    version = await versions.building(conn)
+    if version is None:
         return await versions.create(conn)
-    version = versions.Version(**dict(building.items()))
     if version.ddl_hash != versions.DDL_HASH:
         raise ReplayError(
             f"version {version.version} was started with another schema; "
@@ -212,26 +208,20 @@ async def promote(conn: asyncpg.Connection, version: versions.Version) -> Promot
 
 async def abandon(conn: asyncpg.Connection, version_number: int | None = None) -> int | None:
     """Drop a version that is being built (the newest, unless named)."""
-    row = await conn.fetchrow(
-        "SELECT version, schema_name FROM billing.projection_versions WHERE status = 'building'"
-        " AND ($1::int IS NULL OR version = $1)",
-        version_number,
-    )
-    if row is None:
+    version = await versions.building(conn)
+    if version is None or (version_number is not None and version.version != version_number):
         return None
-    await _drop(conn, row["version"], row["schema_name"])
-    return int(row["version"])
+    await _drop(conn, version.version, version.schema_name)
+    return version.version
 
 
 async def drop_retired(conn: asyncpg.Connection, version_number: int) -> None:
-    row = await conn.fetchrow(
-        "SELECT schema_name, status FROM billing.projection_versions WHERE version = $1", version_number
-    )
-    if row is None:
+    version = await versions.numbered(conn, version_number)
+    if version is None:
         raise ReplayError(f"there is no version {version_number}")
-    if row["status"] != "retired":
-        raise ReplayError(f"version {version_number} is {row['status']}; only retired versions are dropped")
-    await _drop(conn, version_number, row["schema_name"])
+    if version.status != "retired":
+        raise ReplayError(f"version {version_number} is {version.status}; only retired versions are dropped")
+    await _drop(conn, version_number, version.schema_name)
 
 
 async def _drop(conn: asyncpg.Connection, number: int, schema: str) -> None:
