@@ -23,6 +23,7 @@ import msgspec
 from contracts import ContractError, Decoded, InvoiceEvent, Position, Reason, event_type
 from projections.figures import NO_FIGURES, Figures, contribution
 from projections.invoice import InvoiceState, advance, check_transition, first_state, opens_history
+from projections.timeline import AGING_THRESHOLDS, difference, event_day, snapshot
 
 InvoiceKey = tuple[str, str]  # (tenant_id, invoice_id)
 Key = TypeVar("Key")
@@ -47,6 +48,9 @@ class Incoming(msgspec.Struct, kw_only=True):
     error: ContractError | None = None
     # The event as stored (structured-mode JSON); set when it must be kept.
     body: bytes | None = None
+    # When this service first applied it (a rebuild replays record times);
+    # None: now, the time of the transaction that writes the batch.
+    recorded_at: dt.datetime | None = None
 
 
 class Pending(msgspec.Struct, kw_only=True):
@@ -57,6 +61,7 @@ class Pending(msgspec.Struct, kw_only=True):
     position: Position
     body: bytes
     held_at: dt.datetime | None = None  # set when it was loaded from the held table
+    recorded_at: dt.datetime | None = None  # see Incoming
 
 
 class StoredEvent(msgspec.Struct, frozen=True):
@@ -88,6 +93,22 @@ class Quarantined(msgspec.Struct, frozen=True):
     event_type: str | None = None
 
 
+class InvoiceChange(msgspec.Struct, frozen=True, gc=False):
+    """One row of an invoice's timeline: how its contribution changes from the
+    end of business ``day`` on, as recorded at ``recorded_at`` (None: by the
+    transaction that writes it). projections/timeline.py says why."""
+
+    tenant_id: str
+    invoice_id: str
+    customer_id: str
+    currency: str
+    due_date: dt.date
+    partition: int
+    day: dt.date
+    recorded_at: dt.datetime | None
+    figures: Figures
+
+
 class BatchResult(msgspec.Struct, kw_only=True):
     events: list[StoredEvent]
     invoices: list[InvoiceState]
@@ -97,6 +118,13 @@ class BatchResult(msgspec.Struct, kw_only=True):
     customer_totals: dict[tuple[str, str, str, int], Figures]
     receivable: dict[tuple[str, str, dt.date, int], Figures]
     customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures]
+    # The timelines: each changed invoice's dated changes, and their sums per
+    # (tenant, currency, day, partition) and, for the receivable figures, per
+    # (tenant, currency, days past due, from day, partition): from that day on
+    # the change counts as at least that many days past due.
+    changes: list[InvoiceChange]
+    daily: dict[tuple[str, str, dt.date, int], Figures]
+    overdue_from: dict[tuple[str, str, int, dt.date, int], Figures]
     held_added: list[tuple[InvoiceKey, Pending]]
     held_removed: list[tuple[InvoiceKey, int]]
     quarantined: list[Quarantined]
@@ -122,6 +150,15 @@ class BatchFold:
         for key, by_sequence in (held or {}).items():
             self.held[key].update(by_sequence)
         self._before: dict[InvoiceKey, Figures] = {}
+        # Per invoice changed since its timeline was last written: the state
+        # then, the first business day an event since counts from, and the
+        # record time of those events.
+        self._timeline_before: dict[InvoiceKey, InvoiceState | None] = {}
+        self._first_day: dict[InvoiceKey, dt.date] = {}
+        self._recorded_at: dict[InvoiceKey, dt.datetime | None] = {}
+        self._changes: list[InvoiceChange] = []
+        self._daily: dict[tuple[str, str, dt.date, int], Figures] = {}
+        self._overdue_from: dict[tuple[str, str, int, dt.date, int], Figures] = {}
         self._partition: dict[InvoiceKey, int] = {}
         self._events: list[StoredEvent] = []
         self._held_added: dict[tuple[InvoiceKey, int], Pending] = {}
@@ -146,7 +183,9 @@ class BatchFold:
             return self._quarantine_record(item, error)
         if item.body is None:
             raise ValueError("an accepted record needs its stored body")
-        pending = Pending(event=event, decoded=item.decoded, position=item.position, body=item.body)
+        pending = Pending(
+            event=event, decoded=item.decoded, position=item.position, body=item.body, recorded_at=item.recorded_at
+        )
         return self._offer(event_key(event), pending)
 
     def _offer(self, key: InvoiceKey, pending: Pending) -> str:
@@ -201,18 +240,29 @@ class BatchFold:
     def _apply(self, key: InvoiceKey, pending: Pending) -> str:
         event = pending.event
         state = self.states.get(key)
+        if key in self._timeline_before and self._recorded_at[key] != pending.recorded_at:
+            # A rebuild met an event recorded later than the ones before it:
+            # their timeline rows keep their own record time.
+            self._write_timeline(key)
         try:
             if state is None:
                 state = first_state(event, pending.decoded.amounts, pending.position.partition)
                 self._before.setdefault(key, NO_FIGURES)
+                self._timeline_before.setdefault(key, None)
                 self.states[key] = state
             else:
                 amount = check_transition(state, event)
                 if key not in self._before:
                     self._before[key] = contribution(state)
+                if key not in self._timeline_before:
+                    self._timeline_before[key] = snapshot(state)
                 advance(state, event, amount)
         except ContractError as error:
             return self._quarantine_pending(pending, error)
+        day = event_day(event)
+        first = self._first_day.get(key)
+        self._first_day[key] = day if first is None or day < first else first
+        self._recorded_at[key] = pending.recorded_at
         position = pending.position
         self._partition[key] = position.partition
         self._events.append(
@@ -232,6 +282,28 @@ class BatchFold:
         if newest is None or event.time > newest:
             self._newest[newest_key] = event.time
         return self._count(position, APPLIED)
+
+    def _write_timeline(self, key: InvoiceKey) -> None:
+        """The timeline rows of the invoice's events applied since the last
+        ones were written."""
+        before = self._timeline_before.pop(key)
+        first_day = self._first_day.pop(key)
+        recorded_at = self._recorded_at.pop(key)
+        state = self.states[key]
+        partition = self._partition[key]
+        tenant, currency, due_date = state.tenant_id, state.currency, state.due_date
+        for day, delta in difference(before, state, first_day).items():
+            self._changes.append(
+                InvoiceChange(
+                    tenant, state.invoice_id, state.customer_id, currency, due_date, partition, day, recorded_at, delta
+                )
+            )
+            _add(self._daily, (tenant, currency, day, partition), delta)
+            part = delta.receivable_part()
+            if part != NO_FIGURES:
+                for days_past_due in AGING_THRESHOLDS:
+                    from_day = max(day, due_date + dt.timedelta(days=days_past_due))
+                    _add(self._overdue_from, (tenant, currency, days_past_due, from_day, partition), part)
 
     # -- outcomes ---------------------------------------------------------------
 
@@ -295,6 +367,8 @@ class BatchFold:
         receivable: dict[tuple[str, str, dt.date, int], Figures] = {}
         customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures] = {}
         invoices: list[InvoiceState] = []
+        for key in list(self._timeline_before):
+            self._write_timeline(key)
         for key, before in self._before.items():
             state = self.states[key]
             invoices.append(state)
@@ -320,6 +394,9 @@ class BatchFold:
             customer_totals=_freeze(customer_totals),
             receivable=_freeze(receivable),
             customer_receivable=_freeze(customer_receivable),
+            changes=self._changes,
+            daily=_freeze(self._daily),
+            overdue_from=_freeze(self._overdue_from),
             held_added=[(key, pending) for (key, _), pending in self._held_added.items()],
             held_removed=self._held_removed,
             quarantined=self._quarantined,

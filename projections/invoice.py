@@ -31,16 +31,11 @@ DRAFT, SENT, VOIDED = "DRAFT", "SENT", "VOIDED"
 UNPAID, PARTIALLY_PAID, PAID = "UNPAID", "PARTIALLY_PAID", "PAID"
 
 
-class InvoiceState(msgspec.Struct, kw_only=True):
-    """The current state of one invoice: one row of the invoices table.
+class InvoiceFacts(msgspec.Struct):
+    """What an invoice's ``invoice.created`` event fixes for good; money in
+    minor units of ``currency``. The invoices table's rows start with these
+    columns, as the fold keeps them and as the read API reads them."""
 
-    Mutable on purpose: the batch fold updates states in place (a batch touches
-    thousands of them); callers that need the before-image take it first.
-    """
-
-    tenant_id: str
-    invoice_id: str
-    partition: int
     invoice_number: str
     customer_id: str
     customer_name: str | None
@@ -61,6 +56,18 @@ class InvoiceState(msgspec.Struct, kw_only=True):
     recurring_gross: int
     one_time_gross: int
     quantity_is_zero: bool
+
+
+class InvoiceState(InvoiceFacts, kw_only=True):
+    """The current state of one invoice: one row of the invoices table.
+
+    Mutable on purpose: the batch fold updates states in place (a batch touches
+    thousands of them); callers that need the before-image take it first.
+    """
+
+    tenant_id: str
+    invoice_id: str
+    partition: int
     status: str = DRAFT
     amount_paid: int = 0
     payment_count: int = 0
@@ -73,6 +80,11 @@ class InvoiceState(msgspec.Struct, kw_only=True):
     # sequence conflicts are decided from the invoice's own history.
     event_ids: list[str] = msgspec.field(default_factory=list)
     payment_ids: list[str] = msgspec.field(default_factory=list)
+    # Each payment's business time and amount, in the order applied: the
+    # invoice as it stood at any date (projections/timeline.py).
+    payment_times: list[dt.datetime] = msgspec.field(default_factory=list)
+    payment_amounts: list[int] = msgspec.field(default_factory=list)
+    # The business time of invoice.created: the invoice exists from then on.
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -242,6 +254,8 @@ def advance(state: InvoiceState, event: InvoiceEvent, amount: int) -> None:
             state.amount_paid += amount
             state.payment_count += 1
             state.payment_ids.append(event.data.payment_id)
+            state.payment_times.append(event.data.paid_at)
+            state.payment_amounts.append(amount)
             paid_at = event.data.paid_at
             # The latest payment by paid_at; on a tie the later-applied one wins.
             if state.last_paid_at is None or paid_at >= state.last_paid_at:

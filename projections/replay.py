@@ -41,11 +41,11 @@ Progress = Callable[[int], None]
 WATERMARK = "SELECT coalesce(max(seq), 0) FROM billing.event_store"
 COUNT_UP_TO = "SELECT count(*) FROM billing.event_store WHERE seq > $1 AND seq <= $2"
 EVENTS_BY_INVOICE = """
-SELECT tenant_id, invoice_id, topic, partition, kafka_offset, body FROM billing.event_store
+SELECT tenant_id, invoice_id, topic, partition, kafka_offset, body, stored_at FROM billing.event_store
 WHERE seq <= $1 ORDER BY tenant_id, invoice_id, sequence
 """
 EVENTS_BY_SEQ = """
-SELECT seq, topic, partition, kafka_offset, body FROM billing.event_store
+SELECT seq, topic, partition, kafka_offset, body, stored_at FROM billing.event_store
 WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3
 """
 SET_APPLIED = "UPDATE billing.projection_versions SET applied_seq = $2 WHERE version = $1"
@@ -61,9 +61,17 @@ class ReplayError(Exception):
     """A replay that cannot go on, with what to do about it."""
 
 
-def _item(topic: str, partition: int, offset: int, body: bytes) -> Incoming:
-    decoded = decode_stored(body)
-    return Incoming(position=Position(topic, partition, offset), key=None, value=body, decoded=decoded, body=body)
+def _item(record: asyncpg.Record) -> Incoming:
+    """A stored event to fold again, with the time it was first recorded."""
+    body = bytes(record["body"])
+    return Incoming(
+        position=Position(record["topic"], record["partition"], record["kafka_offset"]),
+        key=None,
+        value=body,
+        decoded=decode_stored(body),
+        body=body,
+        recorded_at=record["stored_at"],
+    )
 
 
 async def watermark(conn: asyncpg.Connection) -> int:
@@ -110,7 +118,7 @@ async def _histories(conn: asyncpg.Connection, upto: int) -> AsyncIterator[list[
                 yield chunk
                 chunk = []
             current = key
-            chunk.append(_item(r["topic"], r["partition"], r["kafka_offset"], bytes(r["body"])))
+            chunk.append(_item(r))
     if chunk:
         yield chunk
 
@@ -176,7 +184,7 @@ async def catch_up(
         rows = await conn.fetch(EVENTS_BY_SEQ, applied, upto, CATCH_UP_CHUNK_EVENTS)
         if not rows:
             break
-        items = [_item(r["topic"], r["partition"], r["kafka_offset"], bytes(r["body"])) for r in rows]
+        items = [_item(r) for r in rows]
         keys = sorted({(i.decoded.event.tenantid, i.decoded.event.subject) for i in items if i.decoded})
         async with conn.transaction():
             states, _ = await store.load(conn, keys)

@@ -47,6 +47,8 @@ CREATE TABLE {schema}.invoices (
     void_reason           text,
     event_ids             text[]      NOT NULL,
     payment_ids           text[]      NOT NULL,
+    payment_times         timestamptz[] NOT NULL,
+    payment_amounts       bigint[]    NOT NULL,
     created_at            timestamptz,
     updated_at            timestamptz,
     PRIMARY KEY (tenant_id, invoice_id)
@@ -136,4 +138,53 @@ CREATE TABLE {schema}.customer_receivable (
     customer_id text    NOT NULL,
     LIKE {schema}.currency_receivable INCLUDING DEFAULTS,
     PRIMARY KEY (tenant_id, customer_id, currency, due_date, partition)
+);
+
+-- Time (docs/figures.md#as-of): every invoice's contribution to the figures
+-- along business time, as dated changes. A row says: from the end of business
+-- day `day` (UTC) on, the invoice's figures change by these amounts; it was
+-- recorded at `recorded_at` (the transaction that applied its events). The
+-- figures of any set of invoices as of D and as known at T are the sums of
+-- their rows with day <= D and recorded_at <= T. A batch that changes an
+-- invoice appends the difference between its old and new timeline.
+-- Its columns: the invoice, then those of the per-currency table.
+CREATE TABLE {schema}.invoice_changes (
+    invoice_id   text        NOT NULL,
+    customer_id  text        NOT NULL,
+    due_date     date        NOT NULL,
+    day          date        NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    LIKE {schema}.currency_totals INCLUDING DEFAULTS
+);
+CREATE INDEX invoice_changes_by_customer ON {schema}.invoice_changes (tenant_id, customer_id, currency, day);
+-- "As known at T": the rows recorded after T are subtracted from the sums.
+CREATE INDEX invoice_changes_by_recorded_at ON {schema}.invoice_changes (tenant_id, recorded_at);
+
+-- The changes summed per business day: the figures as of D are the current
+-- ones minus the rows with day > D (few for a recent D).
+CREATE TABLE {schema}.currency_daily (
+    day         date    NOT NULL,
+    LIKE {schema}.currency_totals INCLUDING DEFAULTS,
+    PRIMARY KEY (tenant_id, currency, day, partition)
+);
+
+-- Overdue and aging at any D without a scan of due dates: a receivable change
+-- on `day` of an invoice due on `due_date` counts, at the end of D, as at
+-- least N days past due when max(day, due_date + N) <= D. Summed per N in
+-- (1, 31, 61, 91) and that first day (`from_day`), overdue at D is the
+-- receivable total minus the rows of N = 1 with from_day > D, and each aging
+-- bucket the difference of two thresholds.
+CREATE TABLE {schema}.currency_overdue_from (
+    tenant_id     text    NOT NULL,
+    currency      text    NOT NULL,
+    days_past_due integer NOT NULL,
+    from_day      date    NOT NULL,
+    partition     integer NOT NULL,
+    receivable_count      bigint  NOT NULL DEFAULT 0,
+    receivable_balance    numeric NOT NULL DEFAULT 0,
+    receivable_usage      numeric NOT NULL DEFAULT 0,
+    receivable_fixed      numeric NOT NULL DEFAULT 0,
+    receivable_recurring  numeric NOT NULL DEFAULT 0,
+    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, currency, days_past_due, from_day, partition)
 );

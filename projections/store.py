@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from contracts import Position, decode
-from projections.batch import BatchResult, InvoiceKey, Pending
+from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Pending
 from projections.figures import RECEIVABLE, TOTALS, Figures, is_count
 from projections.invoice import InvoiceState
 
@@ -121,15 +121,40 @@ SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "currency_receivable": ((_TENANT, _CURRENCY, _DUE, _PARTITION), RECEIVABLE),
     "customer_receivable": ((_TENANT, _CUSTOMER, _CURRENCY, _DUE, _PARTITION), RECEIVABLE),
 }
+# The timelines' sums (projections/timeline.py): per business day, and per
+# first day a receivable change counts as at least N days past due.
+_DAY, _DAYS_PAST_DUE, _FROM_DAY = ("day", "date"), ("days_past_due", "int"), ("from_day", "date")
+TIMELINE_SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
+    "currency_daily": ((_TENANT, _CURRENCY, _DAY, _PARTITION), TOTALS),
+    "currency_overdue_from": ((_TENANT, _CURRENCY, _DAYS_PAST_DUE, _FROM_DAY, _PARTITION), RECEIVABLE),
+}
+ALL_SUM_TABLES = {**SUM_TABLES, **TIMELINE_SUM_TABLES}
 # A table's figure values of a Figures, in its column order.
 _FIGURE_VALUES: dict[str, operator.attrgetter[tuple[int, ...]]] = {
-    table: operator.attrgetter(*figures) for table, (_, figures) in SUM_TABLES.items()
+    table: operator.attrgetter(*figures) for table, (_, figures) in ALL_SUM_TABLES.items()
 }
 UPSERT_SUMS: dict[tuple[str, str], str] = {
     (table, money_type): _upsert_sums(table, keys, figures, money_type)
-    for table, (keys, figures) in SUM_TABLES.items()
+    for table, (keys, figures) in ALL_SUM_TABLES.items()
     for money_type in ("bigint", "numeric")
 }
+
+# An invoice's timeline rows (batch.InvoiceChange). A live batch leaves out
+# recorded_at, so the column's default, the transaction's start, records them
+# with the same time as the event store's stored_at; a rebuild copies the
+# record times of the events it replays.
+CHANGE_KEYS: tuple[str, ...] = (
+    "tenant_id",
+    "invoice_id",
+    "customer_id",
+    "currency",
+    "due_date",
+    "partition",
+    "day",
+)
+CHANGE_COLUMNS: tuple[str, ...] = (*CHANGE_KEYS, *TOTALS)
+RECORDED_CHANGE_COLUMNS: tuple[str, ...] = (*CHANGE_COLUMNS, "recorded_at")
+_figure_values = operator.attrgetter(*TOTALS)
 
 # Invoices go through a staging table per connection and version (named for
 # the version: a worker that outlives a promote must stage the new version's
@@ -174,6 +199,20 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
         for index, value in enumerate(row):
             columns[index].append(value)
     return columns
+
+
+def change_row(change: InvoiceChange) -> tuple[Any, ...]:
+    """One row of invoice_changes in CHANGE_COLUMNS order."""
+    return (
+        change.tenant_id,
+        change.invoice_id,
+        change.customer_id,
+        change.currency,
+        change.due_date,
+        change.partition,
+        change.day,
+        *_figure_values(change.figures),
+    )
 
 
 def sum_columns(table: str, deltas: dict[Any, Figures]) -> tuple[list[tuple[Any, ...]], list[tuple[int, ...]]]:
@@ -252,10 +291,29 @@ class ProjectionStore:
         await self._add_all_sums(conn, result)
 
     async def _add_all_sums(self, conn: asyncpg.Connection, result: BatchResult) -> None:
+        await self._write_timelines(conn, result)
         await self._add_sums(conn, "currency_totals", result.totals)
         await self._add_sums(conn, "customer_totals", result.customer_totals)
         await self._add_sums(conn, "currency_receivable", result.receivable)
         await self._add_sums(conn, "customer_receivable", result.customer_receivable)
+
+    async def _write_timelines(self, conn: asyncpg.Connection, result: BatchResult) -> None:
+        if result.changes:
+            recorded = [c for c in result.changes if c.recorded_at is not None]
+            now = [c for c in result.changes if c.recorded_at is None]
+            if now:
+                await conn.copy_records_to_table(
+                    "invoice_changes", schema_name=self.schema, columns=CHANGE_COLUMNS, records=map(change_row, now)
+                )
+            if recorded:
+                await conn.copy_records_to_table(
+                    "invoice_changes",
+                    schema_name=self.schema,
+                    columns=RECORDED_CHANGE_COLUMNS,
+                    records=[(*change_row(c), c.recorded_at) for c in recorded],
+                )
+        await self._add_sums(conn, "currency_daily", result.daily)
+        await self._add_sums(conn, "currency_overdue_from", result.overdue_from)
 
     async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, Figures]) -> None:
         if not deltas:

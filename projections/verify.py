@@ -6,11 +6,16 @@ held events, summed deltas):
    (read in key order, merged with the invoice rows, in bounded memory);
 2. every summary table is recomputed with plain SQL aggregates over the
    invoice rows — a second, separate definition of each figure — and compared
-   with the sums of its shards.
+   with the sums of its shards;
+3. every invoice's timeline rows are recomputed from its history, whole
+   timelines after each recorded step subtracted (not the fold's difference
+   from the first changed day), and the timelines' sums per day and per
+   overdue threshold with SQL aggregates over those rows.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,9 +23,10 @@ import asyncpg
 import msgspec
 
 from contracts import ContractError, decode
-from projections.figures import RECEIVABLE, TOTALS
+from projections.figures import NO_FIGURES, RECEIVABLE, TOTALS, Figures
 from projections.invoice import InvoiceState, advance, check_transition, first_state
-from projections.store import INVOICE_COLUMNS, SUM_TABLES, invoice_row
+from projections.store import INVOICE_COLUMNS, SUM_TABLES, TIMELINE_SUM_TABLES, invoice_row
+from projections.timeline import AGING_THRESHOLDS, Changes, changes
 
 # Each summary figure, defined again in SQL over the invoice rows.
 FIGURE_SQL: dict[str, str] = {
@@ -59,9 +65,28 @@ SUMMARY_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = tuple
 )
 
 EVENTS_IN_KEY_ORDER = """
-SELECT tenant_id, invoice_id, sequence, partition, body FROM billing.event_store
+SELECT tenant_id, invoice_id, sequence, partition, body, stored_at FROM billing.event_store
 ORDER BY tenant_id, invoice_id, sequence
 """
+# An invoice's timeline rows per (record time, day), in key order.
+CHANGES_IN_KEY_ORDER = (
+    "SELECT tenant_id, invoice_id, recorded_at, day, "
+    + ", ".join(f"sum({f})" for f in TOTALS)
+    + " FROM {schema}.invoice_changes GROUP BY tenant_id, invoice_id, recorded_at, day"
+    + " ORDER BY tenant_id, invoice_id"
+)
+# The timelines' sums, defined again over the timeline rows.
+TIMELINE_SUM_SQL: dict[str, str] = {
+    "currency_daily": "SELECT tenant_id, currency, day, {sums} FROM {schema}.invoice_changes GROUP BY 1, 2, 3",
+    "currency_overdue_from": (
+        "SELECT tenant_id, currency, n, greatest(day, due_date + n), {sums}"
+        f" FROM {{schema}}.invoice_changes CROSS JOIN unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n GROUP BY 1, 2, 3, 4"
+    ),
+}
+assert set(TIMELINE_SUM_SQL) == set(TIMELINE_SUM_TABLES), "every timeline sum needs its SQL definition"
+
+History = list[tuple[int, bytes, dt.datetime]]
+"""An invoice's stored events in sequence order: (partition, body, stored_at)."""
 
 
 class Difference(msgspec.Struct, frozen=True):
@@ -108,20 +133,31 @@ async def verify_summaries(conn: asyncpg.Connection, schema: str) -> list[Differ
         live_sql, expected_sql = summary_queries(schema, table, keys, figures)
         live = await _keyed(conn, live_sql, len(keys))
         expected = await _keyed(conn, expected_sql, len(keys))
-        for key in sorted(set(live) | set(expected), key=repr):
-            got, want = live.get(key), expected.get(key)
-            for index, figure in enumerate(figures):
-                g = 0 if got is None else got[index]
-                w = 0 if want is None else want[index]
-                if g != w:
-                    differences.append(Difference(table, key, figure, g, w))
+        differences.extend(_differences(table, figures, live, expected))
     return differences
 
 
-def rebuild(history: list[tuple[int, bytes]]) -> InvoiceState | None:
-    """One invoice's state from its complete, ordered history ((partition, body))."""
+def _differences(
+    table: str,
+    figures: tuple[str, ...],
+    live: dict[tuple[Any, ...], tuple[int, ...]],
+    expected: dict[tuple[Any, ...], tuple[int, ...]],
+) -> list[Difference]:
+    differences: list[Difference] = []
+    for key in sorted(set(live) | set(expected), key=repr):
+        got, want = live.get(key), expected.get(key)
+        for index, figure in enumerate(figures):
+            g = 0 if got is None else got[index]
+            w = 0 if want is None else want[index]
+            if g != w:
+                differences.append(Difference(table, key, figure, g, w))
+    return differences
+
+
+def rebuild(history: History) -> InvoiceState | None:
+    """One invoice's state from its complete, ordered history."""
     state: InvoiceState | None = None
-    for partition, body in history:
+    for partition, body, _ in history:
         decoded = decode(body)
         event = decoded.event
         try:
@@ -134,16 +170,35 @@ def rebuild(history: list[tuple[int, bytes]]) -> InvoiceState | None:
     return state
 
 
-async def _histories(conn: asyncpg.Connection) -> AsyncIterator[tuple[tuple[str, str], list[tuple[int, bytes]]]]:
+def recorded_timeline(history: History) -> dict[tuple[dt.datetime, dt.date], Figures]:
+    """The timeline rows an invoice's history should have left, per (record
+    time, day): after each record time's events, the whole new timeline minus
+    the one before."""
+    rows: dict[tuple[dt.datetime, dt.date], Figures] = {}
+    before: Changes = {}
+    for end, (_, _, recorded_at) in enumerate(history, start=1):
+        if end < len(history) and history[end][2] == recorded_at:
+            continue  # the step ends with the last event of this record time
+        state = rebuild(history[:end])
+        after = changes(state)
+        for day in after.keys() | before.keys():
+            delta = after.get(day, NO_FIGURES) - before.get(day, NO_FIGURES)
+            if delta != NO_FIGURES:
+                rows[(recorded_at, day)] = delta
+        before = after
+    return rows
+
+
+async def _histories(conn: asyncpg.Connection) -> AsyncIterator[tuple[tuple[str, str], History]]:
     current: tuple[str, str] | None = None
-    history: list[tuple[int, bytes]] = []
+    history: History = []
     async for r in conn.cursor(EVENTS_IN_KEY_ORDER, prefetch=2000):
         key = (r["tenant_id"], r["invoice_id"])
         if key != current:
             if current is not None:
                 yield current, history
             current, history = key, []
-        history.append((r["partition"], bytes(r["body"])))
+        history.append((r["partition"], bytes(r["body"]), r["stored_at"]))
     if current is not None:
         yield current, history
 
@@ -188,8 +243,63 @@ async def verify_invoices(
     return differences
 
 
+async def verify_changes(conn: asyncpg.Connection, schema: str) -> list[Difference]:
+    """Every invoice's timeline rows equal those its history should have left.
+    Needs a transaction (cursors); compares in key order with bounded memory."""
+    live_rows = conn.cursor(CHANGES_IN_KEY_ORDER.format(schema=schema), prefetch=2000).__aiter__()
+    differences: list[Difference] = []
+    live = await anext(live_rows, None)
+
+    def compare(
+        key: tuple[str, str], got: dict[tuple[Any, ...], Figures], want: dict[tuple[Any, ...], Figures]
+    ) -> None:
+        for step in sorted(got.keys() | want.keys()):
+            g, w = got.get(step, NO_FIGURES), want.get(step, NO_FIGURES)
+            differences.extend(
+                Difference("invoice_changes", (*key, *step), figure, getattr(g, figure), getattr(w, figure))
+                for figure in TOTALS
+                if getattr(g, figure) != getattr(w, figure)
+            )
+
+    async for key, history in _histories(conn):
+        got: dict[tuple[Any, ...], Figures] = {}
+        while live is not None and (live["tenant_id"], live["invoice_id"]) <= key:
+            figures = Figures(*(int(v) for v in tuple(live.values())[4:]))
+            if (live["tenant_id"], live["invoice_id"]) < key:
+                compare((live["tenant_id"], live["invoice_id"]), {(live["recorded_at"], live["day"]): figures}, {})
+            elif figures != NO_FIGURES:
+                got[(live["recorded_at"], live["day"])] = figures
+            live = await anext(live_rows, None)
+        compare(key, got, dict(recorded_timeline(history)))
+    while live is not None:
+        figures = Figures(*(int(v) for v in tuple(live.values())[4:]))
+        compare((live["tenant_id"], live["invoice_id"]), {(live["recorded_at"], live["day"]): figures}, {})
+        live = await anext(live_rows, None)
+    return differences
+
+
+async def verify_timeline_sums(conn: asyncpg.Connection, schema: str) -> list[Difference]:
+    differences: list[Difference] = []
+    for table, (keys, figures) in TIMELINE_SUM_TABLES.items():
+        key_names = tuple(name for name, _ in keys if name != "partition")
+        sums = ", ".join(f"sum({f})" for f in figures)
+        live = await _keyed(
+            conn,
+            f"SELECT {', '.join(key_names)}, {sums} FROM {schema}.{table} GROUP BY {', '.join(key_names)}",
+            len(key_names),
+        )
+        expected = await _keyed(conn, TIMELINE_SUM_SQL[table].format(schema=schema, sums=sums), len(key_names))
+        differences.extend(_differences(table, figures, live, expected))
+    return differences
+
+
 async def verify(
     conn: asyncpg.Connection, schema: str, progress: Callable[[int], None] | None = None
 ) -> list[Difference]:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        return await verify_invoices(conn, schema, progress) + await verify_summaries(conn, schema)
+        return (
+            await verify_invoices(conn, schema, progress)
+            + await verify_summaries(conn, schema)
+            + await verify_changes(conn, schema)
+            + await verify_timeline_sums(conn, schema)
+        )

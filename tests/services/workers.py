@@ -16,7 +16,8 @@ import asyncpg
 import msgspec
 
 from contracts import InvoiceEvent, Position, encode
-from projections.store import INVOICE_COLUMNS
+from projections.figures import TOTALS
+from projections.store import INVOICE_COLUMNS, TIMELINE_SUM_TABLES
 from projections.verify import SUMMARY_TABLES, summary_queries, verify
 from services.api.freshness import read_positions
 from services.demo import demo_stream
@@ -149,7 +150,21 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
     for table, keys, figures in SUMMARY_TABLES:
         live_sql, _ = summary_queries(schema, table, keys, figures)
         tables[table] = sorted(tuple(r.values()) for r in await conn.fetch(live_sql) if any(r[f] for f in figures))
+    # The timelines, whatever batches and record times wrote them.
+    for table, (keys, figures) in {**TIMELINE_SUM_TABLES, "invoice_changes": (INVOICE_DAY, TOTALS)}.items():
+        names = [name for name, _ in keys if name != "partition"]
+        sums = ", ".join(f"sum({f})" for f in figures)
+        rows = [
+            tuple(r.values())
+            for r in await conn.fetch(
+                f"SELECT {', '.join(names)}, {sums} FROM {schema}.{table} GROUP BY {', '.join(names)}"
+            )
+        ]
+        tables[table] = sorted(row for row in rows if any(row[len(names) :]))
     return tables
+
+
+INVOICE_DAY = (("tenant_id", "text"), ("invoice_id", "text"), ("day", "date"), ("partition", "int"))
 
 
 async def clean_pass(settings: Settings, make_database: Callable[[], Awaitable[str]], wanted: dict[int, int]):  # type: ignore[no-untyped-def]
