@@ -8,33 +8,14 @@ import datetime as dt
 from collections.abc import Iterable
 
 import asyncpg
-import msgspec
+
+from projections.invoice import InvoiceFacts
 
 
-class StoredInvoice(msgspec.Struct, frozen=True):
+class StoredInvoice(InvoiceFacts):
     """Money in minor units of ``currency``."""
 
     invoice_id: str
-    invoice_number: str
-    customer_id: str
-    customer_name: str | None
-    currency: str
-    issue_date: dt.date
-    due_date: dt.date
-    accounting_date: dt.date
-    billing_period_start: dt.date | None
-    billing_period_end: dt.date | None
-    billing_schedule_id: str | None
-    series_id: str | None
-    document_type: str
-    net: int
-    tax: int
-    gross: int
-    usage_gross: int
-    fixed_gross: int
-    recurring_gross: int
-    one_time_gross: int
-    quantity_is_zero: bool
     status: str
     payment_status: str
     amount_paid: int
