@@ -62,7 +62,7 @@ class InvoiceBuilder:
         self.data = data
         self.sequence = 0
 
-    def _envelope(self, sequence: int | None, event_id: str | None) -> dict[str, Any]:
+    def _envelope(self, sequence: int | None, event_id: str | None, time: dt.datetime | None = None) -> dict[str, Any]:
         if sequence is None:
             self.sequence += 1
             sequence = self.sequence
@@ -71,12 +71,14 @@ class InvoiceBuilder:
             "id": event_id or f"evt-{self.invoice_id}-{sequence}-{next(_ids)}",
             "source": "/invoicing",
             "subject": self.invoice_id,
-            "time": BASE_TIME + dt.timedelta(hours=sequence),
+            "time": time or BASE_TIME + dt.timedelta(hours=sequence),
             "tenantid": self.tenant,
             "sequence": sequence,
         }
 
-    def created(self, sequence: int | None = None, event_id: str | None = None) -> InvoiceCreated:
+    def created(
+        self, sequence: int | None = None, event_id: str | None = None, at: dt.datetime | None = None
+    ) -> InvoiceCreated:
         fmt = lambda minor: format_minor(minor, self.currency)  # noqa: E731
         lines = [
             Line(
@@ -92,7 +94,7 @@ class InvoiceBuilder:
         net = sum(spec[2] for spec in self.lines)
         tax = sum(spec[3] for spec in self.lines)
         return InvoiceCreated(
-            **self._envelope(sequence, event_id),
+            **self._envelope(sequence, event_id, at),
             data=InvoiceCreatedData(
                 invoice_number=self.number,
                 customer_id=self.customer,
@@ -134,11 +136,15 @@ class InvoiceBuilder:
         )
 
     def voided(
-        self, reason: str | None = None, sequence: int | None = None, event_id: str | None = None
+        self,
+        reason: str | None = None,
+        sequence: int | None = None,
+        event_id: str | None = None,
+        at: dt.datetime | None = None,
     ) -> InvoiceVoided:
         return InvoiceVoided(
             **self._envelope(sequence, event_id),
-            data=InvoiceVoidedData(voided_at=BASE_TIME + dt.timedelta(days=3), reason=reason),
+            data=InvoiceVoidedData(voided_at=at or BASE_TIME + dt.timedelta(days=3), reason=reason),
         )
 
 
