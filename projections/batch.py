@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import msgspec
 
-from contracts import ContractError, Decoded, InvoiceEvent, Position, Reason, event_type
+from contracts import ContractError, Decoded, InvoiceEvent, InvoicePaid, Position, Reason, event_type
 from projections.figures import NO_FIGURES, Figures, contribution
 from projections.invoice import InvoiceState, advance, check_transition, first_state, opens_history
 from projections.timeline import AGING_THRESHOLDS, difference, event_day, snapshot
@@ -109,6 +109,20 @@ class InvoiceChange(msgspec.Struct, frozen=True, gc=False):
     figures: Figures
 
 
+class Payment(msgspec.Struct, frozen=True, gc=False):
+    """One applied payment, with its business time (``paid_at``) and record
+    time (None: the transaction that writes it)."""
+
+    tenant_id: str
+    invoice_id: str
+    customer_id: str
+    currency: str
+    payment_id: str
+    paid_at: dt.datetime
+    amount: int
+    recorded_at: dt.datetime | None
+
+
 class BatchResult(msgspec.Struct, kw_only=True):
     events: list[StoredEvent]
     invoices: list[InvoiceState]
@@ -123,6 +137,7 @@ class BatchResult(msgspec.Struct, kw_only=True):
     # (tenant, currency, days past due, from day, partition): from that day on
     # the change counts as at least that many days past due.
     changes: list[InvoiceChange]
+    payments: list[Payment]
     daily: dict[tuple[str, str, dt.date, int], Figures]
     overdue_from: dict[tuple[str, str, int, dt.date, int], Figures]
     held_added: list[tuple[InvoiceKey, Pending]]
@@ -157,6 +172,7 @@ class BatchFold:
         self._first_day: dict[InvoiceKey, dt.date] = {}
         self._recorded_at: dict[InvoiceKey, dt.datetime | None] = {}
         self._changes: list[InvoiceChange] = []
+        self._payments: list[Payment] = []
         self._daily: dict[tuple[str, str, dt.date, int], Figures] = {}
         self._overdue_from: dict[tuple[str, str, int, dt.date, int], Figures] = {}
         self._partition: dict[InvoiceKey, int] = {}
@@ -256,9 +272,22 @@ class BatchFold:
                     self._before[key] = contribution(state)
                 if key not in self._timeline_before:
                     self._timeline_before[key] = snapshot(state)
-                advance(state, event, amount)
+                advance(state, event, amount, pending.recorded_at)
         except ContractError as error:
             return self._quarantine_pending(pending, error)
+        if isinstance(event, InvoicePaid):
+            self._payments.append(
+                Payment(
+                    state.tenant_id,
+                    state.invoice_id,
+                    state.customer_id,
+                    state.currency,
+                    event.data.payment_id,
+                    event.data.paid_at,
+                    state.payment_amounts[-1],
+                    pending.recorded_at,
+                )
+            )
         day = event_day(event)
         first = self._first_day.get(key)
         self._first_day[key] = day if first is None or day < first else first
@@ -395,6 +424,7 @@ class BatchFold:
             receivable=_freeze(receivable),
             customer_receivable=_freeze(customer_receivable),
             changes=self._changes,
+            payments=self._payments,
             daily=_freeze(self._daily),
             overdue_from=_freeze(self._overdue_from),
             held_added=[(key, pending) for (key, _), pending in self._held_added.items()],

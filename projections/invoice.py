@@ -84,6 +84,10 @@ class InvoiceState(InvoiceFacts, kw_only=True):
     # invoice as it stood at any date (projections/timeline.py).
     payment_times: list[dt.datetime] = msgspec.field(default_factory=list)
     payment_amounts: list[int] = msgspec.field(default_factory=list)
+    # When this service applied the sent and voided events (None until the
+    # transaction that applies them records its time): what was known when.
+    sent_recorded_at: dt.datetime | None = None
+    voided_recorded_at: dt.datetime | None = None
     # The business time of invoice.created: the invoice exists from then on.
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
@@ -247,8 +251,9 @@ def check_transition(state: InvoiceState, event: InvoiceEvent) -> int:
             assert_never(event)
 
 
-def advance(state: InvoiceState, event: InvoiceEvent, amount: int) -> None:
-    """Apply an event that check_transition accepted (``amount`` is its result)."""
+def advance(state: InvoiceState, event: InvoiceEvent, amount: int, recorded_at: dt.datetime | None = None) -> None:
+    """Apply an event that check_transition accepted (``amount`` is its result),
+    recorded at ``recorded_at`` (None: by the transaction that writes it)."""
     match event:
         case InvoicePaid():
             state.amount_paid += amount
@@ -264,9 +269,11 @@ def advance(state: InvoiceState, event: InvoiceEvent, amount: int) -> None:
         case InvoiceSent():
             state.status = SENT
             state.sent_at = event.data.sent_at
+            state.sent_recorded_at = recorded_at
         case InvoiceVoided():
             state.status = VOIDED
             state.voided_at = event.data.voided_at
+            state.voided_recorded_at = recorded_at
             state.void_reason = event.data.reason
         case InvoiceCreated():
             raise ValueError(f"{event_type(event)} never follows a state: check_transition refuses it")

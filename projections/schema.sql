@@ -49,6 +49,8 @@ CREATE TABLE {schema}.invoices (
     payment_ids           text[]      NOT NULL,
     payment_times         timestamptz[] NOT NULL,
     payment_amounts       bigint[]    NOT NULL,
+    sent_recorded_at      timestamptz,
+    voided_recorded_at    timestamptz,
     created_at            timestamptz,
     updated_at            timestamptz,
     PRIMARY KEY (tenant_id, invoice_id)
@@ -188,3 +190,18 @@ CREATE TABLE {schema}.currency_overdue_from (
     receivable_one_time   numeric NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, currency, days_past_due, from_day, partition)
 );
+
+-- Every applied payment with its business time (paid_at) and record time:
+-- the latest payment as of any date and as known at any time.
+CREATE TABLE {schema}.payments (
+    tenant_id    text        NOT NULL,
+    invoice_id   text        NOT NULL,
+    customer_id  text        NOT NULL,
+    currency     text        NOT NULL,
+    payment_id   text        NOT NULL,
+    paid_at      timestamptz NOT NULL,
+    amount       bigint      NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, invoice_id, payment_id)
+);
+CREATE INDEX payments_by_paid_at ON {schema}.payments (tenant_id, currency, paid_at);

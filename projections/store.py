@@ -6,13 +6,13 @@ each, write everything a batch produced with bulk statements (COPY and
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
 
 from contracts import Position, decode
-from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Pending
+from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Payment, Pending
 from projections.figures import RECEIVABLE, TOTALS, Figures, is_count
 from projections.invoice import InvoiceState
 
@@ -153,7 +153,15 @@ CHANGE_KEYS: tuple[str, ...] = (
     "day",
 )
 CHANGE_COLUMNS: tuple[str, ...] = (*CHANGE_KEYS, *TOTALS)
-RECORDED_CHANGE_COLUMNS: tuple[str, ...] = (*CHANGE_COLUMNS, "recorded_at")
+PAYMENT_COLUMNS: tuple[str, ...] = (
+    "tenant_id",
+    "invoice_id",
+    "customer_id",
+    "currency",
+    "payment_id",
+    "paid_at",
+    "amount",
+)
 _figure_values = operator.attrgetter(*TOTALS)
 
 # Invoices go through a staging table per connection and version (named for
@@ -163,9 +171,15 @@ _figure_values = operator.attrgetter(*TOTALS)
 CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS {schema}_invoices_stage (LIKE {schema}.invoices) ON COMMIT DELETE ROWS
 """
+# A live batch's sent and voided events are recorded by its transaction.
+_STAGED = {
+    "sent_recorded_at": "CASE WHEN sent_at IS NOT NULL THEN coalesce(sent_recorded_at, now()) END",
+    "voided_recorded_at": "CASE WHEN voided_at IS NOT NULL THEN coalesce(voided_recorded_at, now()) END",
+}
 UPSERT_INVOICES = (
     f"INSERT INTO {{schema}}.invoices ({', '.join(INVOICE_COLUMNS)})\n"
-    f"SELECT {', '.join(INVOICE_COLUMNS)} FROM {{schema}}_invoices_stage ORDER BY tenant_id, invoice_id\n"
+    f"SELECT {', '.join(_STAGED.get(c, c) for c in INVOICE_COLUMNS)} FROM {{schema}}_invoices_stage"
+    " ORDER BY tenant_id, invoice_id\n"
     "ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS if c not in ("tenant_id", "invoice_id"))
 )
@@ -199,6 +213,19 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
         for index, value in enumerate(row):
             columns[index].append(value)
     return columns
+
+
+def payment_row(payment: Payment) -> tuple[Any, ...]:
+    """One row of payments in PAYMENT_COLUMNS order."""
+    return (
+        payment.tenant_id,
+        payment.invoice_id,
+        payment.customer_id,
+        payment.currency,
+        payment.payment_id,
+        payment.paid_at,
+        payment.amount,
+    )
 
 
 def change_row(change: InvoiceChange) -> tuple[Any, ...]:
@@ -298,22 +325,34 @@ class ProjectionStore:
         await self._add_sums(conn, "customer_receivable", result.customer_receivable)
 
     async def _write_timelines(self, conn: asyncpg.Connection, result: BatchResult) -> None:
-        if result.changes:
-            recorded = [c for c in result.changes if c.recorded_at is not None]
-            now = [c for c in result.changes if c.recorded_at is None]
-            if now:
-                await conn.copy_records_to_table(
-                    "invoice_changes", schema_name=self.schema, columns=CHANGE_COLUMNS, records=map(change_row, now)
-                )
-            if recorded:
-                await conn.copy_records_to_table(
-                    "invoice_changes",
-                    schema_name=self.schema,
-                    columns=RECORDED_CHANGE_COLUMNS,
-                    records=[(*change_row(c), c.recorded_at) for c in recorded],
-                )
+        await self._append_recorded(conn, "invoice_changes", CHANGE_COLUMNS, result.changes, change_row)
+        await self._append_recorded(conn, "payments", PAYMENT_COLUMNS, result.payments, payment_row)
         await self._add_sums(conn, "currency_daily", result.daily)
         await self._add_sums(conn, "currency_overdue_from", result.overdue_from)
+
+    async def _append_recorded(
+        self,
+        conn: asyncpg.Connection,
+        table: str,
+        columns: tuple[str, ...],
+        rows: Sequence[InvoiceChange] | Sequence[Payment],
+        values: Callable[[Any], tuple[Any, ...]],
+    ) -> None:
+        """COPY rows that carry a record time: a live batch's (None) take the
+        column's default, now(); a rebuild's keep theirs."""
+        now: list[tuple[Any, ...]] = []
+        recorded: list[tuple[Any, ...]] = []
+        for item in rows:
+            if item.recorded_at is None:
+                now.append(values(item))
+            else:
+                recorded.append((*values(item), item.recorded_at))
+        if now:
+            await conn.copy_records_to_table(table, schema_name=self.schema, columns=columns, records=now)
+        if recorded:
+            await conn.copy_records_to_table(
+                table, schema_name=self.schema, columns=(*columns, "recorded_at"), records=recorded
+            )
 
     async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, Figures]) -> None:
         if not deltas:

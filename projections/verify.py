@@ -157,14 +157,14 @@ def _differences(
 def rebuild(history: History) -> InvoiceState | None:
     """One invoice's state from its complete, ordered history."""
     state: InvoiceState | None = None
-    for partition, body, _ in history:
+    for partition, body, recorded_at in history:
         decoded = decode(body)
         event = decoded.event
         try:
             if state is None:
                 state = first_state(event, decoded.amounts, partition)
             else:
-                advance(state, event, check_transition(state, event))
+                advance(state, event, check_transition(state, event), recorded_at)
         except ContractError:
             return None  # the store holds an event the state machine rejects
     return state
@@ -293,6 +293,32 @@ async def verify_timeline_sums(conn: asyncpg.Connection, schema: str) -> list[Di
     return differences
 
 
+# The payments, defined again: what the invoice rows hold, recorded when the
+# event store stored their events.
+PAYMENTS_LIVE = """
+SELECT tenant_id, invoice_id, payment_id, paid_at, amount, recorded_at FROM {schema}.payments
+"""
+PAYMENTS_EXPECTED = """
+SELECT p.tenant_id, p.invoice_id, p.payment_id, p.paid_at, p.amount, e.stored_at
+FROM (
+    SELECT tenant_id, invoice_id, unnest(payment_ids) AS payment_id, unnest(payment_times) AS paid_at,
+           unnest(payment_amounts) AS amount
+    FROM {schema}.invoices
+) p
+LEFT JOIN billing.event_store e
+  ON e.tenant_id = p.tenant_id AND e.invoice_id = p.invoice_id AND e.type = 'invoice.paid'
+ AND convert_from(e.body, 'UTF8')::jsonb #>> '{{data,payment_id}}' = p.payment_id
+"""
+
+
+async def verify_payments(conn: asyncpg.Connection, schema: str) -> list[Difference]:
+    live = {tuple(r.values()) for r in await conn.fetch(PAYMENTS_LIVE.format(schema=schema))}
+    expected = {tuple(r.values()) for r in await conn.fetch(PAYMENTS_EXPECTED.format(schema=schema))}
+    return [Difference("payments", row[:3], "*", row, None) for row in sorted(live - expected, key=repr)] + [
+        Difference("payments", row[:3], "*", None, row) for row in sorted(expected - live, key=repr)
+    ]
+
+
 async def verify(
     conn: asyncpg.Connection, schema: str, progress: Callable[[int], None] | None = None
 ) -> list[Difference]:
@@ -302,4 +328,5 @@ async def verify(
             + await verify_summaries(conn, schema)
             + await verify_changes(conn, schema)
             + await verify_timeline_sums(conn, schema)
+            + await verify_payments(conn, schema)
         )

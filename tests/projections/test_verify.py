@@ -48,3 +48,25 @@ async def test_a_missing_invoice_row_is_reported(conn: asyncpg.Connection) -> No
     await conn.execute("DELETE FROM proj_1.invoices WHERE customer_id = 'cus-2' AND currency = 'EUR'")
     differences = await verify(conn, "proj_1")
     assert any(d.table == "invoices" and d.live is None for d in differences)
+
+
+async def test_a_corrupted_timeline_row_is_reported(conn: asyncpg.Connection) -> None:
+    await some_invoices(conn)
+    await conn.execute("UPDATE proj_1.invoice_changes SET collected = collected + 1 WHERE collected > 0")
+    differences = await verify(conn, "proj_1")
+    assert ("invoice_changes", "collected") in [(d.table, d.column) for d in differences]
+    # The per-day sums are recomputed from the (corrupt) rows, so they disagree too.
+    assert ("currency_daily", "collected") in [(d.table, d.column) for d in differences]
+
+
+async def test_a_timeline_row_recorded_at_another_time_is_reported(conn: asyncpg.Connection) -> None:
+    await some_invoices(conn)
+    await conn.execute("UPDATE proj_1.invoice_changes SET recorded_at = recorded_at - interval '1 day'")
+    assert {d.table for d in await verify(conn, "proj_1")} == {"invoice_changes"}
+
+
+async def test_a_missing_payment_row_is_reported(conn: asyncpg.Connection) -> None:
+    await some_invoices(conn)
+    await conn.execute("DELETE FROM proj_1.payments")
+    differences = await verify(conn, "proj_1")
+    assert [(d.table, d.live) for d in differences] == [("payments", None)]

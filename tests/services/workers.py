@@ -120,7 +120,8 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
         "invoices": [
             tuple(r.values())
             for r in await conn.fetch(
-                f"SELECT {', '.join(INVOICE_COLUMNS)} FROM {schema}.invoices ORDER BY tenant_id, invoice_id"
+                f"SELECT {', '.join(c for c in INVOICE_COLUMNS if not c.endswith('_recorded_at'))}"
+                f" FROM {schema}.invoices ORDER BY tenant_id, invoice_id"
             )
         ],
         "event_store": [
