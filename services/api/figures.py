@@ -74,6 +74,14 @@ ORDER BY g.currency, g.recurring, g.one_time
 """
 
 
+CUSTOMER_EXISTS = "SELECT EXISTS (SELECT 1 FROM billing_read.invoices WHERE tenant_id = $1 AND customer_id = $2)"
+
+
+async def customer_exists(conn: Connection, tenant_id: str, customer_id: str) -> bool:
+    """Whether the tenant has an invoice for the customer (now)."""
+    return bool(await conn.fetchval(CUSTOMER_EXISTS, tenant_id, customer_id))
+
+
 class CurrencyFigures(msgspec.Struct, frozen=True):
     currency: str
     figures: Figures

@@ -10,8 +10,9 @@ from litestar import Request, Response, get
 
 from contracts import CURRENCIES
 from projections.figures import Figures
-from services.api import money, params
+from services.api import money, point_in_time
 from services.api.params import NON_EMPTY, AsOf, MinPosition, Param
+from services.api.point_in_time import KnownAt
 from services.api.problems import customer_not_found, problem_responses
 from services.api.reading import json_response, reading
 from services.api.v1.summaries import queries
@@ -102,18 +103,21 @@ def currency_summary(s: CurrencySummary, as_of: dt.date) -> V1CurrencySummary:
     responses=problem_responses(),
 )
 async def summary(
-    request: Request[Any, Any, Any], as_of: AsOf = None, min_position: MinPosition = None
+    request: Request[Any, Any, Any], as_of: AsOf = None, known_at: KnownAt = None, min_position: MinPosition = None
 ) -> Response[V1Summary]:
     """Every figure per currency over all of the tenant's invoices: counts and
     amounts by status and payment status, revenue, collected, VAT, overpaid,
     receivable and overdue (as of ``asOf``, with aging), the receivable split by
     charge type and recurrence, first/latest invoice dates (SENT invoices),
-    latest accounting date and the latest payment. Read from the summary
-    tables: the cost does not grow with the number of invoices."""
-    cutoff = params.as_of(as_of)
+    latest accounting date and the latest payment. With ``asOf``, every
+    figure as it stood at the end of that date by the events' own dates; with
+    ``knownAt``, as this service knew it at that instant (docs/figures.md#as-of).
+    Read from the summary tables and timelines: the cost does not grow with
+    the number of invoices."""
     async with reading(request, min_position) as read:
-        found = await queries.tenant_summary(read.conn, read.tenant_id, cutoff)
-        body = V1Summary(asOf=cutoff, summaries=[currency_summary(s, cutoff) for s in found])
+        at = await point_in_time.moment(read.conn, as_of, known_at)
+        found = await queries.tenant_summary_at(read.conn, read.tenant_id, at)
+        body = V1Summary(asOf=at.cutoff, knownAt=at.known_at, summaries=[currency_summary(s, at.cutoff) for s in found])
         return json_response(body, read)
 
 
@@ -124,15 +128,20 @@ async def summary(
     responses=problem_responses(404),
 )
 async def customer_summary(
-    request: Request[Any, Any, Any], customer_id: CustomerId, as_of: AsOf = None, min_position: MinPosition = None
+    request: Request[Any, Any, Any],
+    customer_id: CustomerId,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    min_position: MinPosition = None,
 ) -> Response[V1CustomerSummary]:
-    """The figures of /v1/summary for one customer's invoices; 404 when the
-    tenant has no invoice for that customer."""
-    cutoff = params.as_of(as_of)
+    """The figures of /v1/summary for one customer's invoices, with ``asOf``
+    and ``knownAt`` as there; 404 when the tenant has no invoice for that
+    customer."""
     async with reading(request, min_position) as read:
-        found = await queries.customer_summary(read.conn, read.tenant_id, customer_id, cutoff)
+        at = await point_in_time.moment(read.conn, as_of, known_at)
+        found = await queries.customer_summary_at(read.conn, read.tenant_id, customer_id, at)
         if found is None:
             raise customer_not_found(customer_id)
-        summaries = [currency_summary(s, cutoff) for s in found]
-        body = V1CustomerSummary(customerId=customer_id, asOf=cutoff, summaries=summaries)
+        summaries = [currency_summary(s, at.cutoff) for s in found]
+        body = V1CustomerSummary(customerId=customer_id, asOf=at.cutoff, knownAt=at.known_at, summaries=summaries)
         return json_response(body, read)

@@ -14,8 +14,9 @@ import asyncpg
 import msgspec
 
 from projections.figures import NO_FIGURES, RECEIVABLE, Figures, is_count
-from services.api import figures
+from services.api import figures, point_in_time
 from services.api.figures import CurrencyFigures, SentDates, sum_of
+from services.api.point_in_time import Moment, PastDue
 from services.api.rows import Connection, typed
 
 # Overdue as of $2 (receivable with due_date < $2) and its aging by days past
@@ -175,6 +176,41 @@ async def tenant_summary(conn: Connection, tenant_id: str, as_of: dt.date) -> li
     for kind in await figures.sent_dates_by_kind(conn, tenant_id):
         kinds[kind.currency].append(kind.dates)
     return _combine(totals, overdue, {code: SentDates.combine(parts) for code, parts in kinds.items()})
+
+
+def _past_due_by_currency(found: dict[str, PastDue]) -> dict[str, Overdue]:
+    return {
+        currency: Overdue(
+            receivable=past_due.overdue().receivable_part(),
+            aging=[Aged(count, balance) for count, balance in past_due.aging()],
+        )
+        for currency, past_due in found.items()
+    }
+
+
+async def tenant_summary_at(conn: Connection, tenant_id: str, at: Moment) -> list[CurrencySummary]:
+    """The tenant's figures as of ``at`` (docs/figures.md#as-of)."""
+    if at.current:
+        return await tenant_summary(conn, tenant_id, at.cutoff)
+    totals = await point_in_time.tenant_figures(conn, tenant_id, at)
+    overdue = _past_due_by_currency(await point_in_time.tenant_past_due(conn, tenant_id, at))
+    dates = await point_in_time.tenant_dates(conn, tenant_id, at, [t.currency for t in totals])
+    return _combine(totals, overdue, dates)
+
+
+async def customer_summary_at(
+    conn: Connection, tenant_id: str, customer_id: str, at: Moment
+) -> list[CurrencySummary] | None:
+    """One customer's figures as of ``at``; None when the tenant has no invoice
+    for the customer (then or now)."""
+    if at.current:
+        return await customer_summary(conn, tenant_id, customer_id, at.cutoff)
+    totals = await point_in_time.customer_figures(conn, tenant_id, customer_id, at)
+    if not totals and not await figures.customer_exists(conn, tenant_id, customer_id):
+        return None
+    overdue = _past_due_by_currency(await point_in_time.customer_past_due(conn, tenant_id, customer_id, at))
+    dates = await point_in_time.customer_dates(conn, tenant_id, customer_id, at, [t.currency for t in totals])
+    return _combine(totals, overdue, dates)
 
 
 async def customer_summary(

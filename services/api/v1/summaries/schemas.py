@@ -81,12 +81,16 @@ class V1CurrencySummary(msgspec.Struct):
     lastPaymentAmount: Money | None
 
 
-class V1Summary(msgspec.Struct):
+class V1Summary(msgspec.Struct, omit_defaults=True):
+    # The figures stand at the end of asOf (overdue counted as of it) as known
+    # at knownAt (absent: now).
     asOf: dt.date
     summaries: list[V1CurrencySummary]
+    knownAt: dt.datetime | None = None
 
 
-class V1CustomerSummary(msgspec.Struct):
+class V1CustomerSummary(msgspec.Struct, omit_defaults=True):
     customerId: str
     asOf: dt.date
     summaries: list[V1CurrencySummary]
+    knownAt: dt.datetime | None = None
