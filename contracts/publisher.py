@@ -41,6 +41,13 @@ class Position(msgspec.Struct, frozen=True):
     partition: int
     offset: int
 
+    @property
+    def token(self) -> str:
+        """The read API's freshness token for this event, ``topic:partition=next
+        offset`` (its ``X-Projection-Position`` format): pass it as
+        ``minPosition`` (or ``X-Min-Position``) to read the event's effects."""
+        return f"{self.topic}:{self.partition}={self.offset + 1}"
+
 
 class InvoiceEventPublisher:
     """Idempotent aiokafka producer (enable_idempotence=True, acks="all").
@@ -76,6 +83,8 @@ class InvoiceEventPublisher:
             "bootstrap_servers": bootstrap_servers,
         }
         self._producer: Any = None
+        # The next offset after the last event published, per (topic, partition).
+        self._published: dict[tuple[str, int], int] = {}
 
     async def start(self) -> None:
         """Connect to the cluster."""
@@ -106,7 +115,7 @@ class InvoiceEventPublisher:
     async def publish(self, event: InvoiceEvent) -> Position:
         """Send one event and wait for the broker's acknowledgement."""
         ack = await self._send(event)
-        return _position(await ack)
+        return self._record(_position(await ack))
 
     async def publish_many(self, events: Iterable[InvoiceEvent]) -> list[Position]:
         """Send events in order, then wait for all acknowledgements.
@@ -115,7 +124,19 @@ class InvoiceEventPublisher:
         partition, so the events of one invoice stay in the order given.
         """
         acks = [await self._send(event) for event in events]
-        return [_position(metadata) for metadata in await asyncio.gather(*acks)]
+        return [self._record(_position(metadata)) for metadata in await asyncio.gather(*acks)]
+
+    def position_token(self) -> str:
+        """The read API's freshness token for everything this publisher has
+        published: ``topic:partition=next_offset,…`` as ``X-Projection-Position``
+        states it. Pass it as ``minPosition`` (or ``X-Min-Position``) and the
+        answer reflects those events (read-your-writes)."""
+        return ",".join(f"{t}:{p}={n}" for (t, p), n in sorted(self._published.items()))
+
+    def _record(self, position: Position) -> Position:
+        key = (position.topic, position.partition)
+        self._published[key] = max(self._published.get(key, 0), position.offset + 1)
+        return position
 
     async def _send(self, event: InvoiceEvent) -> asyncio.Future[Any]:
         """Queue one event; the returned future resolves on the broker's ack."""

@@ -193,7 +193,7 @@ async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
             if args.file:
                 # The CLI reads its one input file before any other work starts.
                 text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()  # noqa: ASYNC240
-                rates += fx.parse_csv(text, quote, as_of)
+                rates += fx.parse_rates_file(text, quote, as_of)
             rates += [fx.parse_argument(a, quote, as_of) for a in args.rate]
         except (fx.FxError, ValueError, OSError) as exc:
             print(f"fx load: {exc}", file=sys.stderr)
@@ -209,6 +209,16 @@ async def cmd_fx(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"fx load: {exc}", file=sys.stderr)
                 return 2
             print(f"loaded {count} rate{'s' if count != 1 else ''} into {quote}")
+        elif args.fx_command == "currency":
+            try:
+                if args.code:
+                    await fx.set_reporting_currency(conn, args.tenant, args.code)
+            except fx.FxError as exc:
+                print(f"fx currency: {exc}", file=sys.stderr)
+                return 2
+            code = await fx.tenant_setting(conn, args.tenant)
+            default = f"none set (its only invoice currency, else {settings.reporting_currency})"
+            print(f"{args.tenant}: {code or default}")
         else:
             listed = await fx.list_rates(conn)
             if args.json:
@@ -455,15 +465,19 @@ def parser() -> argparse.ArgumentParser:
     load = fx_sub.add_parser(
         "load",
         help="load rates: 1 unit of CURRENCY = RATE units of the --to currency",
-        description="Rates from a CSV file (lines currency,rate[,as_of]; '-' reads stdin) "
+        description="Rates from a file (CSV lines currency,rate[,as_of], or the ECB's eurofxref.csv or "
+        "eurofxref-daily.xml, converted into the --to currency; '-' reads stdin) "
         "and/or CURRENCY=RATE[@YYYY-MM-DD] arguments. A loaded pair replaces its previous rate.",
     )
     load.add_argument("rate", nargs="*", help="e.g. USD=0.92 or USD=0.92@2026-11-20")
-    load.add_argument("--file", help="CSV file of currency,rate[,as_of] lines")
+    load.add_argument("--file", help="currency,rate[,as_of] lines, or an ECB eurofxref.csv / eurofxref-daily.xml")
     load.add_argument("--to", default="EUR", help="the reporting currency the rates convert into (default EUR)")
     load.add_argument("--as-of", default=None, help="date of rates without one (default today, UTC)")
     fx_list = fx_sub.add_parser("list", help="list the loaded rates")
     fx_list.add_argument("--json", action="store_true", help="machine-readable output")
+    currency = fx_sub.add_parser("currency", help="show or set a tenant's reporting currency (its grand totals')")
+    currency.add_argument("tenant")
+    currency.add_argument("code", nargs="?", help="e.g. RON; without it, show the tenant's")
     fx_parser.set_defaults(run=cmd_fx)
 
     replay_parser = sub.add_parser(

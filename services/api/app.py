@@ -21,7 +21,7 @@ from services import db
 from services.api import contazen, flexprice, openapi, ops, partner_center, sequence, v1
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache, rate_limit_identity
 from services.api.freshness import PositionsCache
-from services.api.params import check_request
+from services.api.params import accepted_query_parameters, check_request
 from services.api.problems import problem_response
 from services.api.request_metrics import RequestMetrics
 from services.settings import Settings
@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> ASGIApp:
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=openapi.config(),
     )
+    app.state.query_parameters = accepted_query_parameters(app.routes, openapi.SCHEMA_PATH)
     # The document is built once and served as is: finish it now.
     openapi.finish_document(app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), settings)
     return RequestMetrics(app)

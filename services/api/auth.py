@@ -1,6 +1,12 @@
 """API-key authentication: ``Authorization: Bearer <key>``, ``Authorization:
-Basic base64(<key>:)`` and ``x-api-key: <key>``. The key decides the tenant;
-every query is scoped to it. Keys are never logged.
+Basic base64(<user>:<password>)`` and ``x-api-key: <key>``. The key decides
+the tenant; every query is scoped to it. Keys are never logged.
+
+Basic credentials carry the key as the user name (``base64(key:)``, our and
+Sequence's documented style) or as the password (``base64(:key)``,
+``base64(clientId:key)``: Sequence's ``clientId:secret`` style). The user name
+is tried first; when it is empty or not an active key, the password. Either
+way, every failure is the same 401.
 """
 
 from __future__ import annotations
@@ -22,24 +28,34 @@ from services import keys
 PUBLIC_PATHS = ["^/schema", "^/health", "^/metrics$"]
 
 
-def key_from_headers(authorization: str | None, x_api_key: str | None) -> str:
-    """The presented key, or NotAuthorizedException saying what is wrong."""
+def keys_from_headers(authorization: str | None, x_api_key: str | None) -> tuple[str, ...]:
+    """The presented keys, in the order to try them (Basic: the user name,
+    then the password; otherwise one), or NotAuthorizedException saying what
+    is wrong."""
     if x_api_key:
-        return x_api_key.strip()
+        return (x_api_key.strip(),)
     if not authorization:
         raise NotAuthorizedException("missing API key: send Authorization: Bearer <key> or x-api-key")
     scheme, _, credentials = authorization.strip().partition(" ")
     credentials = credentials.strip()
     if scheme.lower() == "bearer" and credentials:
-        return credentials
+        return (credentials,)
     if scheme.lower() == "basic" and credentials:
         try:
-            user, _, _ = base64.b64decode(credentials, validate=True).decode().partition(":")
+            user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise NotAuthorizedException("malformed Basic credentials") from None
-        if user:
-            return user
+        presented = tuple(dict.fromkeys(part for part in (user, password) if part))
+        if presented:
+            return presented
     raise NotAuthorizedException("malformed Authorization header: use Bearer <key> or Basic")
+
+
+def rate_limit_key(presented: tuple[str, ...]) -> str:
+    """Which of the presented keys a request counts against: the one shaped
+    like our keys (``bk_…``) if any (so a Basic password key is counted as
+    itself, whatever user name comes with it), else the first."""
+    return next((key for key in presented if key.startswith(keys.KEY_PREFIX)), presented[0])
 
 
 class KeyCache:
@@ -68,10 +84,10 @@ def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
     """Whom a request counts against for rate limiting: the SHA-256 of its API
     key (never the key itself), or the client address when it presents none."""
     try:
-        key = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        presented = keys_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
     except NotAuthorizedException:
         return "address:" + (request.client.host if request.client else "unknown")
-    return "key:" + keys.hash_key(key).hex()
+    return "key:" + keys.hash_key(rate_limit_key(presented)).hex()
 
 
 _PUBLIC = re.compile("|".join(PUBLIC_PATHS))
@@ -101,14 +117,14 @@ class ApiKeyAuthentication:
                 x_api_key = value.decode("latin-1")
             elif name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
-        key = key_from_headers(authorization, x_api_key)
         state = scope["litestar_app"].state
         cache: KeyCache = state.key_cache
-        digest = keys.hash_key(key)
-        found, tenant = cache.get(digest)
-        if not found:
-            tenant = await keys.tenant_of(state.pool, digest)
-            cache.put(digest, tenant)
-        if tenant is None:
-            raise NotAuthorizedException("unknown or revoked API key")
-        return tenant
+        for key in keys_from_headers(authorization, x_api_key):
+            digest = keys.hash_key(key)
+            found, tenant = cache.get(digest)
+            if not found:
+                tenant = await keys.tenant_of(state.pool, digest)
+                cache.put(digest, tenant)
+            if tenant is not None:
+                return tenant
+        raise NotAuthorizedException("unknown or revoked API key")

@@ -2,10 +2,19 @@
 
 Positions are read before the data, so the data reflects at least them:
 ``X-Projection-Position: <topic>:<partition>=<next offset>,...`` and
-``X-Projection-Event-Time``: the newest applied event's time. A caller holding
-a position from a publisher (``partition:offset``, comma-separated) passes it
-as ``X-Min-Position`` or ``minPosition``; the request waits until every named
-partition has applied that offset, or answers 503 with Retry-After.
+``X-Projection-Event-Time``: the newest applied event's time. A caller passes
+a position as ``X-Min-Position`` or ``minPosition``, comma-separated, in
+either form (mixed as they come):
+
+- ``<partition>:<offset>``: a publisher's Kafka offset; wait until that
+  offset is applied;
+- ``<topic>:<partition>=<next offset>``: the token of ``X-Projection-Position``
+  (or of the publisher helper's ``position_token()``), passed back as it is;
+  wait until the projections reflect what it says (every offset below the
+  next one). The topic must be the one this API projects.
+
+The request waits until every named partition has reached its position, or
+answers 503 with Retry-After.
 
 Positions read for one request serve the next ones for a few milliseconds
 (``PositionsCache``): still read before those requests' data, so still a
@@ -51,16 +60,36 @@ class Positions(msgspec.Struct, frozen=True, dict=True):
         return all(self.next_offsets.get(p, 0) > offset for p, offset in wanted.items())
 
 
-def parse_min_position(value: str | None, parameter: str = "minPosition") -> dict[int, int]:
-    """``"0:41,3:7"`` -> {0: 41, 3: 7}."""
-    if not value:
+POSITION_FORMS = "partition:offset or topic:partition=next_offset (as X-Projection-Position states it)"
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def parse_min_position(value: str | None, parameter: str = "minPosition", topic: str | None = None) -> dict[int, int]:
+    """The offset each partition must have applied: ``"0:41,3:7"`` -> {0: 41, 3: 7};
+    ``"invoice-events:0=42"`` (the header's next offset) -> {0: 41}. A token
+    naming another topic than ``topic`` (when given) is a BadParameter."""
+    if not value or not value.strip():
         return {}
     wanted: dict[int, int] = {}
-    for part in value.split(","):
-        partition, sep, offset = part.strip().partition(":")
-        if not sep or not (partition + offset).isascii() or not partition.isdigit() or not offset.isdigit():
-            raise BadParameter(parameter, f"expected partition:offset[,partition:offset…], got {value!r}")
-        wanted[int(partition)] = max(wanted.get(int(partition), -1), int(offset))
+    for raw in value.split(","):
+        part = raw.strip()
+        head, equals, next_offset = part.partition("=")
+        if equals:
+            name, sep, partition = head.rpartition(":")
+            if not sep or not name or not _digits(partition) or not _digits(next_offset):
+                raise BadParameter(parameter, f"expected {POSITION_FORMS}, got {part!r}")
+            if topic is not None and name != topic:
+                raise BadParameter(parameter, f"{part!r} is a position of topic {name!r}; this API projects {topic!r}")
+            applied = int(next_offset) - 1
+        else:
+            partition, sep, offset = part.partition(":")
+            if not sep or not _digits(partition) or not _digits(offset):
+                raise BadParameter(parameter, f"expected {POSITION_FORMS}, got {part!r}")
+            applied = int(offset)
+        wanted[int(partition)] = max(wanted.get(int(partition), -1), applied)
     return wanted
 
 

@@ -7,15 +7,27 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.plugins import OpenAPISchemaPlugin
+from litestar.types import Method
+from litestar.types.internal_types import PathParameterDefinition
 from litestar.typing import FieldDefinition
 
 from services.api import params
 from services.api.auth import PUBLIC_PATHS
+from services.api.problems import JSON, PROBLEM_JSON
 from services.settings import Settings
+
+# Where the document and its browsable pages are served.
+SCHEMA_PATH = "/schema"
+
+# What the generated schema of a component cannot say (e.g. JSON Schema
+# ``patternProperties`` for fields named after a value), by component name:
+# merged into it by finish_document. Families register theirs on import.
+SCHEMA_EXTENSIONS: dict[str, dict[str, Any]] = {}
 
 
 class DecimalAsNumber(OpenAPISchemaPlugin):
@@ -29,13 +41,27 @@ class DecimalAsNumber(OpenAPISchemaPlugin):
         return Schema(type=OpenAPIType.NUMBER)
 
 
+def vendor_paths(path: str, prefix: str, operation_id: str) -> dict[str, Any]:
+    """Route arguments serving ``path`` (a seed page's) also under the prefix
+    the vendor's SDK or documentation puts before it (``/v1``, ``/api``): one
+    handler, two paths, and operation ids ``operation_id`` and
+    ``operation_id`` + the prefix (``getCustomerInvoiceSummaryV1``)."""
+    prefix_parts = [part for part in prefix.split("/") if part]
+    prefixed_id = operation_id + "".join(part.title() for part in prefix_parts)
+
+    def create(handler: HTTPRouteHandler, method: Method, components: list[str | PathParameterDefinition]) -> str:
+        return prefixed_id if components[: len(prefix_parts)] == prefix_parts else operation_id
+
+    return {"path": [path, prefix + path], "operation_id": create}
+
+
 def config() -> OpenAPIConfig:
     """The document's configuration (a new one per application: Litestar fills it in)."""
     return OpenAPIConfig(
         title="Invoice summaries",
         version="1.0.0",
         description="Exact invoice totals per currency and customer, from invoice lifecycle events.",
-        path="/schema",
+        path=SCHEMA_PATH,
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         components=Components(
             security_schemes={
@@ -53,18 +79,28 @@ def finish_document(document: dict[str, Any], settings: Settings) -> None:
     plain values (never null) with the formats and limits their ``Param``
     declares; the public operations need no key; /metrics answers Prometheus text."""
     public = [re.compile(pattern) for pattern in PUBLIC_PATHS]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name, extra in SCHEMA_EXTENSIONS.items():
+        if name in schemas:
+            schemas[name].update(extra)
     for path, item in document.get("paths", {}).items():
         for operation in item.values():
             if not isinstance(operation, dict):
                 continue
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") not in ("query", "path"):
+                where = parameter.get("in")
+                if where not in ("query", "path") and not (where == "header" and params.is_declared(parameter["name"])):
                     continue
                 schema = params.limits(parameter["name"]).document_schema(settings)
                 description = parameter.get("schema", {}).get("description")
                 if description is not None:
                     schema["description"] = description
                 parameter["schema"] = schema
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content:
+                    # The same problem to a client that accepts application/json only (problems.py).
+                    content.setdefault(JSON, content[PROBLEM_JSON])
             if any(p.match(path) for p in public):
                 operation["security"] = []
             if path == "/metrics":

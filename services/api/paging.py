@@ -44,6 +44,12 @@ class SortColumn(NamedTuple):
     expression: str  # what is sorted ({} = the column or a parameter)
     type: Any  # its Python type in a cursor
     sql_type: str
+    # What is sorted in DESC lists, when not ``expression``.
+    descending: str | None = None
+
+    def sorted_as(self, sort_order: str) -> str:
+        """The expression sorted in a list of ``sort_order`` (ASC, DESC)."""
+        return self.descending if sort_order == "DESC" and self.descending else self.expression
 
 
 def _plain(column: str, kind: type, sql_type: str) -> SortColumn:
@@ -58,9 +64,12 @@ SORTS: dict[str, tuple[SortColumn, ...]] = {
     "issueDate": (_plain("issue_date", dt.date, "date"), _NUMBER, _ID),
     "dueDate": (_plain("due_date", dt.date, "date"), _NUMBER, _ID),
     "accountingDate": (_plain("accounting_date", dt.date, "date"), _NUMBER, _ID),
-    # Never-sent invoices sort as if sent at the end of time.
+    # Never-sent invoices come last in either order: sorted as if sent at the
+    # end of time ascending, at its beginning descending.
     "sentDate": (
-        SortColumn("sent_date", "coalesce({}, 'infinity'::date)", dt.date | None, "date"),
+        SortColumn(
+            "sent_date", "coalesce({}, 'infinity'::date)", dt.date | None, "date", "coalesce({}, '-infinity'::date)"
+        ),
         _NUMBER,
         _ID,
     ),
@@ -204,9 +213,10 @@ def _keyset(sql: Sql, page: Page, cursor: Cursor, forward: bool) -> str:
     op = ">" if ascending else "<"
     if cursor.inclusive:
         op += "="
-    left = ", ".join(c.expression.format(c.column) for c in columns)
+    order = page.sort_order
+    left = ", ".join(c.sorted_as(order).format(c.column) for c in columns)
     right = ", ".join(
-        c.expression.format(f"{sql.param(v)}::{c.sql_type}") for c, v in zip(columns, cursor.key, strict=True)
+        c.sorted_as(order).format(f"{sql.param(v)}::{c.sql_type}") for c, v in zip(columns, cursor.key, strict=True)
     )
     return f" AND ({left}) {op} ({right})"
 
@@ -214,7 +224,7 @@ def _keyset(sql: Sql, page: Page, cursor: Cursor, forward: bool) -> str:
 def _order(page: Page, forward: bool) -> str:
     ascending = (page.sort_order == "ASC") == forward
     direction = "ASC" if ascending else "DESC"
-    return ", ".join(f"{c.expression.format(c.column)} {direction}" for c in SORTS[page.sort_by])
+    return ", ".join(f"{c.sorted_as(page.sort_order).format(c.column)} {direction}" for c in SORTS[page.sort_by])
 
 
 def _cursor(page: Page, invoice: StoredInvoice, inclusive: bool = False) -> str:

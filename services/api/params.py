@@ -12,13 +12,16 @@ a 400 problem, never a 500.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from litestar import Request
-from litestar.params import ParameterKwarg, PathParameter, QueryParameter
+from litestar.params import HeaderParameter, ParameterKwarg, PathParameter, QueryParameter
+from litestar.routes import BaseRoute, HTTPRoute
 
 from contracts import CURRENCIES
 from services.api.problems import ApiProblem, BadParameter
@@ -85,6 +88,10 @@ def limits(name: str) -> Limits:
     return _DECLARED.get(name, PLAIN)
 
 
+def is_declared(name: str) -> bool:
+    return name in _DECLARED
+
+
 @dataclass(frozen=True)
 class Param:
     """One query or path parameter, declared where it is taken:
@@ -110,20 +117,26 @@ class Param:
     def path(self) -> ParameterKwarg:
         return PathParameter(name=self.name, description=self.description)
 
+    def header(self) -> ParameterKwarg:
+        return HeaderParameter(name=self.name, description=self.description, required=self.required or None)
+
 
 MIN_POSITION = Param(
     "minPosition",
-    "Read-your-writes: wait (bounded) until the projections have applied these "
-    "Kafka positions, `partition:offset[,partition:offset…]` as a publisher got them back. "
+    "Read-your-writes: wait (bounded) until the projections have reached these Kafka positions, "
+    "comma-separated: `partition:offset` (a publisher's offset, applied) or `topic:partition=next_offset` "
+    "(the `X-Projection-Position` header of any answer, or the publisher helper's token, passed back as it is). "
     "The `X-Min-Position` header does the same.",
-    list_pattern("[0-9]+:[0-9]+"),
+    list_pattern("[0-9]+:[0-9]+|[A-Za-z0-9._-]+:[0-9]+=[0-9]+"),
     comma_list=True,
 )
 MinPosition = Annotated[str | None, MIN_POSITION.query()]
 
 AS_OF = Param(
     "asOf",
-    "Overdue as of this date (YYYY-MM-DD): receivable invoices with a due date before it. Default: today in UTC.",
+    "The figures as they stood at the end of this date (YYYY-MM-DD, UTC) by the events' own dates: "
+    "invoices created by then, SENT or VOIDED by then, payments made by then; overdue and aging as of it. "
+    "Default: the current figures, overdue as of today in UTC.",
     DATE,
 )
 AsOf = Annotated[str | None, AS_OF.query()]
@@ -246,12 +259,50 @@ def check_position(parameter: str, value: str | None) -> None:
         raise BadParameter(parameter, f"expected partition:offset[,partition:offset…], got {value!r}")
 
 
+def accepted_query_parameters(routes: Iterable[BaseRoute], exempt: str) -> dict[int, frozenset[str]]:
+    """The query parameters each route handler takes (its own and its
+    dependencies'), by ``id(handler)``; CORS preflights and the routes under
+    ``exempt`` (the OpenAPI pages) are not held to theirs."""
+    accepted: dict[int, frozenset[str]] = {}
+    for route in routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith(exempt):
+            continue
+        for method, (handler, model) in route.route_handler_map.items():
+            if method != "OPTIONS":
+                taken = {p.field_alias for p in model.expected_query_params}
+                # Read-your-writes is every endpoint's (those without data ignore it).
+                accepted[id(handler)] = frozenset({*taken, MIN_POSITION.name})
+    return accepted
+
+
+def check_known(names: Sequence[str], accepted: frozenset[str]) -> None:
+    """A 400 naming every query parameter the endpoint does not take: a
+    misspelt filter must not be ignored (its answer would be the unfiltered one)."""
+    unknown = list(dict.fromkeys(name for name in names if name not in accepted))
+    if not unknown:
+        return
+    named = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(accepted), n=1)
+        named.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    plural = "s" if len(unknown) > 1 else ""
+    raise ApiProblem(
+        400,
+        "Bad parameter",
+        f"unknown query parameter{plural} {', '.join(named)}: this endpoint takes "
+        + (", ".join(sorted(accepted)) if accepted else "no query parameters"),
+        parameter=unknown[0],
+    )
+
+
 async def check_request(request: Request[Any, Any, Any]) -> None:
     """(async so that Litestar runs it inline: a sync hook goes to a thread
     pool on every request.) Request limits, before any handler runs: 414 for a query string over
     ``max_query_length`` bytes, 431 for headers over ``max_header_bytes``, 413
     for any body (the API only reads), 400 naming the parameter for a
-    parameter given twice, too many parameters, or a value its ``Limits`` refuse."""
+    parameter given twice, too many parameters, a value its ``Limits`` refuse,
+    or a parameter the endpoint does not take (``app.state.query_parameters``,
+    made by ``accepted_query_parameters``)."""
     settings: Settings = request.app.state.settings
     scope = request.scope
     query: bytes = scope.get("query_string", b"")
@@ -278,12 +329,20 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
             "Bad parameter",
             f"{len(items)} query parameters; at most {settings.max_query_parameters} are accepted",
         )
-    seen: set[str] = set()
+    seen: dict[str, None] = {}
     for name, value in items:
         if name in seen:
             raise BadParameter(name, "is given more than once (lists are comma-separated)")
-        seen.add(name)
+        seen[name] = None
         limits(name).check(name, value, settings)
+    handler = scope.get("route_handler")
+    accepted: frozenset[str] | None = None
+    if handler is not None:
+        accepted = request.app.state.query_parameters.get(id(handler))
+    if accepted is not None and not accepted.issuperset(seen):
+        # In the order the query string gives them (the parsed mapping's order may differ).
+        names = dict.fromkeys(name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        check_known([*names, *seen], accepted)
     for name, value in scope.get("path_params", {}).items():
         if isinstance(value, str):
             limits(name).check(name, value, settings)

@@ -1,8 +1,18 @@
-"""RFC 9457 problem details: every error the API returns is one of these."""
+"""RFC 9457 problem details: every error the API returns is one of these.
+
+A family whose vendor publishes an error model of its own adds that model's
+members to the document: its routes carry a ``ProblemStyle`` under
+``opt[PROBLEM_STYLE]`` (the family's Router sets it), which turns the plain
+``Problem`` into the vendor's shape and may add response headers. The
+document goes out as ``application/problem+json``, or as ``application/json``
+to a client whose ``Accept`` prefers that (as vendors' SDKs send it: they
+parse only ``application/json`` error bodies).
+"""
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -21,6 +31,9 @@ from services.logging import get_logger
 log = get_logger("api")
 
 PROBLEM_JSON = "application/problem+json"
+JSON = "application/json"
+# The key of a route's ``opt`` that holds its family's ProblemStyle.
+PROBLEM_STYLE = "problem_style"
 
 # Failures of the database rather than of the request: answered 503.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -79,6 +92,48 @@ def _slug(title: str) -> str:
     return "/problems/" + title.lower().replace(" ", "-")
 
 
+# A family's error model: the problem in the vendor's shape (a subclass of
+# Problem with the vendor's members) and the headers to add to the response.
+ProblemStyle = Callable[[Request[Any, Any, Any], Problem], tuple[Problem, dict[str, str]]]
+
+
+def _acceptance(accept: str, media_type: str) -> tuple[float, int]:
+    """(quality, specificity) ``accept`` gives ``media_type``, by its most
+    specific matching range: ``type/subtype`` (2), ``type/*`` (1), ``*/*`` (0);
+    (0, -1) when none matches."""
+    kind = media_type.split("/")[0]
+    best_rank, quality = -1, 0.0
+    for item in accept.split(","):
+        media_range, *parameters = (part.strip() for part in item.split(";"))
+        rank = {media_type: 2, f"{kind}/*": 1, "*/*": 0}.get(media_range.lower(), -1)
+        if rank <= best_rank:
+            continue
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best_rank, quality = rank, q
+    return quality, best_rank
+
+
+def problem_media_type(accept: str | None) -> str:
+    """``application/problem+json`` unless ``accept`` prefers ``application/json``:
+    gives it a higher quality, or the same one by naming it where problem+json
+    only falls under a wildcard (``Accept: application/json``, as the vendors'
+    SDKs send; ``application/json, text/plain, */*``)."""
+    if not accept:
+        return PROBLEM_JSON
+    json_quality, json_rank = _acceptance(accept, JSON)
+    problem_quality, problem_rank = _acceptance(accept, PROBLEM_JSON)
+    if json_quality > 0 and (json_quality, json_rank) > (problem_quality, problem_rank):
+        return JSON
+    return PROBLEM_JSON
+
+
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     if isinstance(exc, ApiProblem):
         status, title, parameter = exc.status_code, exc.title, exc.parameter
@@ -132,7 +187,13 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         instance=request.url.path,
         parameter=parameter,
     )
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    handler = request.scope.get("route_handler")
+    style: ProblemStyle | None = handler.opt.get(PROBLEM_STYLE) if handler is not None else None
+    if style is not None:
+        body, extra = style(request, body)
+        headers = {**(headers or {}), **extra}
+    media_type = problem_media_type(request.headers.get("accept"))
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
 
 
 _RESPONSE_DESCRIPTIONS = {
@@ -149,12 +210,14 @@ _RESPONSE_DESCRIPTIONS = {
 COMMON_PROBLEMS = (400, 401, 413, 414, 429, 431, 503)
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+def problem_responses(*statuses: int, shape: type[Problem] = Problem) -> dict[int, ResponseSpec]:
     """OpenAPI documentation of the problem responses a route can give:
-    ``COMMON_PROBLEMS`` and ``statuses`` (e.g. 404)."""
+    ``COMMON_PROBLEMS`` and ``statuses`` (e.g. 404), in ``shape`` (a family's
+    error model). The document also states ``application/json`` for each
+    (services/api/openapi.py): the same body, for clients that ask for it."""
     return {
         status: ResponseSpec(
-            data_container=Problem,
+            data_container=shape,
             description=_RESPONSE_DESCRIPTIONS[status],
             media_type=PROBLEM_JSON,
             generate_examples=False,

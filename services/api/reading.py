@@ -32,8 +32,8 @@ class Read(msgspec.Struct):
 async def reading(request: Request[Any, Any, Any], min_position: str | None = None) -> AsyncIterator[Read]:
     state = request.app.state
     settings: Settings = state.settings
-    wanted = parse_min_position(min_position) or parse_min_position(
-        request.headers.get("x-min-position"), "X-Min-Position"
+    wanted = parse_min_position(min_position, topic=settings.topic) or parse_min_position(
+        request.headers.get("x-min-position"), "X-Min-Position", settings.topic
     )
     cache: PositionsCache = state.positions
     positions = None

@@ -100,6 +100,52 @@ async def test_every_data_endpoint_refuses_every_bad_key_with_the_same_401(serve
     assert details["revoked key, Bearer"] == details["unknown key, Bearer"] == {"unknown or revoked API key"}
 
 
+async def test_basic_credentials_carry_the_key_as_user_name_or_as_password(serve: Any) -> None:
+    """``base64(key:)``, ``base64(:key)`` and Sequence's ``base64(clientId:key)``
+    all authenticate; the user name is tried first, then the password. Every
+    other combination is the same 401 as any failure."""
+    served: Served = await serve(api_key_cache_seconds=0)
+    key, other = served.acme_key, served.globex_key
+    record, revoked = await keys.create(served.conn, "acme", "to revoke")
+    await keys.revoke(served.conn, record.id)
+    works = {
+        "key as user name": f"{key}:",
+        "key as password": f":{key}",
+        "client id and key as secret": f"sequence-client-7f3a:{key}",
+        "key and any password": f"{key}:whatever",
+        "key as both": f"{key}:{key}",
+        "revoked user, valid password": f"{revoked}:{key}",
+        "unknown user, valid password": f"{UNKNOWN_KEY}:{key}",
+    }
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+        for mode, credentials in works.items():
+            for path in ("/invoices/summary", "/api/invoices/list-summary", "/v1/summary"):
+                response = await http.get(path, headers={"Authorization": f"Basic {b64(credentials)}"})
+                assert response.status_code == 200, (mode, path, response.text)
+        # Both keys valid: the user name's tenant answers.
+        both = await http.get(
+            "/v1/invoices/" + served.acme_invoices[0], headers={"Authorization": f"Basic {b64(f'{key}:{other}')}"}
+        )
+        assert both.status_code == 200
+        swapped = await http.get(
+            "/v1/invoices/" + served.acme_invoices[0], headers={"Authorization": f"Basic {b64(f'{other}:{key}')}"}
+        )
+        assert swapped.status_code == 404  # globex's key: acme's invoice is nowhere
+        refused = {
+            "client id and revoked secret": f"sequence-client:{revoked}",
+            "client id and unknown secret": f"sequence-client:{UNKNOWN_KEY}",
+            "revoked as password": f":{revoked}",
+            "client id only": "sequence-client:",
+        }
+        bodies = set()
+        for mode, credentials in refused.items():
+            response = await http.get("/invoices/summary", headers={"Authorization": f"Basic {b64(credentials)}"})
+            assert response.status_code == 401, (mode, response.text)
+            bodies.add(response.text)
+            assert revoked not in response.text and UNKNOWN_KEY not in response.text
+        assert len(bodies) == 1  # the same 401 for every one
+
+
 async def test_a_revoked_key_stops_working_within_the_cache_ttl(serve: Any) -> None:
     served: Served = await serve(api_key_cache_seconds=0.5)
     record, key = await keys.create(served.conn, "acme", "to revoke")
@@ -164,6 +210,8 @@ async def test_keys_never_reach_the_logs(
         {"Authorization": f"Basic {b64(invalid + ':')}"},
         {"Authorization": f"Token {valid}"},
         {"Authorization": f"Basic {b64(':' + valid)}"},
+        {"Authorization": f"Basic {b64('client:' + valid)}"},
+        {"Authorization": f"Basic {b64('client:' + invalid)}"},
     ]
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
         for h in headers:
@@ -176,6 +224,6 @@ async def test_keys_never_reach_the_logs(
     out, err = capfd.readouterr()
     logged = out + err + caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     assert "unhandled error" in logged  # the failure above was logged: the capture works
-    for key in (valid, invalid, b64(valid + ":"), b64(invalid + ":")):
+    for key in (valid, invalid, b64(valid + ":"), b64(invalid + ":"), b64("client:" + valid), b64(":" + valid)):
         assert key not in logged
         assert key not in metrics

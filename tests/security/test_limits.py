@@ -181,5 +181,6 @@ async def test_the_openapi_document_states_the_limits(serve: Any) -> None:
     }
     responses = document["paths"]["/v1/invoices/{invoiceId}"]["get"]["responses"]
     assert {"400", "401", "404", "413", "414", "429", "431", "503"} <= set(responses)
-    assert set(responses["401"]["content"]) == {"application/problem+json"}
+    # The problem document, also as application/json for clients that accept only that (vendors' SDKs).
+    assert set(responses["401"]["content"]) == {"application/problem+json", "application/json"}
     assert document["paths"]["/health/live"]["get"]["security"] == []

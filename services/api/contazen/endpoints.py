@@ -12,6 +12,7 @@ from services.api.contazen.queries import PeriodFilter, PeriodTotals
 from services.api.contazen.schemas import (
     ContazenCurrencyTotals,
     ContazenPeriod,
+    ContazenProblem,
     ContazenTotalsResponse,
     FxRate,
     contazen_data,
@@ -34,7 +35,9 @@ IS_PAID = Param(
 DOCUMENT_TYPE = Param("document_type", "fiscal or proforma.", {"enum": list(DOCUMENT_TYPES)})
 REPORTING_CURRENCY = Param(
     "reporting_currency",
-    "Currency of the grand total, named grand_total_<code> (default: the BILLING_REPORTING_CURRENCY setting, EUR).",
+    "Currency of the grand total, named grand_total_<code>. Default: the tenant's reporting currency"
+    " (`billing fx currency TENANT CODE`), else its only invoice currency, else the BILLING_REPORTING_CURRENCY"
+    " setting (EUR).",
     CURRENCY_CODE,
 )
 
@@ -57,7 +60,7 @@ def currency_totals(t: PeriodTotals) -> ContazenCurrencyTotals:
     "/v1/invoices/totals",
     summary="Get invoice totals",
     operation_id="getInvoiceTotals",
-    responses=problem_responses(),
+    responses=problem_responses(shape=ContazenProblem),
 )
 async def invoice_totals(
     request: Request[Any, Any, Any],
@@ -74,18 +77,21 @@ async def invoice_totals(
     """Totals per currency of the SENT invoices issued in [start_date, end_date]:
     gross, paid (up to the gross), unpaid balance, VAT and counts; plus a grand
     total in the reporting currency, converted with the loaded FX rates (stated
-    in ``fx_rates``), or null with the reason when a rate is missing."""
+    in ``fx_rates``), or null with the reason when a rate is missing: present
+    whenever every currency of the totals is the reporting currency or has a
+    rate into it (so always for a tenant that invoices in one currency)."""
     settings: Settings = request.app.state.settings
     start = params.required_date(START_DATE.name, start_date)
     end = params.required_date(END_DATE.name, end_date)
     if end < start:
         raise BadParameter(END_DATE.name, f"{end} is before start_date {start}")
-    quote = params.currency_code(REPORTING_CURRENCY.name, reporting_currency) or settings.reporting_currency
+    chosen = params.currency_code(REPORTING_CURRENCY.name, reporting_currency)
     paid = params.choice(IS_PAID.name, is_paid, ("0", "1"), "") if is_paid else None
     kind = params.choice(DOCUMENT_TYPE.name, document_type, DOCUMENT_TYPES, "") if document_type else None
     code = params.currency_code(CURRENCY.name, currency)
 
     async with reading(request, min_position) as read:
+        quote = chosen or await fx.reporting_currency(read.conn, read.tenant_id, settings.reporting_currency)
         period = PeriodFilter(
             currency=code,
             client_id=params.text(CLIENT.name, client_id),

@@ -1,4 +1,5 @@
-"""Flexprice's customer invoice summary: GET /customers/{id}/invoices/summary."""
+"""Flexprice's customer invoice summary: GET /customers/{id}/invoices/summary,
+also under /v1 (the base URL of Flexprice's SDKs ends in /v1)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from litestar import Request, Response, get
 from services.api import money, params
 from services.api.flexprice import queries
 from services.api.flexprice.queries import CustomerCurrency
-from services.api.flexprice.schemas import CustomerInvoiceSummary, CustomerMultiCurrencyInvoiceSummary
+from services.api.flexprice.schemas import (
+    CustomerInvoiceSummary,
+    CustomerMultiCurrencyInvoiceSummary,
+    FlexpriceProblem,
+)
+from services.api.openapi import vendor_paths
 from services.api.params import NON_EMPTY, AsOf, MinPosition, Param
 from services.api.problems import customer_not_found, problem_responses
 from services.api.reading import json_response, reading
@@ -42,11 +48,14 @@ def summary_of_record(record: asyncpg.Record, customer_id: str) -> CustomerInvoi
     return currency_summary(typed(CustomerCurrency, record), customer_id)
 
 
+# The SDKs' base URL is https://…/v1.
+SDK_PREFIX = "/v1"
+
+
 @get(
-    "/customers/{id:str}/invoices/summary",
+    **vendor_paths("/customers/{id:str}/invoices/summary", SDK_PREFIX, "getCustomerInvoiceSummary"),
     summary="Get customer invoice summary",
-    operation_id="getCustomerInvoiceSummary",
-    responses=problem_responses(404),
+    responses=problem_responses(404, shape=FlexpriceProblem),
 )
 async def customer_invoice_summary(
     request: Request[Any, Any, Any], customer_id: CustomerId, as_of: AsOf = None, min_position: MinPosition = None

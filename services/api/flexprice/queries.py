@@ -10,9 +10,10 @@ from services.api.rows import Connection, typed
 
 # $1 tenant, $2 overdue cut-off, $3 customer: the currency of the customer's
 # latest invoice (issue date, then creation time, then invoice id) on every
-# row, then per currency the SENT totals, the receivable and the overdue
-# receivable (the receivable rows due before $2). No row: the tenant has no
-# invoice for the customer; one row without a currency: none of them counts.
+# row, then per currency with a SENT invoice the SENT totals, the receivable
+# and the overdue receivable (the receivable rows due before $2). No row: the
+# tenant has no invoice for the customer; one row without a currency: none of
+# them is SENT (drafts and voided invoices are no currency's summary).
 # Kept this plain on purpose: planning the /v1 customer overdue query took
 # four times as long as running it.
 CUSTOMER_INVOICE_SUMMARY = """
@@ -32,7 +33,7 @@ LEFT JOIN (
     FROM billing_read.customer_totals
     WHERE tenant_id = $1 AND customer_id = $3
     GROUP BY currency
-    HAVING sum(invoice_count) > 0
+    HAVING sum(sent_count) > 0
 ) t ON true
 LEFT JOIN (
     SELECT currency, sum(receivable_count)::bigint AS overdue_count, sum(receivable_balance) AS overdue_balance

@@ -13,6 +13,7 @@ from litestar.plugins.prometheus import PrometheusController
 from services.api.ops import queries
 from services.api.ops.lag import LagWatch
 from services.api.ops.schemas import Health, StatusResponse
+from services.api.params import MinPosition
 from services.api.problems import problem_responses
 from services.api.reading import json_response, reading
 from services.settings import Settings
@@ -69,10 +70,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     summary="Projection status: versions, positions and lag, held events, quarantine counts",
     responses=problem_responses(),
 )
-async def projections_status(request: Request[Any, Any, Any]) -> Response[StatusResponse]:
+async def projections_status(
+    request: Request[Any, Any, Any], min_position: MinPosition = None
+) -> Response[StatusResponse]:
     """Service-wide figures; the examples of open gaps are limited to the caller's tenant."""
     watch: LagWatch = request.app.state.lag_watch
-    async with reading(request) as read:
+    async with reading(request, min_position) as read:
         current = await watch.status(request.app.state.pool)
         current.held = msgspec.structs.replace(
             current.held, examples=[g for g in current.held.examples if g.tenantId == read.tenant_id]

@@ -1,7 +1,12 @@
-"""Partner Center's invoice summaries (the seed page's names and formats)."""
+"""Partner Center's invoice summaries (the seed page's names and formats;
+errors with the members of Partner Center's REST errors; MS-RequestId and
+MS-CorrelationId echoed)."""
 
 from litestar import Router
 
-from services.api.partner_center.endpoints import invoice_summaries
+from services.api.partner_center.endpoints import invoice_summaries, partner_center_problem
+from services.api.problems import PROBLEM_STYLE
 
-router = Router(path="/", route_handlers=[invoice_summaries], tags=["Partner Center"])
+router = Router(
+    path="/", route_handlers=[invoice_summaries], tags=["Partner Center"], opt={PROBLEM_STYLE: partner_center_problem}
+)

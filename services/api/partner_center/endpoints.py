@@ -1,17 +1,22 @@
-"""Partner Center's invoice summaries: GET /v1/invoices/summaries."""
+"""Partner Center's invoice summaries: GET /v1/invoices/summaries. Every answer,
+errors included, echoes the caller's ``MS-RequestId`` and ``MS-CorrelationId``
+(new UUIDs when absent), as Partner Center does."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get
+from litestar.datastructures import ResponseHeader
 
 from contracts import CURRENCIES
 from services.api import money
 from services.api.figures import SentDates
-from services.api.params import MinPosition
+from services.api.params import MinPosition, Param
 from services.api.partner_center import queries
 from services.api.partner_center.queries import SentCurrency
 from services.api.partner_center.schemas import (
@@ -22,8 +27,9 @@ from services.api.partner_center.schemas import (
     PartnerCenterInvoiceSummaryDetail,
     PartnerCenterLink,
     PartnerCenterLinks,
+    PartnerCenterProblem,
 )
-from services.api.problems import problem_responses
+from services.api.problems import Problem, problem_responses
 from services.api.reading import json_response, reading
 
 NO_DATE = "0001-01-01T00:00:00"
@@ -32,6 +38,34 @@ COLLECTION = PartnerCenterAttributes(objectType="Collection")
 # As on the published page: links relative to the versioned base URL.
 ITEM_LINKS = PartnerCenterLinks(self_=PartnerCenterLink(uri="/invoices/summary", method="GET", headers=[]))
 COLLECTION_LINKS = PartnerCenterLinks(self_=PartnerCenterLink(uri="/invoices/summaries", method="GET", headers=[]))
+
+
+# The correlation headers of Partner Center's requests and responses.
+REQUEST_ID = Param("MS-RequestId", "The caller's id of this request (a GUID); echoed, or a new one when absent.")
+CORRELATION_ID = Param(
+    "MS-CorrelationId", "The caller's id of the operation this request is part of; echoed, or a new one when absent."
+)
+ERROR_SOURCE = "InvoiceSummaries"
+
+
+def correlation_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """``MS-RequestId`` and ``MS-CorrelationId`` as the caller sent them, or new
+    UUIDs (made once per request: an error answer states the same ones)."""
+    state = request.scope.setdefault("state", {})
+    made: dict[str, str] | None = state.get("ms_ids")
+    if made is None:
+        made = {
+            param.name: request.headers.get(param.name) or str(uuid.uuid4()) for param in (REQUEST_ID, CORRELATION_ID)
+        }
+        state["ms_ids"] = made
+    return made
+
+
+def partner_center_problem(request: Request[Any, Any, Any], problem: Problem) -> tuple[Problem, dict[str, str]]:
+    shaped = PartnerCenterProblem(
+        **msgspec.structs.asdict(problem), code=str(problem.status), description=problem.detail, source=ERROR_SOURCE
+    )
+    return shaped, correlation_headers(request)
 
 
 def day(value: dt.date | None) -> str:
@@ -81,10 +115,17 @@ def currency_summary(sent: SentCurrency) -> PartnerCenterInvoiceSummary:
     "/v1/invoices/summaries",
     summary="Get invoice summaries",
     operation_id="getInvoiceSummaries",
-    responses=problem_responses(),
+    responses=problem_responses(shape=PartnerCenterProblem),
+    response_headers=[
+        ResponseHeader(name=REQUEST_ID.name, description="The request's MS-RequestId", documentation_only=True),
+        ResponseHeader(name=CORRELATION_ID.name, description="The request's MS-CorrelationId", documentation_only=True),
+    ],
 )
 async def invoice_summaries(
-    request: Request[Any, Any, Any], min_position: MinPosition = None
+    request: Request[Any, Any, Any],
+    min_position: MinPosition = None,
+    request_id: Annotated[str | None, REQUEST_ID.header()] = None,
+    correlation_id: Annotated[str | None, CORRELATION_ID.header()] = None,
 ) -> Response[PartnerCenterInvoiceSummaries]:
     """One summary per currency of the tenant's SENT invoices: the receivable
     balance, first and latest invoice dates, latest accounting date and the
@@ -94,4 +135,6 @@ async def invoice_summaries(
         body = PartnerCenterInvoiceSummaries(
             totalCount=len(items), items=items, links=COLLECTION_LINKS, attributes=COLLECTION
         )
-        return json_response(body, read)
+        response = json_response(body, read)
+        response.headers.update(correlation_headers(request))
+        return response

@@ -9,6 +9,8 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from services.api.problems import Problem
+
 
 class PartnerCenterLink(msgspec.Struct):
     uri: str
@@ -58,3 +60,12 @@ class PartnerCenterInvoiceSummaries(msgspec.Struct):
     items: list[PartnerCenterInvoiceSummary]
     links: PartnerCenterLinks
     attributes: PartnerCenterAttributes
+
+
+class PartnerCenterProblem(Problem, kw_only=True):
+    """The RFC 9457 problem with the members of Partner Center's REST error
+    (its error-codes page: ``code``, ``description``, ``source``)."""
+
+    code: Annotated[str, Meta(description="The kind of error: the HTTP status code, as a string")]
+    description: Annotated[str, Meta(description="What went wrong (the problem's detail)")]
+    source: Annotated[str, Meta(description="The source of the error: this service")]

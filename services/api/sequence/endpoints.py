@@ -1,9 +1,10 @@
-"""Sequence's invoice endpoints: GET /invoices/summary and GET /invoices/list-summary."""
+"""Sequence's invoice endpoints: GET /invoices/summary and GET /invoices/list-summary,
+also under /api (as Sequence's documentation writes them: https://…/api/invoices/…)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 from litestar import Request, Response, get
@@ -12,9 +13,10 @@ from litestar.di import NamedDependency, Provide
 from services.api import money
 from services.api.filters import InvoiceFilter, invoice_filter
 from services.api.invoice_rows import StoredInvoice
+from services.api.openapi import vendor_paths
 from services.api.paging import Page, Pagination, invoice_page, page_parameters
-from services.api.params import MinPosition
-from services.api.problems import problem_responses
+from services.api.params import MinPosition, Param
+from services.api.problems import BadParameter, problem_responses
 from services.api.reading import json_response, reading
 from services.api.rows import all_typed
 from services.api.sequence import queries
@@ -29,6 +31,21 @@ from services.api.sequence.schemas import (
 
 FILTER = {"invoice_filter": Provide(invoice_filter)}
 PAGE = {"page": Provide(page_parameters)}
+# The prefix of Sequence's documented URLs.
+DOCS_PREFIX = "/api"
+# The API versions Sequence's pages document (header sequence-version).
+VERSIONS = ("2024-07-30",)
+VERSION = Param(
+    "sequence-version",
+    f"Sequence API version: {', '.join(VERSIONS)} (the only one these answers follow); another is a 400.",
+    {"enum": list(VERSIONS)},
+)
+SequenceVersion = Annotated[str | None, VERSION.header()]
+
+
+def check_version(value: str | None) -> None:
+    if value is not None and value.strip() not in VERSIONS:
+        raise BadParameter(VERSION.name, f"{value!r} is not a version this API answers as; use {', '.join(VERSIONS)}")
 
 
 def totals_by_currency(totals: Iterable[CurrencyTotal]) -> InvoiceSummaryResponse:
@@ -68,27 +85,29 @@ def list_item(invoice: StoredInvoice) -> InvoiceSummaryListItem:
 
 
 @get(
-    "/invoices/summary",
+    **vendor_paths("/invoices/summary", DOCS_PREFIX, "getInvoicesSummary"),
     summary="Get an invoice summary",
-    operation_id="getInvoicesSummary",
     responses=problem_responses(),
     dependencies=FILTER,
 )
 async def invoices_summary(
-    request: Request[Any, Any, Any], invoice_filter: NamedDependency[InvoiceFilter], min_position: MinPosition = None
+    request: Request[Any, Any, Any],
+    invoice_filter: NamedDependency[InvoiceFilter],
+    min_position: MinPosition = None,
+    sequence_version: SequenceVersion = None,
 ) -> Response[InvoiceSummaryResponse]:
     """Invoice count and gross total per currency over every invoice of the
     tenant (any status) that matches the filters. Unfiltered, it is read from
     the per-currency summary table; filtered, one aggregate over the invoices."""
+    check_version(sequence_version)
     async with reading(request, min_position) as read:
         totals = await queries.currency_totals(read.conn, read.tenant_id, invoice_filter)
         return json_response(totals_by_currency(totals), read)
 
 
 @get(
-    "/invoices/list-summary",
+    **vendor_paths("/invoices/list-summary", DOCS_PREFIX, "listInvoiceSummaries"),
     summary="List invoice summaries",
-    operation_id="listInvoiceSummaries",
     responses=problem_responses(),
     dependencies={**FILTER, **PAGE},
 )
@@ -97,9 +116,11 @@ async def invoices_list_summary(
     invoice_filter: NamedDependency[InvoiceFilter],
     page: NamedDependency[Page],
     min_position: MinPosition = None,
+    sequence_version: SequenceVersion = None,
 ) -> Response[ListInvoiceSummariesResponse]:
     """The invoices matching the filters, one page at a time (keyset cursors:
     pages stay correct while new invoices arrive)."""
+    check_version(sequence_version)
     async with reading(request, min_position) as read:
         found = await invoice_page(read.conn, read.tenant_id, invoice_filter, page)
         body = ListInvoiceSummariesResponse(

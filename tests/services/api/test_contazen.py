@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
+from services import keys
 from services.api import fx
+from tests.factories import InvoiceBuilder, line
 from tests.projected import project
 from tests.services.api.conftest import ModuleApi
 from tests.services.api.dataset import customer_history
@@ -177,3 +181,51 @@ async def test_bad_parameters_are_a_400_problem_naming_them(
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["parameter"] == parameter
+
+
+async def test_a_tenant_invoicing_in_one_currency_always_gets_its_grand_total(history_api: ModuleApi) -> None:
+    """Contazen answers ``grand_total_<code>`` in the account's currency: a
+    tenant whose invoices are all RON gets ``grand_total_ron`` with no rate
+    loaded (and no rate needed), not a null EUR total."""
+    ron = InvoiceBuilder(tenant="ronco", customer="c-1", currency="RON", lines=[line(net=100000, tax=19000)])
+    ron2 = InvoiceBuilder(tenant="ronco", customer="c-2", currency="RON", lines=[line(net=5025, tax=0)])
+    await project(history_api.conn, [ron.created(), ron.sent(), ron2.created(), ron2.sent()])
+    _, key = await keys.create(history_api.conn, "ronco", "tests")
+    async with httpx.AsyncClient(base_url=history_api.url, headers={"x-api-key": key}) as ronco:
+        data = json.loads((await ronco.get(PATH, params=YEAR)).text, parse_float=str)["data"]
+        assert data["grand_total_ron"] == "1240.25"  # 1190.00 + 50.25
+        assert "grand_total_unavailable" not in data and "fx_rates" not in data
+        # Asked for another currency, it converts as before (here: no RON -> EUR rate).
+        eur = (await ronco.get(PATH, params={**YEAR, "reporting_currency": "EUR"})).json()["data"]
+        assert eur["grand_total_eur"] is None and eur["grand_total_unavailable"] == "no EUR rate for RON"
+
+
+async def test_a_tenants_reporting_currency_names_and_converts_its_grand_total(history_api: ModuleApi) -> None:
+    conn = history_api.conn
+    await fx.set_reporting_currency(conn, "acme", "USD")
+    try:
+        data = (await get(history_api))["data"]
+        assert data["grand_total_usd"] is None
+        assert data["grand_total_unavailable"] == "no USD rate for EUR"
+        await fx.load(conn, [fx.Rate("EUR", "USD", Decimal("1.0543"), dt.date(2026, 12, 1))])
+        data = (await get(history_api))["data"]
+        assert data["grand_total_usd"] == "344.91"  # 213.33 x 1.0543 + 120.00 = 344.911819
+        assert data["fx_rates"] == [{"currency": "EUR", "rate": "1.0543", "as_of": "2026-12-01"}]
+        # The query parameter still chooses for one request.
+        assert "grand_total_ron" in (await get(history_api, reporting_currency="RON"))["data"]
+        # Every currency of the answer is the reporting one: no rate needed.
+        assert (await get(history_api, currency="USD"))["data"]["grand_total_usd"] == "120.00"
+    finally:
+        await conn.execute("DELETE FROM billing.tenant_settings WHERE tenant_id = 'acme'")
+    assert "grand_total_eur" in (await get(history_api))["data"]
+
+
+async def test_the_document_declares_the_grand_total_and_its_rates(history_api: ModuleApi) -> None:
+    document = (await history_api.acme.get("/schema/openapi.json")).json()
+    data = document["components"]["schemas"]["ContazenTotalsData"]
+    assert {"fx_rates", "grand_total_unavailable"} <= set(data["properties"])
+    (pattern,) = data["patternProperties"]
+    assert re.fullmatch(pattern, "grand_total_ron") and not re.fullmatch(pattern, "grand_total")
+    assert data["patternProperties"][pattern]["oneOf"] == [{"type": "number"}, {"type": "null"}]
+    body = json.loads((await history_api.acme.get(PATH, params=YEAR)).text)
+    assert [name for name in body["data"] if re.fullmatch(pattern, name)] == ["grand_total_eur"]

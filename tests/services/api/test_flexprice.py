@@ -61,13 +61,21 @@ async def test_the_customer_summary_counts_sent_invoices_per_currency_with_exact
                 unpaid_invoice_count=2,
                 unpaid_usage_charges="83.33",
             ),
-            # Only drafts in GBP: the currency is listed, with nothing SENT.
-            summary("GBP"),
             summary("USD", total_invoice_count=1, total_revenue_amount="120.00"),
         ],
     }
     assert list(body) == ["customer_id", "default_currency", "summaries"]
     seed_schema("CustomerMultiCurrencyInvoiceSummary", body)
+
+
+async def test_a_currency_without_a_sent_invoice_has_no_summary(history_api: ModuleApi) -> None:
+    """GBP holds only a draft of cus-9 (and EUR a draft and a voided invoice
+    besides its SENT ones): summaries are of SENT invoices, so no GBP row of
+    zeros; the voided and draft EUR invoices count nowhere."""
+    body = (await history_api.acme.get(PATH, params={"asOf": "2026-04-15"})).json()
+    assert [s["currency"] for s in body["summaries"]] == ["EUR", "USD"]
+    assert all(s["total_invoice_count"] > 0 for s in body["summaries"])
+    assert body["summaries"][0]["total_invoice_count"] == 2
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from tests.services.api.dataset import Known, catalogue
 pytestmark = pytest.mark.integration
 
 KNOWN, EVENTS = catalogue()
+KNOWN_BY_ID = {k.id: k for k in KNOWN.values()}
 PATHS = ("/invoices/list-summary", "/v1/invoices")
 
 
@@ -29,13 +30,16 @@ async def catalogue_api(module_api: ModuleApi) -> ModuleApi:
     return module_api
 
 
-def sort_key(sort_by: str) -> Callable[[Known], tuple[Any, ...]]:
+def sort_key(sort_by: str, sort_order: str = "ASC") -> Callable[[Known], tuple[Any, ...]]:
+    """The order of ``sort_by`` ascending; for DESC, reversed (never-sent
+    invoices last in both)."""
     tail = lambda k: (k.number, k.id)  # noqa: E731
+    never_sent = dt.date.min if sort_order == "DESC" else dt.date.max
     return {
         "issueDate": lambda k: (k.issue_date, *tail(k)),
         "dueDate": lambda k: (k.due_date, *tail(k)),
         "accountingDate": lambda k: (k.accounting_date, *tail(k)),
-        "sentDate": lambda k: (k.sent_date or dt.date.max, *tail(k)),
+        "sentDate": lambda k: (k.sent_date or never_sent, *tail(k)),
         "invoiceNumber": tail,
         "grossTotal": lambda k: (k.gross, *tail(k)),
     }[sort_by]
@@ -67,10 +71,26 @@ async def test_a_list_item_has_exactly_the_fields_of_the_seed_page(
 async def test_items_come_in_the_requested_order_with_ties_broken_by_number_then_id(
     catalogue_api: ModuleApi, sort_by: str, sort_order: str
 ) -> None:
-    expected = sorted(KNOWN.values(), key=sort_key(sort_by), reverse=sort_order == "DESC")
+    expected = sorted(KNOWN.values(), key=sort_key(sort_by, sort_order), reverse=sort_order == "DESC")
     for path in PATHS:
         response = await catalogue_api.acme.get(path, params={"sortBy": sort_by, "sortOrder": sort_order})
         assert [i["id"] for i in response.json()["items"]] == [k.id for k in expected]
+
+
+@pytest.mark.parametrize("sort_order", [None, "DESC", "ASC"])
+async def test_never_sent_invoices_sort_last_by_sent_date_in_either_order(
+    catalogue_api: ModuleApi, sort_order: str | None
+) -> None:
+    never_sent = {k.id for k in KNOWN.values() if k.sent_date is None}
+    assert 0 < len(never_sent) < len(KNOWN)
+    query = {"sortBy": "sentDate"} | ({"sortOrder": sort_order} if sort_order else {})
+    for path in PATHS:
+        # Pages of two: the never-sent invoices come after every sent one across pages too.
+        ids = [i for page in await walk(catalogue_api.acme, path, {**query, "limit": "2"}, "after") for i in page]
+        assert len(ids) == len(KNOWN)
+        assert set(ids[-len(never_sent) :]) == never_sent, (path, sort_order)
+        sent = [KNOWN_BY_ID[i].sent_date for i in ids[: -len(never_sent)]]
+        assert sent == sorted(sent, reverse=sort_order != "ASC")
 
 
 async def test_the_default_order_is_issue_date_descending(catalogue_api: ModuleApi) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.projected import project
@@ -123,3 +125,31 @@ async def test_a_currency_without_payments_shows_the_seed_pages_empty_values(his
 async def test_partner_center_rejects_a_bad_min_position(history_api: ModuleApi) -> None:
     response = await history_api.acme.get(PATH, params={"minPosition": "0:x"})
     assert response.status_code == 400 and response.json()["parameter"] == "minPosition"
+
+
+async def test_the_request_and_correlation_ids_are_echoed(history_api: ModuleApi) -> None:
+    ids = {
+        "MS-RequestId": "a45e6643-1caf-4429-8f90-07c03d85bc2b",
+        "MS-CorrelationId": "57eb2ca7-755f-450f-9187-eae1e75a0114",
+    }
+    response = await history_api.acme.get(PATH, headers=ids)
+    assert response.status_code == 200
+    assert {name: response.headers[name] for name in ids} == ids
+
+
+async def test_without_ids_the_answer_states_new_ones(history_api: ModuleApi) -> None:
+    first, second = await history_api.acme.get(PATH), await history_api.acme.get(PATH)
+    for name in ("MS-RequestId", "MS-CorrelationId"):
+        made = {str(uuid.UUID(response.headers[name])) for response in (first, second)}
+        assert len(made) == 2  # one per request
+    # Only one of them given: it is echoed, the other made.
+    only = await history_api.acme.get(PATH, headers={"MS-CorrelationId": "corr-1"})
+    assert only.headers["MS-CorrelationId"] == "corr-1"
+    assert uuid.UUID(only.headers["MS-RequestId"])
+
+
+async def test_a_refused_request_echoes_them_too(history_api: ModuleApi) -> None:
+    async with httpx.AsyncClient(base_url=history_api.url) as anonymous:
+        response = await anonymous.get(PATH, headers={"MS-RequestId": "req-1", "MS-CorrelationId": "corr-1"})
+    assert response.status_code == 401
+    assert (response.headers["MS-RequestId"], response.headers["MS-CorrelationId"]) == ("req-1", "corr-1")
