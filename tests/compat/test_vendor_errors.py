@@ -70,6 +70,9 @@ async def test_flexprice_errors_carry_its_error_response_members(history_api: Mo
     assert body["message"] == body["detail"] and "asOf" in body["message"]
     assert body["http_status_code"] == 400 == body["status"]
     assert body["details"] == {"parameter": {"name": "asOf"}}
+    # The envelope Flexprice's TypeScript SDK reads.
+    assert body["success"] is False
+    assert body["error"] == {"message": body["message"], "internal_error": body["message"]}
     missing, _ = await both(history_api, f"{prefix}/customers/nobody/invoices/summary")
     assert missing.status_code == 404
     assert missing.json()["code"] == "not_found"

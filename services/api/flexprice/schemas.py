@@ -47,8 +47,17 @@ ERROR_CODES = {
 }
 
 
+class FlexpriceErrorDetail(msgspec.Struct):
+    message: str
+    # Flexprice states its server-side cause here; ours is the same message
+    # (nothing internal ever leaves the API).
+    internal_error: str
+
+
 class FlexpriceProblem(Problem, kw_only=True):
-    """The RFC 9457 problem with the members of Flexprice's ``errors.ErrorResponse``."""
+    """The RFC 9457 problem with the members of Flexprice's ``errors.ErrorResponse``
+    (its OpenAPI document, the Python SDK) and of the error envelope its
+    TypeScript SDK reads (``success``, ``error.message``)."""
 
     code: Annotated[
         str,
@@ -60,6 +69,8 @@ class FlexpriceProblem(Problem, kw_only=True):
         dict[str, dict[str, str]],
         Meta(description='The offending parameter, when there is one: {"parameter": {"name": ...}}'),
     ]
+    success: Annotated[bool, Meta(description="Always false")]
+    error: Annotated[FlexpriceErrorDetail, Meta(description="The message again, where the TypeScript SDK reads it")]
 
 
 def flexprice_problem(request: Request[Any, Any, Any], problem: Problem) -> tuple[Problem, dict[str, str]]:
@@ -67,5 +78,13 @@ def flexprice_problem(request: Request[Any, Any, Any], problem: Problem) -> tupl
     code = ERROR_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
     details = {} if problem.parameter is None else {"parameter": {"name": problem.parameter}}
     fields = msgspec.structs.asdict(problem)
-    shaped = FlexpriceProblem(**fields, code=code, message=problem.detail, http_status_code=status, details=details)
+    shaped = FlexpriceProblem(
+        **fields,
+        code=code,
+        message=problem.detail,
+        http_status_code=status,
+        details=details,
+        success=False,
+        error=FlexpriceErrorDetail(message=problem.detail, internal_error=problem.detail),
+    )
     return shaped, {}
