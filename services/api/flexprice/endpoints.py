@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import asyncpg
 from litestar import Request, Response, get
 
-from services.api import money, params
+from services.api import money, point_in_time
 from services.api.flexprice import queries
 from services.api.flexprice.queries import CustomerCurrency
 from services.api.flexprice.schemas import (
@@ -18,6 +18,7 @@ from services.api.flexprice.schemas import (
 )
 from services.api.openapi import vendor_paths
 from services.api.params import NON_EMPTY, AsOf, MinPosition, Param
+from services.api.point_in_time import KnownAt
 from services.api.problems import customer_not_found, problem_responses
 from services.api.reading import json_response, reading
 from services.api.rows import typed
@@ -58,14 +59,20 @@ SDK_PREFIX = "/v1"
     responses=problem_responses(404, shape=FlexpriceProblem),
 )
 async def customer_invoice_summary(
-    request: Request[Any, Any, Any], customer_id: CustomerId, as_of: AsOf = None, min_position: MinPosition = None
+    request: Request[Any, Any, Any],
+    customer_id: CustomerId,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    min_position: MinPosition = None,
 ) -> Response[CustomerMultiCurrencyInvoiceSummary]:
     """The customer's SENT invoices per currency: count and revenue, unpaid
     (receivable) count and balance split into usage and fixed charges, overdue
-    as of ``asOf``. 404 when the tenant has no invoice for the customer."""
-    cutoff = params.as_of(as_of)
+    as of ``asOf``; with ``asOf`` and ``knownAt`` every figure as it stood at
+    the end of that date, as known at that instant (docs/figures.md#as-of).
+    404 when the tenant has no invoice for the customer (then)."""
     async with reading(request, min_position) as read:
-        found = await queries.customer_invoices(read.conn, read.tenant_id, customer_id, cutoff)
+        at = await point_in_time.moment(read.conn, as_of, known_at)
+        found = await queries.customer_invoices_at(read.conn, read.tenant_id, customer_id, at)
         if found is None:
             raise customer_not_found(customer_id)
         body = CustomerMultiCurrencyInvoiceSummary(

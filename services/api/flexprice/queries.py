@@ -6,6 +6,9 @@ import datetime as dt
 
 import msgspec
 
+from projections.figures import NO_FIGURES
+from services.api import point_in_time
+from services.api.point_in_time import Moment
 from services.api.rows import Connection, typed
 
 # $1 tenant, $2 overdue cut-off, $3 customer: the currency of the customer's
@@ -62,6 +65,55 @@ class CustomerCurrency(msgspec.Struct, frozen=True):
 class CustomerInvoices(msgspec.Struct, frozen=True):
     default_currency: str
     currencies: list[CustomerCurrency]
+
+
+# $1 tenant, $2 customer, $3 asOf, $4 knownAt: the currency of the latest of
+# the invoices that existed then.
+DEFAULT_CURRENCY_AT = """
+SELECT i.currency FROM billing_read.invoices i
+JOIN (
+    SELECT invoice_id FROM billing_read.invoice_changes
+    WHERE tenant_id = $1 AND customer_id = $2 AND ($3::date IS NULL OR day <= $3::date)
+      AND ($4::timestamptz IS NULL OR recorded_at <= $4::timestamptz)
+    GROUP BY invoice_id HAVING sum(invoice_count) > 0
+) c USING (invoice_id)
+WHERE i.tenant_id = $1
+ORDER BY i.issue_date DESC, i.created_at DESC NULLS LAST, i.invoice_id DESC
+LIMIT 1
+"""
+
+
+async def customer_invoices_at(
+    conn: Connection, tenant_id: str, customer_id: str, at: Moment
+) -> CustomerInvoices | None:
+    """The customer's figures as of ``at`` (docs/figures.md#as-of); None when
+    the tenant had no invoice for the customer then."""
+    if at.current:
+        return await customer_invoices(conn, tenant_id, customer_id, at.cutoff)
+    default_currency = await conn.fetchval(DEFAULT_CURRENCY_AT, tenant_id, customer_id, at.as_of, at.known_at)
+    if default_currency is None:
+        return None
+    past_due = await point_in_time.customer_past_due(conn, tenant_id, customer_id, at)
+    currencies = []
+    for found in await point_in_time.customer_figures(conn, tenant_id, customer_id, at):
+        f = found.figures
+        if not f.sent_count:
+            continue
+        overdue = past_due[found.currency].overdue() if found.currency in past_due else NO_FIGURES
+        currencies.append(
+            CustomerCurrency(
+                currency=found.currency,
+                sent_count=f.sent_count,
+                sent_gross=f.sent_gross,
+                receivable_count=f.receivable_count,
+                receivable_balance=f.receivable_balance,
+                receivable_usage=f.receivable_usage,
+                receivable_fixed=f.receivable_fixed,
+                overdue_count=overdue.receivable_count,
+                overdue_balance=overdue.receivable_balance,
+            )
+        )
+    return CustomerInvoices(default_currency=default_currency, currencies=currencies)
 
 
 async def customer_invoices(

@@ -215,3 +215,41 @@ async def test_the_tenant_figures_add_up_from_the_customers_at_any_date(
             else {}
         )
         assert by_customer == expected, day
+
+
+async def test_flexprice_s_customer_summary_stands_at_the_date_and_the_record_time(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    old = InvoiceBuilder(customer="cus-7", lines=[line(net=8000, tax=0)], due_date=dt.date(2026, 10, 10))
+    usd = InvoiceBuilder(
+        customer="cus-7",
+        currency="USD",
+        lines=[line(net=1000, tax=0)],
+        issue_date=dt.date(2026, 11, 2),
+        due_date=dt.date(2026, 12, 2),
+    )
+    await project(
+        conn,
+        [old.created(at=at(dt.date(2026, 9, 20))), old.sent(at=at(dt.date(2026, 9, 21)))],
+    )
+    close = await recorded_now(conn)
+    await project(
+        conn,
+        [
+            old.paid("80.00", at=at(dt.date(2026, 10, 30))),  # dated before the close, arrives after it
+            usd.created(at=at(dt.date(2026, 11, 2))),
+            usd.sent(at=at(dt.date(2026, 11, 2))),
+        ],
+    )
+    for path in ("/customers/cus-7/invoices/summary", "/v1/customers/cus-7/invoices/summary"):
+        as_known = (await client.get(path, params={"asOf": "2026-10-31", "knownAt": close})).json()
+        assert as_known["default_currency"] == "EUR"
+        [eur_summary] = as_known["summaries"]
+        assert (eur_summary["total_unpaid_amount"], eur_summary["overdue_invoice_count"]) == ("80.00", 1)
+        as_of = (await client.get(path, params={"asOf": "2026-10-31"})).json()
+        assert [s["total_unpaid_amount"] for s in as_of["summaries"]] == ["0.00"]
+        now = (await client.get(path)).json()
+        assert now["default_currency"] == "USD"
+        assert sorted(s["currency"] for s in now["summaries"]) == ["EUR", "USD"]
+        before = await client.get(path, params={"asOf": "2026-09-01"})
+        assert before.status_code == 404

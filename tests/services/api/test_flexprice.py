@@ -61,7 +61,15 @@ async def test_the_customer_summary_counts_sent_invoices_per_currency_with_exact
                 unpaid_invoice_count=2,
                 unpaid_usage_charges="83.33",
             ),
-            summary("USD", total_invoice_count=1, total_revenue_amount="120.00"),
+            # P5's payment is dated 04-16: at the end of 04-15 it was still owed.
+            summary(
+                "USD",
+                total_invoice_count=1,
+                total_revenue_amount="120.00",
+                total_unpaid_amount="120.00",
+                unpaid_fixed_charges="120.00",
+                unpaid_invoice_count=1,
+            ),
         ],
     }
     assert list(body) == ["customer_id", "default_currency", "summaries"]
