@@ -13,8 +13,9 @@ from contracts.codec import (
     decode_stored,
     encode,
     encode_binary,
+    identify,
 )
-from contracts.errors import ContractError, Reason
+from contracts.errors import ContractError, EventIdentity, Reason
 from contracts.events import (
     EVENT_CLASSES,
     EVENT_TYPES,
@@ -54,6 +55,7 @@ __all__ = [
     "Currency",
     "Decoded",
     "Envelope",
+    "EventIdentity",
     "InvoiceAmounts",
     "InvoiceCreated",
     "InvoiceCreatedData",
@@ -75,6 +77,7 @@ __all__ = [
     "encode_binary",
     "event_type",
     "format_minor",
+    "identify",
     "invoice_amounts",
     "to_minor",
     "type_name",

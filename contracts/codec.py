@@ -14,10 +14,17 @@ Both CloudEvents Kafka protocol binding modes are accepted:
 
 A binary message is turned into the structured JSON document and decoded by the
 same decoder, so both modes have exactly the same rules and error paths.
+``sequence`` may be a string of ASCII digits in either mode; the decoded event
+holds the integer.
+
+A ``ContractError`` from ``decode`` carries the message's ``identity`` when it
+says who it belongs to (``identify``): the headers of a binary-mode message,
+or the attributes of a structured body that parses but breaks a rule.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Sequence
 from typing import Any, assert_never
@@ -25,14 +32,16 @@ from typing import Any, assert_never
 import msgspec
 
 from contracts.amounts import InvoiceAmounts, invoice_amounts
-from contracts.errors import ContractError, Reason, quoted
+from contracts.errors import ContractError, EventIdentity, Reason, quoted
 from contracts.events import (
     EVENT_TYPES,
+    MAX_SEQUENCE,
     InvoiceCreated,
     InvoiceEvent,
     InvoicePaid,
     InvoiceSent,
     InvoiceVoided,
+    event_type,
 )
 from contracts.money import decimal_sign
 
@@ -49,10 +58,17 @@ _raw_decoder = msgspec.json.Decoder(msgspec.Raw)
 _encoder = msgspec.json.Encoder()
 
 _HEADER_PREFIX = "ce_"
+_BINARY_MARKER = "ce_specversion"
 _CONTENT_TYPE_HEADER = "content-type"
 # msgspec reports a tag value that names no event type as
 # "Invalid value 'x' - at `$.type`" (other bad values say "Invalid enum value").
 _UNKNOWN_TAG_SUFFIX = " - at `$.type`"
+# ... and a sequence of another JSON type as "Expected `int`, got `str` - at `$.sequence`".
+_SEQUENCE_TYPE_PREFIX = "Expected `int`, got `"
+_SEQUENCE_SUFFIX = " - at `$.sequence`"
+# The attributes an identity is made of, and the longest text kept of each.
+_IDENTITY_TEXTS = ("tenantid", "id", "subject", "type")
+_IDENTITY_MAX_LENGTH = 200
 
 
 class Decoded(msgspec.Struct, frozen=True):
@@ -63,7 +79,36 @@ class Decoded(msgspec.Struct, frozen=True):
 
 
 def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()) -> Decoded:
-    """Decode and validate one Kafka message; ContractError if it can never apply."""
+    """Decode and validate one Kafka message; ContractError if it can never
+    apply, with the message's identity when it gives one."""
+    try:
+        return _decode(value, headers)
+    except ContractError as error:
+        if error.identity is None and _is_binary(headers):
+            # A header or the data broke a rule before the attributes were
+            # read as a document: the headers still say whose event it is.
+            error.identity = _identity(_header_attributes(headers))
+        raise
+
+
+def identify(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()) -> EventIdentity | None:
+    """What a message says of its tenant, id, subject, type and sequence,
+    valid or not: from the ``ce_*`` headers in binary mode, from the JSON
+    object in structured mode. Each attribute only when it is given once with
+    the contract's type and bounds (see ``EventIdentity``); None when none is.
+    Never raises."""
+    if _is_binary(headers):
+        return _identity(_header_attributes(headers))
+    if value is None:
+        return None
+    try:
+        parsed = _untyped_decoder.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    return _identity(parsed) if isinstance(parsed, dict) else None
+
+
+def _decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> Decoded:
     document = _binary_document(value, headers) if headers else None
     if document is None:
         if value is None:
@@ -76,17 +121,34 @@ def decode(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()
             document.decode()
         event = _decoder.decode(document)
     except msgspec.ValidationError as exc:
-        raise _classify(document, exc) from exc
+        event, document = _decode_again(document, exc)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise _malformed(exc) from exc
-    return Decoded(event=event, amounts=_validate(event, document))
+    try:
+        amounts = _validate(event, document)
+    except ContractError as error:
+        error.identity = _identity(
+            {
+                "tenantid": event.tenantid,
+                "id": event.id,
+                "subject": event.subject,
+                "type": event_type(event),
+                "sequence": event.sequence,
+            }
+        )
+        raise
+    return Decoded(event=event, amounts=amounts)
 
 
 def decode_stored(body: bytes) -> Decoded:
     """Decode an event-store body: structured JSON that ``decode`` accepted
     when it was appended, so only the amounts are worked out again (a replay
     spent a sixth of its time re-checking the rest)."""
-    event = _decoder.decode(body)
+    try:
+        event = _decoder.decode(body)
+    except msgspec.ValidationError:
+        # Stored as it arrived with its sequence spelled as digits ("3").
+        return decode(body)
     match event:
         case InvoiceCreated():
             return Decoded(event=event, amounts=invoice_amounts(event.data))
@@ -115,14 +177,14 @@ def _binary_document(value: bytes | None, headers: Sequence[tuple[str, bytes | N
     """The structured JSON of a binary-mode message; None if it is not one."""
     # Attribute headers are only read once ce_specversion says the message is
     # in binary mode: a structured message's stray ce_* headers are ignored.
+    if not _is_binary(headers):
+        return None
     found: list[tuple[str, str, bytes | None]] = []
     for key, raw in headers:
         if key.startswith(_HEADER_PREFIX):
             found.append((key[len(_HEADER_PREFIX) :], key, raw))
         elif key.lower() == _CONTENT_TYPE_HEADER:
             found.append(("datacontenttype", key, raw))
-    if not any(name == "specversion" for name, _, _ in found):
-        return None
     attributes: dict[str, str | int] = {}
     for name, key, raw in found:
         if name in attributes:
@@ -133,7 +195,7 @@ def _binary_document(value: bytes | None, headers: Sequence[tuple[str, bytes | N
             text = raw.decode()
         except UnicodeDecodeError as exc:
             raise ContractError(Reason.MALFORMED, f"header {key}: not UTF-8 ({exc.reason})") from exc
-        attributes[name] = _sequence(text) if name == "sequence" else text
+        attributes[name] = _header_sequence(text) if name == "sequence" else text
     # The value is the data; a ce_data header cannot replace it.
     attributes.pop("data", None)
     document = _encoder.encode(attributes)
@@ -146,19 +208,34 @@ def _binary_document(value: bytes | None, headers: Sequence[tuple[str, bytes | N
     return b"".join((document[:-1], b',"data":', value, b"}"))
 
 
-def _sequence(text: str) -> int:
-    # 10 digits cover every allowed sequence; longer strings are out of range
-    # anyway and would only make int() slow.
-    if not (text.isascii() and text.isdigit() and len(text) <= 10):
-        raise ContractError(
-            Reason.SCHEMA_VIOLATION,
-            f"header ce_sequence: {quoted(text)} is not a decimal integer >= 1",
-        )
-    return int(text)
+def _is_binary(headers: Sequence[tuple[str, bytes | None]]) -> bool:
+    return any(key == _BINARY_MARKER for key, _ in headers)
 
 
-def _classify(document: bytes, exc: msgspec.ValidationError) -> ContractError:
-    """The reason for a typed-decoding failure.
+def _header_sequence(text: str) -> int:
+    try:
+        return digit_sequence(text)
+    except ValueError as exc:
+        raise ContractError(Reason.SCHEMA_VIOLATION, f"header ce_sequence: {exc}") from None
+
+
+def digit_sequence(text: str) -> int:
+    """The value of a sequence spelled as a string: ASCII digits only (no
+    sign, space, decimal point or exponent; leading zeros are fine), 1 to
+    2147483647 like the integer. ValueError saying why otherwise."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{quoted(text)} is not a string of ASCII digits (no sign, space, decimal point or exponent)")
+    significant = text.lstrip("0")
+    # The length first: int() of a very long string is slow.
+    if not significant or len(significant) > len(str(MAX_SEQUENCE)) or int(significant) > MAX_SEQUENCE:
+        raise ValueError(f"{quoted(text)} is out of range: 1 to {MAX_SEQUENCE}")
+    return int(significant)
+
+
+def _decode_again(document: bytes, exc: msgspec.ValidationError) -> tuple[InvoiceEvent, bytes]:
+    """After a typed-decoding failure: the event and its document once a
+    sequence spelled as digits is the integer it spells, or the ContractError
+    that says what is wrong (with what the document says of its identity).
 
     The typed decoder stops at the first problem, which may come before a
     syntax error further on, so a full untyped parse decides whether the
@@ -167,16 +244,78 @@ def _classify(document: bytes, exc: msgspec.ValidationError) -> ContractError:
     try:
         parsed = _untyped_decoder.decode(document)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as malformed:
-        return _malformed(malformed)
+        raise _malformed(malformed) from exc
     if not isinstance(parsed, dict):
-        return ContractError(Reason.MALFORMED, f"not a JSON object but a {type(parsed).__name__}")
+        raise ContractError(Reason.MALFORMED, f"not a JSON object but a {type(parsed).__name__}") from exc
+    identity = _identity(parsed)
     message = str(exc)
+    if message.startswith(_SEQUENCE_TYPE_PREFIX) and message.endswith(_SEQUENCE_SUFFIX):
+        sequence = parsed.get("sequence")
+        if not isinstance(sequence, str):
+            got = message[len(_SEQUENCE_TYPE_PREFIX) : -len(_SEQUENCE_SUFFIX)]
+            raise ContractError(
+                Reason.SCHEMA_VIOLATION,
+                f"Expected `int` or a string of ASCII digits, got `{got}{_SEQUENCE_SUFFIX}",
+                identity,
+            ) from exc
+        try:
+            parsed["sequence"] = digit_sequence(sequence)
+        except ValueError as bad:
+            raise ContractError(Reason.SCHEMA_VIOLATION, f"sequence: {bad}", identity) from exc
+        document = _encoder.encode(parsed)
+        try:
+            return _decoder.decode(document), document
+        except msgspec.ValidationError as again:
+            raise _classify(str(again), identity) from again
+    raise _classify(message, identity) from exc
+
+
+def _classify(message: str, identity: EventIdentity | None) -> ContractError:
+    """The reason for a typed-decoding failure of a JSON object."""
     if message.startswith("Invalid value ") and message.endswith(_UNKNOWN_TAG_SUFFIX):
         return ContractError(
             Reason.UNKNOWN_TYPE,
             f"{message}; known types: {', '.join(EVENT_TYPES)}",
+            identity,
         )
-    return ContractError(Reason.SCHEMA_VIOLATION, message)
+    return ContractError(Reason.SCHEMA_VIOLATION, message, identity)
+
+
+def _header_attributes(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The ``ce_*`` attributes given exactly once, as UTF-8 text."""
+    given: dict[str, bytes | None] = {}
+    repeated: set[str] = set()
+    for key, raw in headers:
+        if key.startswith(_HEADER_PREFIX):
+            name = key[len(_HEADER_PREFIX) :]
+            if name in given:
+                repeated.add(name)
+            given[name] = raw
+    attributes: dict[str, str] = {}
+    for name, raw in given.items():
+        if raw is not None and name not in repeated:
+            try:
+                attributes[name] = raw.decode()
+            except UnicodeDecodeError:
+                continue
+    return attributes
+
+
+def _identity(attributes: dict[str, Any]) -> EventIdentity | None:
+    """The identity attributes that have the contract's type and bounds."""
+    found: dict[str, Any] = {}
+    for name in _IDENTITY_TEXTS:
+        text = attributes.get(name)
+        # Stored in indexed text columns: bounded, and without NUL.
+        if isinstance(text, str) and 0 < len(text) <= _IDENTITY_MAX_LENGTH and "\x00" not in text:
+            found[name] = text
+    sequence = attributes.get("sequence")
+    if isinstance(sequence, str):
+        with contextlib.suppress(ValueError):
+            found["sequence"] = digit_sequence(sequence)
+    elif type(sequence) is int and 1 <= sequence <= MAX_SEQUENCE:
+        found["sequence"] = sequence
+    return EventIdentity(**found) if found else None
 
 
 def _malformed(exc: Exception) -> ContractError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+import msgspec
+
 
 class Reason(enum.StrEnum):
     """Why an event is quarantined; the value is a stable snake_case code."""
@@ -38,22 +40,49 @@ class Reason(enum.StrEnum):
     VOIDED_TWICE = "voided_twice"
 
 
+class EventIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    """Who an event that cannot apply says it belongs to, as far as it says.
+
+    Each attribute is set only when the message gives it once, with the type
+    and bounds the contract requires (``sequence`` an integer or a string of
+    ASCII digits, 1 to 2147483647; the strings 1-200 characters without NUL),
+    so a record that is quarantined can still be found by its tenant, event
+    id or invoice. Nothing here was validated as an event: it is a lead for an
+    operator, never a fact to fold.
+    """
+
+    tenantid: str | None = None
+    id: str | None = None
+    subject: str | None = None
+    type: str | None = None
+    sequence: int | None = None
+
+
 class ContractError(Exception):
     """An event that can never apply.
 
     ``reason`` says which rule it breaks; ``detail`` is a human-readable message
     naming the field, e.g.
     ``"data.lines[2].net_amount: '10.123' has 3 decimals, EUR allows 2"``.
+    ``identity`` is what the message says of its tenant, id, subject, type and
+    sequence when ``decode`` could read any of them (binary-mode headers, or a
+    structured body that parses but breaks a rule); None when it could not.
     """
 
     reason: Reason
     detail: str
+    identity: EventIdentity | None
 
-    def __init__(self, reason: Reason, detail: str) -> None:
-        # Both go to Exception.args so the error pickles and copies intact.
+    def __init__(self, reason: Reason, detail: str, identity: EventIdentity | None = None) -> None:
         super().__init__(reason, detail)
         self.reason = reason
         self.detail = detail
+        self.identity = identity
+
+    def __reduce__(self) -> tuple[type[ContractError], tuple[Reason, str, EventIdentity | None]]:
+        # Pickles and copies intact, identity included (it may be set after
+        # the error was made).
+        return (ContractError, (self.reason, self.detail, self.identity))
 
     def __str__(self) -> str:
         return f"{self.reason.value}: {self.detail}"

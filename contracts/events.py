@@ -22,6 +22,9 @@ from typing import Annotated, Final, Literal, TypeAlias, get_args
 import msgspec
 from msgspec import Meta
 
+# The largest sequence: it keeps the value inside a 32-bit integer column.
+MAX_SEQUENCE: Final = 2**31 - 1
+
 # The money grammar, for the JSON Schemas only: the codec checks it itself so
 # that a bad amount is reported as invalid_money rather than a schema violation.
 _DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
@@ -154,7 +157,10 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, ta
         Meta(
             min_length=1,
             max_length=200,
-            description="The invoice id; equals the Kafka message key",
+            description=(
+                "The invoice id; equals the Kafka message key, which publishers partition with murmur2 "
+                "(the Java client's default partitioner) so that all events of an invoice share a partition"
+            ),
         ),
     ]
     time: Timestamp
@@ -167,13 +173,18 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, ta
         ),
     ]
     # An invoice's history is short; the upper bound keeps the value inside a
-    # 32-bit integer column.
+    # 32-bit integer column. On the wire it may also be a string of ASCII
+    # digits ("3"): the codec turns it into the integer and the JSON Schemas
+    # say so (contracts/schema.py).
     sequence: Annotated[
         int,
         Meta(
             ge=1,
-            le=2**31 - 1,
-            description=("Position of this event in its invoice's history: created = 1, then 2, 3 ..."),
+            le=MAX_SEQUENCE,
+            description=(
+                "Position of this event in its invoice's history: created = 1, then 2, 3 ... "
+                "An integer, or a string of ASCII digits with the same value (no sign)"
+            ),
         ),
     ]
     datacontenttype: Annotated[str, Meta(max_length=200, description="application/json when given")] | None = None

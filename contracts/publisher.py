@@ -1,9 +1,11 @@
 """A small helper for publishers: idempotent, ordered, acknowledged sends.
 
-Every event goes to the topic with the invoice id (``event.subject``) as key, so
-all events of one invoice land on one partition in order. The producer is
-idempotent with ``acks="all"``: a retried send cannot duplicate or reorder a
-message, and a returned ``Position`` means the broker has stored it.
+Every event goes to the topic with the invoice id (``event.subject``) as key,
+partitioned by aiokafka's default partitioner: murmur2 of the key, the Java
+client's default and the contract's (contracts/README.md), so all events of one
+invoice land on one partition in order, whichever client published them. The
+producer is idempotent with ``acks="all"``: a retried send cannot duplicate or
+reorder a message, and a returned ``Position`` means the broker has stored it.
 
 Events are checked with ``contracts.codec.decode`` before they are sent, so a
 bug in a publisher fails in the publisher (ContractError) instead of landing in
@@ -56,7 +58,8 @@ class InvoiceEventPublisher:
     structured-mode CloudEvent, or with ``binary_mode=True`` the ``data`` with
     the attributes in ``ce_*`` headers. Other ``producer_options`` go to
     ``aiokafka.AIOKafkaProducer`` as they are (``linger_ms``,
-    ``compression_type``, security settings ...).
+    ``compression_type``, security settings ...), except ``partitioner``: the
+    contract's is aiokafka's default.
     """
 
     def __init__(
@@ -74,6 +77,11 @@ class InvoiceEventPublisher:
                     f"{name}={producer_options[name]!r}: the publisher needs "
                     f"{name}={required!r} so that sends are neither lost nor duplicated"
                 )
+        if "partitioner" in producer_options:
+            raise ValueError(
+                "partitioner: the contract partitions by murmur2 of the invoice id, aiokafka's default; "
+                "another partitioner would put an invoice's events on other partitions than other publishers do"
+            )
         self.topic = topic
         self._binary_mode = binary_mode
         self._validate = validate

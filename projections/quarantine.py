@@ -1,19 +1,25 @@
 """Quarantined events: list, inspect, retry (after a publisher or a bug was
 fixed) and dismiss. A retry puts the raw record through the same fold as the
-worker, against the current state, in one transaction."""
+worker, against the current state, in one transaction.
+
+A record the codec rejects has no event, so the fold knows nothing of whom it
+belongs to; ``identified`` fills its tenant, event id, invoice, sequence and
+type from what the record itself says (``contracts.identify``: binary-mode
+headers, or a structured body that parses), so that listing a tenant's
+quarantine finds it."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from contracts import ContractError, Position, decode, event_type
+from contracts import ContractError, EventIdentity, Position, decode, event_type, identify
 from projections import versions
-from projections.batch import QUARANTINED, BatchFold, event_key
+from projections.batch import QUARANTINED, BatchFold, Quarantined, event_key
 from projections.projector import RawRecord, incoming
 from projections.store import ProjectionStore, write_log
 
@@ -35,7 +41,9 @@ BY_IDS = (
 )
 MARK = """
 UPDATE billing.quarantine SET status = $2, retried_at = now(), retry_outcome = $3,
-       reason = coalesce($4, reason), detail = coalesce($5, detail)
+       reason = coalesce($4, reason), detail = coalesce($5, detail),
+       event_id = coalesce(event_id, $6), tenant_id = coalesce(tenant_id, $7), invoice_id = coalesce(invoice_id, $8),
+       sequence = coalesce(sequence, $9), event_type = coalesce(event_type, $10)
 WHERE id = $1
 """
 DISMISS = "UPDATE billing.quarantine SET status = 'dismissed' WHERE id = ANY($1::bigint[]) AND status = 'open'"
@@ -78,6 +86,36 @@ class RetryOutcome(msgspec.Struct, frozen=True):
     outcome: str  # applied | duplicate | held | quarantined
     reason: str | None = None
     detail: str | None = None
+
+
+def identified(rows: Iterable[Quarantined]) -> list[Quarantined]:
+    """These rows, those without an event (the codec rejected the record)
+    with what the record says of its identity, when it says anything."""
+    return [_identified(row) for row in rows]
+
+
+def _identified(row: Quarantined) -> Quarantined:
+    if row.event_id is not None or row.tenant_id is not None:
+        return row  # the fold had the event
+    identity = identify(row.value, row.headers)
+    if identity is None:
+        return row
+    return msgspec.structs.replace(
+        row,
+        event_id=identity.id,
+        tenant_id=identity.tenantid,
+        invoice_id=identity.subject,
+        sequence=identity.sequence,
+        event_type=identity.type,
+    )
+
+
+def _identity_columns(event: QuarantinedEvent) -> tuple[str | None, str | None, str | None, int | None, str | None]:
+    """What a stored record says of its identity, for the rows stored without it."""
+    if event.event_id is not None or event.tenant_id is not None:
+        return None, None, None, None, None  # stored with its event's
+    identity = identify(event.raw, event.headers) or EventIdentity()
+    return identity.id, identity.tenantid, identity.subject, identity.sequence, identity.type
 
 
 def _event(row: asyncpg.Record) -> QuarantinedEvent:
@@ -129,12 +167,13 @@ async def retry(conn: asyncpg.Connection, ids: Sequence[int]) -> list[RetryOutco
         for event, outcome in zip(events, outcomes, strict=True):
             # The event leaves its old count: it is counted again by today's outcome.
             result.outcomes[(event.topic, event.partition, QUARANTINED, event.reason)] -= 1
+            identity = _identity_columns(event)
             if outcome == QUARANTINED:
                 again = requarantined[Position(event.topic, event.partition, event.kafka_offset)]
-                await conn.execute(MARK, event.id, "open", outcome, again.reason, again.detail)
+                await conn.execute(MARK, event.id, "open", outcome, again.reason, again.detail, *identity)
                 report.append(RetryOutcome(event.id, outcome, again.reason, again.detail))
             else:
-                await conn.execute(MARK, event.id, "retried", outcome, None, None)
+                await conn.execute(MARK, event.id, "retried", outcome, None, None, *identity)
                 report.append(RetryOutcome(event.id, outcome))
         # Re-quarantined events keep their one row (updated above), not a new one.
         result.quarantined = [q for q in result.quarantined if q.position not in retried]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import REGISTRY, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
@@ -29,6 +30,11 @@ BATCH_SECONDS = Histogram(
 )
 BATCH_FAILURES = PromCounter("billing_batch_failures_total", "Batches that failed and were retried.", ["error"])
 LAG = Gauge("billing_partition_lag_events", "Events not yet applied, per partition.", ["partition"])
+# Every gauge the worker sets per partition (labelled by it alone): a worker
+# that loses a partition drops its series (forget_partitions), so they never
+# report a frozen figure. billing_worker_lag_seconds (LagSeconds below) is
+# computed from the owned partitions at each scrape instead.
+PARTITION_GAUGES: tuple[Gauge, ...] = (LAG,)
 HELD_OVERDUE = Gauge("billing_held_gaps_open", "Held events whose gap has been open longer than the alert limit.")
 
 # (topic, partition) -> Kafka timestamp (ms) of the oldest record not applied
@@ -88,6 +94,16 @@ class LagSeconds(Collector):
 
 LAG_SECONDS = LagSeconds()
 REGISTRY.register(LAG_SECONDS)
+
+
+def forget_partitions(partitions: Iterable[int]) -> None:
+    """Drop the per-partition gauges' series of partitions this process no
+    longer owns (revoked, or the worker stopped)."""
+    for partition in partitions:
+        for gauge in PARTITION_GAUGES:
+            # Older prometheus_client releases raise KeyError for a series never set.
+            with contextlib.suppress(KeyError):
+                gauge.remove(str(partition))
 
 
 def count_outcomes(outcomes: Counter[tuple[str, int, str, str]]) -> None:

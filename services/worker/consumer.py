@@ -6,6 +6,11 @@ positions in one transaction. Kafka's own offset commit only feeds lag
 dashboards. On any failure the batch is rolled back, the partitions are
 rewound to their stored positions and the batch is read again after a backoff.
 Which fetched records may apply is the tracker's decision (tracking.py).
+
+Quarantined records are written with what they say of their identity
+(projections.quarantine.identified); every few seconds the worker reports open
+gaps and releases held events a race between partitions left behind
+(stranded.py). A revoked partition leaves the worker's metrics at once.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 import msgspec
@@ -21,14 +26,17 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from projections import positions, versions
-from projections.batch import Incoming
+from projections.batch import BatchResult, Incoming
 from projections.projector import Projector, incoming
+from projections.quarantine import identified
+from projections.store import ProjectionStore
 from services import kafka, metrics
 from services.logging import get_logger
 from services.settings import Settings
 from services.worker.dead_letters import DeadLetters
 from services.worker.lag import RecordTimes
 from services.worker.open_gaps import OpenGapReport
+from services.worker.stranded import release_stranded
 from services.worker.tracking import OffsetGap, PartitionTracker
 
 log = get_logger("worker")
@@ -64,6 +72,29 @@ def group_consumer(settings: Settings) -> AIOKafkaConsumer:
     )
 
 
+class _IdentifyingStore(ProjectionStore):
+    """Writes quarantined records with what they say of their tenant, event
+    id, invoice, sequence and type: the fold has no event for a record the
+    codec rejected, so it leaves them empty."""
+
+    async def write(self, conn: asyncpg.Connection, result: BatchResult) -> None:
+        result.quarantined = identified(result.quarantined)
+        await super().write(conn, result)
+
+
+class _Projector(Projector):
+    """The projector, writing through _IdentifyingStore."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(topic)
+        self._identifying: dict[str, ProjectionStore] = {}
+
+    def store(self, schema: str) -> ProjectionStore:
+        if schema not in self._identifying:
+            self._identifying[schema] = _IdentifyingStore(schema)
+        return self._identifying[schema]
+
+
 class Prepared(msgspec.Struct):
     """A fetched and decoded batch, and the seek generation it was fetched under."""
 
@@ -78,8 +109,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka's
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Wait for the batch in flight: it commits (or fails) before we let go.
         async with self.worker.batch_lock:
-            self.worker.tracker.revoked(tp.partition for tp in revoked)
-            self.worker.record_times.revoked(tp.partition for tp in revoked)
+            self.worker.let_go(tp.partition for tp in revoked)
         if revoked:
             log.info("partitions revoked", partitions=sorted(tp.partition for tp in revoked))
 
@@ -99,7 +129,7 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conn: asyncpg.Connection | None = None
-        self.projector = Projector(settings.topic)
+        self.projector: Projector = _Projector(settings.topic)
         self.tracker = PartitionTracker()
         self.record_times = RecordTimes(settings.topic)
         self.batch_lock = asyncio.Lock()
@@ -108,6 +138,8 @@ class Worker:
         self.gaps = OpenGapReport(settings.gap_alert_seconds)
         self.batches = 0
         self._kafka_commit: asyncio.Task[None] | None = None
+        # Partitions whose per-partition gauges this worker has set.
+        self._gauged: set[int] = set()
 
     @property
     def conn(self) -> asyncpg.Connection:
@@ -115,6 +147,16 @@ class Worker:
         if self._conn is None:
             raise RuntimeError("the worker has no database session: it is not running")
         return self._conn
+
+    def let_go(self, partitions: Iterable[int]) -> None:
+        """These partitions belong to another worker now: forget where we
+        stood on them and drop their metrics (their lag is the new owner's to
+        report; a frozen figure here would keep a lag alert firing)."""
+        gone = set(partitions)
+        self.tracker.revoked(gone)
+        self.record_times.revoked(gone)
+        metrics.forget_partitions(gone)
+        self._gauged -= gone
 
     async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         # Whatever was fetched before this seek must not be applied.
@@ -185,6 +227,7 @@ class Worker:
                 upcoming = asyncio.create_task(self._prepare())
                 if self.gaps.due():
                     async with self.batch_lock:
+                        await self._release_stranded()
                         open_gaps = await self.gaps.read(self.conn)
                     self.gaps.publish(open_gaps)
                 if prepared is None:
@@ -218,6 +261,7 @@ class Worker:
                 await self._back_off(failures)
         finally:
             metrics.LAG_SECONDS.remove(lag_seconds)
+            metrics.forget_partitions(self._gauged)
             upcoming.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await upcoming
@@ -301,9 +345,28 @@ class Worker:
             lag = self.tracker.lag(tp.partition, end)
             if lag is not None:
                 metrics.LAG.labels(str(tp.partition)).set(lag)
+                self._gauged.add(tp.partition)
             position = self.tracker.expected.get(tp.partition)
             if position is not None:
                 self.record_times.caught_up(tp.partition, position, end)
+
+    async def _release_stranded(self) -> None:
+        """Release held events whose predecessor another worker applied at
+        the same moment (stranded.py); a failure waits for the next check."""
+        try:
+            result = await release_stranded(self.conn, before_commit=self.dlq.copy)
+        except Exception as error:  # noqa: BLE001 - retried at the next check
+            log.warning("releasing stranded held events failed; will retry", error=repr(error))
+            return
+        if result is None:
+            return
+        metrics.count_outcomes(result.outcomes)
+        log.info(
+            "released held events whose gap had closed (their predecessor came from another partition)",
+            events=sorted(f"{e.tenant_id}/{e.invoice_id}#{e.sequence}" for e in result.events)[:20],
+            applied=len(result.events),
+            quarantined=len(result.quarantined),
+        )
 
     async def _back_off(self, failures: int) -> None:
         await asyncio.sleep(min(0.2 * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import re
 
-from contracts.errors import ContractError, Reason, quoted
+from contracts.errors import ContractError, EventIdentity, Reason, quoted
 
 
 def test_reason_codes_are_unique_stable_snake_case() -> None:
@@ -25,7 +26,16 @@ def test_a_contract_error_carries_its_reason_and_detail() -> None:
 
 def test_a_contract_error_survives_pickling() -> None:
     error = pickle.loads(pickle.dumps(ContractError(Reason.MALFORMED, "not JSON")))
-    assert (error.reason, error.detail) == (Reason.MALFORMED, "not JSON")
+    assert (error.reason, error.detail, error.identity) == (Reason.MALFORMED, "not JSON", None)
+
+
+def test_a_contract_error_keeps_an_identity_set_after_it_was_made_through_pickling_and_copying() -> None:
+    error = ContractError(Reason.SCHEMA_VIOLATION, "Expected `int` - at `$.sequence`")
+    error.identity = EventIdentity(tenantid="acme", id="evt_1", subject="inv_1", type="invoice.sent")
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert isinstance(clone, ContractError)
+        assert (clone.reason, clone.detail, clone.identity) == (error.reason, error.detail, error.identity)
+    assert str(error) == "schema_violation: Expected `int` - at `$.sequence`"
 
 
 def test_long_values_are_cut_short_in_details() -> None:

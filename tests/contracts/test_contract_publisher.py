@@ -74,6 +74,11 @@ def test_options_that_weaken_delivery_are_refused() -> None:
         InvoiceEventPublisher("broker:9092", acks=1)
 
 
+def test_another_partitioner_than_the_contracts_is_refused() -> None:
+    with pytest.raises(ValueError, match="murmur2"):
+        InvoiceEventPublisher("broker:9092", partitioner=lambda key, every, available: every[0])
+
+
 async def test_an_event_is_sent_structured_keyed_by_invoice_id(
     producers: list[FakeProducer],
 ) -> None:

@@ -38,20 +38,6 @@ VALUE_SETS: dict[str, list[Path]] = {
 # The oldest Kubernetes the chart supports (Chart.yaml's kubeVersion) and the
 # newest the bundled schemas know.
 OLDEST_KUBERNETES = "1.27.0"
-# Settings the chart sets that the code gains in changes under way; the check
-# of names against `billing --help` accepts them until then.
-PENDING_SETTINGS = {
-    "BILLING_KAFKA_SECURITY_PROTOCOL",
-    "BILLING_KAFKA_SASL_MECHANISM",
-    "BILLING_KAFKA_SASL_USERNAME",
-    "BILLING_KAFKA_SASL_PASSWORD",
-    "BILLING_KAFKA_SSL_CAFILE",
-    "BILLING_KAFKA_SSL_CERTFILE",
-    "BILLING_KAFKA_SSL_KEYFILE",
-    "BILLING_WORKER_METRICS_HOST",
-}
-# `billing` commands the chart runs that the code gains in changes under way.
-PENDING_COMMANDS = {"topics"}
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -417,7 +403,7 @@ def test_every_container_runs_a_billing_command(render: Any, values: str) -> Non
         if manifest["kind"] in {"Deployment", "Job"}:
             for container in containers(manifest):
                 assert "command" not in container, "the image's entrypoint is billing"
-                assert container["args"][0] in known_commands() | PENDING_COMMANDS, container["args"]
+                assert container["args"][0] in known_commands(), container["args"]
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
@@ -429,7 +415,7 @@ def test_every_setting_the_chart_sets_is_one_the_code_reads(render: Any, values:
         if manifest["kind"] in {"Deployment", "Job"}:
             for container in containers(manifest):
                 names |= set(env_of(container))
-    unknown = {n for n in names if n.startswith("BILLING_")} - known_settings() - PENDING_SETTINGS
+    unknown = {n for n in names if n.startswith("BILLING_")} - known_settings()
     assert not unknown, f"settings no process reads: {sorted(unknown)}"
 
 

@@ -4,14 +4,22 @@ the valid events apply exactly as without them."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 
 import asyncpg
+import msgspec
 import pytest
 
+from contracts import encode, encode_binary, identify
+from projections import quarantine
 from projections.projector import RawRecord
 from projections.verify import verify
 from services.demo import demo_stream
 from services.settings import Settings
+from tests.factories import InvoiceBuilder
 from tests.faults.hostile import catalogue, hostile_inputs, mixed
 from tests.projections.harness import TOPIC, Harness
 from tests.services.workers import caught_up
@@ -90,11 +98,26 @@ async def test_hostile_records_through_kafka_land_in_quarantine_and_the_dead_let
     finally:
         await producer.stop()
     await caught_up(conn, settings.topic, {0: offsets[-1][1]})
-    quarantined = {
-        r["kafka_offset"]: r["reason"]
-        for r in await conn.fetch("SELECT kafka_offset, reason FROM billing.quarantine WHERE partition = 0")
-    }
+    rows = await conn.fetch("SELECT * FROM billing.quarantine WHERE partition = 0")
+    quarantined = {r["kafka_offset"]: r["reason"] for r in rows}
     tried = check(stream, quarantined)
+    # Every quarantined record keeps what it says of its identity, the ones
+    # the codec rejected included.
+    for row in rows:
+        (value, _, headers), _ = stream[row["kafka_offset"]]
+        said = identify(value, headers)
+        if said is not None and said.tenantid is not None:
+            assert row["tenant_id"] == said.tenantid, (row["reason"], row["detail"])
+        if said is not None and said.id is not None:
+            assert row["event_id"] == said.id, (row["reason"], row["detail"])
+    codec_reasons = {"schema_violation", "unknown_type", "unsupported_specversion", "unknown_currency"}
+    codec_reasons |= {"invalid_money", "money_precision", "negative_amount", "amount_out_of_range"}
+    codec_reasons |= {"totals_mismatch", "invalid_dates"}
+    rejected = [r for r in rows if r["reason"] in codec_reasons]
+    assert rejected
+    assert all(r["tenant_id"] == "hostile" for r in rejected if "tenantid" not in r["detail"]), [
+        (r["reason"], r["detail"]) for r in rejected if r["tenant_id"] != "hostile"
+    ]
     assert await verify(conn, "proj_1") == []
     dlq = AIOKafkaConsumer(
         settings.dlq_topic,
@@ -113,3 +136,70 @@ async def test_hostile_records_through_kafka_land_in_quarantine_and_the_dead_let
     finally:
         await dlq.stop()
     assert copies == len(quarantined) and tried >= 120
+
+
+@pytest.mark.integration
+async def test_records_the_codec_rejects_are_quarantined_with_their_tenant_and_event_id(
+    settings: Settings, running_worker: asyncio.Event, conn: asyncpg.Connection
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    # Binary mode: good ce_ headers, a value that is not JSON.
+    paid = InvoiceBuilder("inv-poison-binary", tenant="tenant-b").paid("10.00", sequence=2)
+    headers, _ = encode_binary(paid)
+    # Structured mode: JSON that parses but breaks the schema (a float amount).
+    created = InvoiceBuilder("inv-poison-structured", tenant="tenant-s").created()
+    document = json.loads(encode(created))
+    document["data"]["net_total"] = 100.0
+    records = [
+        (b"\x00 not json", b"inv-poison-binary", headers),
+        (json.dumps(document).encode(), b"inv-poison-structured", []),
+        (b"not json at all", b"k", []),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        metas = [await (await producer.send(settings.topic, v, key=k, headers=h, partition=0)) for v, k, h in records]
+    finally:
+        await producer.stop()
+    await caught_up(conn, settings.topic, {0: metas[-1].offset})
+
+    binary = await quarantine.list_events(conn, tenant="tenant-b")
+    assert [(e.reason, e.event_id, e.invoice_id, e.sequence, e.event_type) for e in binary] == [
+        ("malformed", paid.id, "inv-poison-binary", 2, "invoice.paid")
+    ]
+    structured = await quarantine.list_events(conn, tenant="tenant-s")
+    assert [(e.reason, e.event_id, e.invoice_id, e.sequence, e.event_type) for e in structured] == [
+        ("schema_violation", created.id, "inv-poison-structured", 1, "invoice.created")
+    ]
+    anonymous = await conn.fetchrow("SELECT * FROM billing.quarantine WHERE kafka_key = 'k'")
+    assert anonymous is not None and anonymous["tenant_id"] is None and anonymous["event_id"] is None
+    # The operator's way in: `billing quarantine list --tenant T`.
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.cli", "quarantine", "list", "--tenant", "tenant-b", "--json"],
+        env={**os.environ, **settings.to_env()},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert paid.id in listed.stdout and "inv-poison-binary" in listed.stdout
+
+
+@pytest.mark.integration
+async def test_a_retry_fills_the_identity_of_a_record_quarantined_without_it(conn: asyncpg.Connection) -> None:
+    from tests.projected import project
+
+    sent = InvoiceBuilder("inv-retried", tenant="tenant-r").sent(sequence=2)
+    document = msgspec.to_builtins(sent)
+    document["time"] = "yesterday"
+    await project(conn, [json.dumps(document).encode()])
+    # As a worker before identities were kept stored it.
+    await conn.execute("UPDATE billing.quarantine SET tenant_id = NULL, event_id = NULL, invoice_id = NULL")
+    (row,) = await quarantine.list_events(conn)
+    assert row.tenant_id is None
+    (outcome,) = await quarantine.retry(conn, [row.id])
+    assert outcome.outcome == "quarantined" and outcome.reason == "schema_violation"
+    (again,) = await quarantine.list_events(conn, tenant="tenant-r")
+    assert (again.id, again.event_id, again.invoice_id, again.sequence) == (row.id, sent.id, "inv-retried", 2)
