@@ -9,6 +9,11 @@ Per invoice, events apply strictly in ``sequence`` order and exactly once:
 A quarantined event does not consume its sequence: the invoice waits for a good
 event at that position (a corrected one, or the same one retried), and the open
 gap is reported.
+
+Held events are bounded: an event that would be held while its tenant already
+holds ``held_cap`` events is quarantined instead (reason ``gap_timeout``), and
+``expire`` moves a held event to the quarantine (the periodic age check, an
+operator); either can be retried from there once its gap has filled.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ APPLIED, DUPLICATE, HELD, RELEASED, QUARANTINED = (
     "released",
     "quarantined",
 )
+# Quarantine reason of an event that waited for its gap beyond a limit: the
+# per-tenant cap of held events, their age limit, or an operator's release.
+GAP_TIMEOUT = "gap_timeout"
 
 
 class Incoming(msgspec.Struct, kw_only=True):
@@ -153,17 +161,24 @@ def event_key(event: InvoiceEvent) -> InvoiceKey:
 
 class BatchFold:
     """Folds one batch. ``states`` holds every invoice the batch touches that
-    exists; ``held`` the held events of those invoices (by sequence)."""
+    exists; ``held`` the held events of those invoices (by sequence);
+    ``held_counts`` how many events each tenant of the batch holds in all
+    (any invoice), and ``held_cap`` how many a tenant may hold (None: no cap)."""
 
     def __init__(
         self,
         states: dict[InvoiceKey, InvoiceState],
         held: Mapping[InvoiceKey, Mapping[int, Pending]] | None = None,
+        held_counts: Mapping[str, int] | None = None,
+        held_cap: int | None = None,
     ) -> None:
         self.states = states
         self.held: dict[InvoiceKey, dict[int, Pending]] = defaultdict(dict)
         for key, by_sequence in (held or {}).items():
             self.held[key].update(by_sequence)
+        # Per tenant: events held now, as this batch leaves them.
+        self.held_counts: Counter[str] = Counter(held_counts or {})
+        self.held_cap = held_cap
         self._before: dict[InvoiceKey, Figures] = {}
         # Per invoice changed since its timeline was last written: the state
         # then, the first business day an event since counts from, and the
@@ -225,8 +240,18 @@ class BatchFold:
         if sequence > last + 1:
             waiting = self.held[key].get(sequence)
             if waiting is None:
+                tenant = key[0]
+                if self.held_cap is not None and self.held_counts[tenant] >= self.held_cap:
+                    return self._quarantine_event(
+                        pending,
+                        GAP_TIMEOUT,
+                        f"tenant {tenant} already holds {self.held_counts[tenant]} events, its cap"
+                        f" (BILLING_HELD_MAX_PER_TENANT={self.held_cap}): sequence {sequence} of invoice"
+                        f" {event.subject} would wait for sequence {last + 1}",
+                    )
                 self.held[key][sequence] = pending
                 self._held_added[(key, sequence)] = pending
+                self.held_counts[tenant] += 1
                 return self._count(pending.position, HELD)
             if waiting.event.id == event.id:
                 return self._count(pending.position, DUPLICATE)
@@ -244,12 +269,33 @@ class BatchFold:
             pending = waiting.pop(state.last_sequence + 1, None)
             if pending is None:
                 return
-            if self._held_added.pop((key, pending.event.sequence), None) is None:
-                # It was held by an earlier batch: its row goes away.
-                self._held_removed.append((key, pending.event.sequence))
-            self._count(pending.position, RELEASED)
+            self._unhold(key, pending)
             if self._apply(key, pending) != APPLIED:
                 return
+
+    def _unhold(self, key: InvoiceKey, pending: Pending) -> None:
+        """``pending`` (out of ``self.held`` already) is held no longer."""
+        if self._held_added.pop((key, pending.event.sequence), None) is None:
+            # It was held by an earlier batch: its row goes away.
+            self._held_removed.append((key, pending.event.sequence))
+        self.held_counts[key[0]] -= 1
+        self._count(pending.position, RELEASED)
+
+    def expire(self, key: InvoiceKey, sequence: int, detail: str) -> bool:
+        """Move a held event whose gap is still open to the quarantine
+        (``gap_timeout``, with ``detail``): counted released, then
+        quarantined. False if it is not held or its gap has closed (the batch
+        or the stranded check applies it)."""
+        state = self.states.get(key)
+        waiting = self.held.get(key)
+        if not waiting or sequence not in waiting:
+            return False
+        if sequence <= (0 if state is None else state.last_sequence) + 1:
+            return False
+        pending = waiting.pop(sequence)
+        self._unhold(key, pending)
+        self._quarantine_event(pending, GAP_TIMEOUT, detail)
+        return True
 
     # -- application ------------------------------------------------------------
 
@@ -351,6 +397,9 @@ class BatchFold:
         )
 
     def _quarantine_pending(self, pending: Pending, error: ContractError) -> str:
+        return self._quarantine_event(pending, str(error.reason), error.detail)
+
+    def _quarantine_event(self, pending: Pending, reason: str, detail: str) -> str:
         event = pending.event
         self._quarantined.append(
             Quarantined(
@@ -358,8 +407,8 @@ class BatchFold:
                 key=event.subject.encode(),
                 value=pending.body,
                 headers=(),
-                reason=str(error.reason),
-                detail=error.detail,
+                reason=reason,
+                detail=detail,
                 event_id=event.id,
                 tenant_id=event.tenantid,
                 invoice_id=event.subject,
@@ -367,7 +416,7 @@ class BatchFold:
                 event_type=event_type(event),
             )
         )
-        return self._count(pending.position, QUARANTINED, str(error.reason))
+        return self._count(pending.position, QUARANTINED, reason)
 
     def _quarantine_record(self, item: Incoming, error: ContractError) -> str:
         event = item.decoded.event if item.decoded is not None else None

@@ -64,8 +64,10 @@ BeforeCommit = Callable[[Sequence[Quarantined]], Awaitable[None]]
 class Projector:
     """Applies batches of records to the active projection version."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, held_max_per_tenant: int | None = None) -> None:
         self.topic = topic
+        # Events a tenant may hold before new ones go to quarantine (None: no cap).
+        self.held_max_per_tenant = held_max_per_tenant
         self._stores: dict[str, ProjectionStore] = {}
 
     def store(self, schema: str) -> ProjectionStore:
@@ -94,7 +96,10 @@ class Projector:
             # Positions first: compare-and-set, and row locks that queue a zombie.
             await positions.advance(conn, self.topic, moves)
             states, held = await store.load(conn, keys)
-            fold = BatchFold(states, held)
+            counts = None
+            if self.held_max_per_tenant is not None:
+                counts = await store.held_counts(conn, (tenant for tenant, _ in keys))
+            fold = BatchFold(states, held, counts, self.held_max_per_tenant)
             for item in items:
                 fold.add(item)
             result = fold.finish()

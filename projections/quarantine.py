@@ -146,10 +146,15 @@ async def get(conn: asyncpg.Connection, quarantine_id: int) -> QuarantinedEvent 
     return _event(rows[0]) if rows else None
 
 
-async def retry(conn: asyncpg.Connection, ids: Sequence[int]) -> list[RetryOutcome]:
+async def retry(
+    conn: asyncpg.Connection, ids: Sequence[int], held_max_per_tenant: int | None = None
+) -> list[RetryOutcome]:
     """Put these quarantined events through the fold again, in log order, in one
     transaction. Applied, duplicate and held ones leave the quarantine; the
-    others stay, with today's reason."""
+    others stay, with today's reason. An event whose gap is still open is held
+    again, unless its tenant holds ``held_max_per_tenant`` events already
+    (then it stays, ``gap_timeout``); one whose gap has filled applies and
+    releases the held events after it."""
     async with conn.transaction():
         await versions.lock_shared(conn)
         store = ProjectionStore((await versions.active(conn)).schema_name)
@@ -158,7 +163,8 @@ async def retry(conn: asyncpg.Connection, ids: Sequence[int]) -> list[RetryOutco
         items = [incoming(e.record()) for e in events]
         keys = sorted({event_key(i.decoded.event) for i in items if i.decoded is not None})
         states, held = await store.load(conn, keys)
-        fold = BatchFold(states, held)
+        counts = await store.held_counts(conn, (tenant for tenant, _ in keys))
+        fold = BatchFold(states, held, counts, held_max_per_tenant)
         outcomes = [fold.add(item) for item in items]
         result = fold.finish()
         retried = {Position(e.topic, e.partition, e.kafka_offset) for e in events}

@@ -83,6 +83,17 @@ DELETE FROM billing.held_events h
 USING unnest($1::text[], $2::text[], $3::int[]) AS k(tenant_id, invoice_id, sequence)
 WHERE h.tenant_id = k.tenant_id AND h.invoice_id = k.invoice_id AND h.sequence = k.sequence
 """
+# Events held per tenant (any invoice), for the per-tenant cap.
+HELD_COUNTS = """
+SELECT tenant_id, count(*) AS held FROM billing.held_events
+WHERE tenant_id = ANY($1::text[]) GROUP BY tenant_id
+"""
+
+
+class HeldEventsChanged(Exception):
+    """Held events this transaction loaded were released or quarantined by
+    another one meanwhile: it must not commit (it would apply them again)."""
+
 
 UPSERT_OUTCOMES = """
 INSERT INTO billing.event_outcomes AS t (topic, partition, outcome, reason, count)
@@ -288,6 +299,11 @@ class ProjectionStore:
             )
         return states, held
 
+    async def held_counts(self, conn: asyncpg.Connection, tenants: Iterable[str]) -> dict[str, int]:
+        """How many events each of these tenants holds, over all its invoices."""
+        rows = await conn.fetch(HELD_COUNTS, sorted(set(tenants)))
+        return {row["tenant_id"]: row["held"] for row in rows}
+
     async def write(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         """Everything a live batch produced: the shared log tables and this version."""
         await write_log(conn, result)
@@ -364,7 +380,8 @@ class ProjectionStore:
 
 async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:
     """The shared tables every version agrees on: the event store, held and
-    quarantined events, outcome counts."""
+    quarantined events, outcome counts. Raises HeldEventsChanged when a held
+    event the batch releases is gone (the caller's transaction rolls back)."""
     if result.events:
         await conn.copy_records_to_table(
             "event_store",
@@ -387,7 +404,15 @@ async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:
             ],
         )
     if result.held_removed:
-        await conn.execute(DELETE_HELD, *_columns(((k[0], k[1], seq) for k, seq in result.held_removed), 3))
+        status = await conn.execute(DELETE_HELD, *_columns(((k[0], k[1], seq) for k, seq in result.held_removed), 3))
+        deleted = int(status.split()[-1])
+        if deleted != len(result.held_removed):
+            # Another transaction (the periodic check, an operator, another
+            # worker) took some of them since they were loaded.
+            raise HeldEventsChanged(
+                f"{len(result.held_removed) - deleted} of {len(result.held_removed)} held events this batch"
+                " releases are no longer held"
+            )
     if result.held_added:
         await conn.copy_records_to_table(
             "held_events",

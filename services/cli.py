@@ -401,12 +401,106 @@ async def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
             if not ids:
                 print("nothing to retry: give ids, --reason or --all", file=sys.stderr)
                 return EXIT_FOUND
-            for outcome in await quarantine.retry(conn, ids):
+            for outcome in await quarantine.retry(conn, ids, settings.held_max_per_tenant):
                 why = f" ({outcome.reason}: {outcome.detail})" if outcome.reason else ""
                 print(f"{outcome.id}\t{outcome.outcome}{why}")
         else:
             print(f"dismissed {await quarantine.dismiss(conn, args.ids)} event(s)")
     return 0
+
+
+async def cmd_held(args: argparse.Namespace, settings: Settings) -> int:
+    from projections import held
+
+    if getattr(args, "invoice", None) is not None and args.tenant is None:
+        raise CliError(EXIT_USAGE, "--invoice needs --tenant")
+    if getattr(args, "sequence", None) is not None and getattr(args, "invoice", None) is None:
+        raise CliError(EXIT_USAGE, "--sequence needs --invoice")
+    async with connected(settings) as conn:
+        if args.held_command == "list":
+            page = await held.page(
+                conn,
+                tenant=args.tenant,
+                invoice=args.invoice,
+                older_than=args.older_than,
+                limit=args.limit,
+                offset=args.offset,
+            )
+            if args.json:
+                print_json(page)
+                return EXIT_OK
+            if not page.items:
+                beyond = f" at offset {page.offset}" if page.total else ""
+                note(f"no held events match{beyond} (of {page.total})")
+                return EXIT_OK
+            print_table(
+                ("held", "age (s)", "tenant", "invoice", "sequence", "waiting for", "position", "event id"),
+                (
+                    (
+                        e.held_at,
+                        f"{e.age_seconds:.0f}",
+                        e.tenant_id,
+                        e.invoice_id,
+                        e.sequence,
+                        e.waiting_for,
+                        f"{e.topic}:{e.partition}:{e.kafka_offset}",
+                        e.event_id,
+                    )
+                    for e in page.items
+                ),
+            )
+            last = page.offset + len(page.items)
+            more = f"; next page: --offset {last}" if last < page.total else ""
+            note(
+                f"showing {page.offset + 1}-{last} of {page.total} held event(s){more}"
+                f" (cap {settings.held_max_per_tenant} per tenant, {settings.held_max_age_seconds:g} s at most)"
+            )
+        elif args.held_command == "show":
+            found = await held.get(conn, args.tenant, args.invoice, args.sequence)
+            if found is None:
+                print(f"no held event {args.tenant}/{args.invoice}#{args.sequence}", file=sys.stderr)
+                return EXIT_FOUND
+            event, body = found
+            if args.json:
+                print_json({**msgspec.to_builtins(event), "body": body.decode(errors="replace")})
+                return EXIT_OK
+            print(f"{event.tenant_id}/{event.invoice_id}#{event.sequence}: event {event.event_id}")
+            print(f"position {event.topic}:{event.partition}:{event.kafka_offset}")
+            print(f"held since {_cell(event.held_at)} UTC ({event.age_seconds:.0f} s)")
+            print(f"waiting for sequence {event.waiting_for} of the invoice")
+            print("body:\n" + body.decode(errors="replace"))
+        else:
+            if not (args.tenant or args.older_than is not None or args.all):
+                raise CliError(EXIT_USAGE, "release-to-quarantine: give --tenant, --older-than or --all")
+            from services.worker.dead_letters import DeadLetters
+
+            dead_letters = DeadLetters(settings)
+            await dead_letters.start()
+            released = 0
+            try:
+                while True:
+                    moved = await held.move_to_quarantine(
+                        conn,
+                        "released to quarantine by an operator",
+                        tenant=args.tenant,
+                        invoice=args.invoice,
+                        sequence=args.sequence,
+                        older_than=args.older_than,
+                        before_commit=dead_letters.copy,
+                    )
+                    released += moved.quarantined
+                    if moved.result is not None:
+                        for q in moved.result.quarantined:
+                            print(f"{q.tenant_id}\t{q.invoice_id}\t{q.sequence}\t{q.event_id}")
+                    if moved.selected < held.MOVE_LIMIT or not moved.quarantined:
+                        break
+            finally:
+                await dead_letters.stop()
+            note(
+                f"released {released} held event(s) to quarantine (reason gap_timeout):"
+                " `billing quarantine retry --reason gap_timeout` once their gaps have filled"
+            )
+    return EXIT_OK
 
 
 async def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
@@ -544,6 +638,36 @@ def parser() -> argparse.ArgumentParser:
     q_dismiss.add_argument("ids", type=int, nargs="+")
     q.set_defaults(run=cmd_quarantine)
 
+    h = sub.add_parser("held", help="list and show held events, release them to quarantine")
+    h_sub = h.add_subparsers(dest="held_command", required=True, metavar="action")
+    h_list = h_sub.add_parser("list", help="list held events, oldest first")
+    h_list.add_argument("--tenant")
+    h_list.add_argument("--invoice", help="only this invoice's (with --tenant)")
+    h_list.add_argument("--older-than", type=seconds, default=None, help="only those held longer (seconds)")
+    h_list.add_argument("--limit", type=positive, default=100, help="events per page (default 100)")
+    h_list.add_argument(
+        "--offset", type=non_negative, default=0, help="events to skip (the next page's offset is shown)"
+    )
+    h_list.add_argument("--json", action="store_true", help="machine-readable output: total, offset, limit, items")
+    h_show = h_sub.add_parser("show", help="one held event: position, age, what it waits for, its body")
+    h_show.add_argument("tenant")
+    h_show.add_argument("invoice")
+    h_show.add_argument("sequence", type=int)
+    h_show.add_argument("--json", action="store_true", help="machine-readable output")
+    h_release = h_sub.add_parser(
+        "release-to-quarantine",
+        help="move held events whose gap is still open to quarantine (gap_timeout), copied to the dead letters",
+        description="Moves the held events that match to the quarantine with reason gap_timeout (their stored "
+        "body and Kafka position kept; `billing quarantine retry` applies them once their gaps have filled) "
+        "and copies them to the dead-letter topic. Prints tenant, invoice, sequence and event id of each.",
+    )
+    h_release.add_argument("--tenant")
+    h_release.add_argument("--invoice", help="only this invoice's (with --tenant)")
+    h_release.add_argument("--sequence", type=int, help="only this sequence (with --invoice)")
+    h_release.add_argument("--older-than", type=seconds, default=None, help="only those held longer (seconds)")
+    h_release.add_argument("--all", action="store_true", help="every held event")
+    h.set_defaults(run=cmd_held)
+
     topics_parser = sub.add_parser(
         "topics",
         help="create or check the event and dead-letter topics against the settings",
@@ -571,6 +695,16 @@ def non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text}: expected 0 or more")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: expected a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: expected a number of seconds (0 or more)")
     return value
 
 

@@ -36,6 +36,12 @@ LAG = Gauge("billing_partition_lag_events", "Events not yet applied, per partiti
 # computed from the owned partitions at each scrape instead.
 PARTITION_GAUGES: tuple[Gauge, ...] = (LAG,)
 HELD_OVERDUE = Gauge("billing_held_gaps_open", "Held events whose gap has been open longer than the alert limit.")
+HELD_EVENTS = Gauge("billing_held_events", "Events held for an earlier event of their invoice, all tenants.")
+HELD_MAX_TENANT_RATIO = Gauge(
+    "billing_held_events_max_tenant_ratio",
+    "Held events of the tenant holding the most, divided by BILLING_HELD_MAX_PER_TENANT (at 1 new ones are"
+    " quarantined).",
+)
 
 # (topic, partition) -> Kafka timestamp (ms) of the oldest record not applied
 # yet, or None when everything fetched so far is applied.

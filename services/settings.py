@@ -95,6 +95,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     statement_timeout_ms: int = 60_000
     # A held event whose gap is still open after this long is reported.
     gap_alert_seconds: float = 300.0
+    # Held events are bounded: a tenant holds at most this many (an event
+    # beyond goes to quarantine, reason gap_timeout), and one still held
+    # after this long goes to quarantine too (the workers' periodic check).
+    held_max_per_tenant: int = 10_000
+    held_max_age_seconds: float = 7 * 24 * 3600.0
     # Prometheus metrics of the worker on <host>:<port>; port 0 turns them
     # off. Containers listen on 0.0.0.0.
     worker_metrics_host: str = "127.0.0.1"
@@ -153,13 +158,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 )
         if self.topic == self.dlq_topic:
             raise SettingsError(f"{variable('dlq_topic')} must differ from {variable('topic')} ({self.topic!r})")
-        for name, low in (("topic_partitions", 1), ("topic_replication_factor", 1), ("batch_max_records", 1)):
+        for name, low in (
+            ("topic_partitions", 1),
+            ("topic_replication_factor", 1),
+            ("batch_max_records", 1),
+            ("held_max_per_tenant", 1),
+        ):
             if getattr(self, name) < low:
                 raise SettingsError(f"{variable(name)}={getattr(self, name)}: expected an integer of at least {low}")
         if self.topic_retention_ms != -1 and self.topic_retention_ms < 1:
             raise SettingsError(
                 f"{variable('topic_retention_ms')}={self.topic_retention_ms}: expected milliseconds (> 0), or -1 for"
                 " no time limit"
+            )
+        if not 0 < self.held_max_age_seconds < float("inf"):
+            raise SettingsError(
+                f"{variable('held_max_age_seconds')}={self.held_max_age_seconds}: expected a number of seconds"
+                " (> 0, finite)"
             )
         for name in ("worker_metrics_port", "api_port"):
             if not 0 <= getattr(self, name) <= 65535:

@@ -9,8 +9,11 @@ Which fetched records may apply is the tracker's decision (tracking.py).
 
 Quarantined records are written with what they say of their identity
 (projections.quarantine.identified); every few seconds the worker reports open
-gaps and releases held events a race between partitions left behind
-(stranded.py). A revoked partition leaves the worker's metrics at once.
+gaps and held events against their cap, releases held events a race between
+partitions left behind (stranded.py) and quarantines those held longer than
+``BILLING_HELD_MAX_AGE_SECONDS`` (projections/held.py). A tenant holding
+``BILLING_HELD_MAX_PER_TENANT`` events gets its next ones quarantined by the
+batch itself. A revoked partition leaves the worker's metrics at once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from projections import positions, versions
+from projections import held, positions, versions
 from projections.batch import BatchResult, Incoming
 from projections.projector import Projector, incoming
 from projections.quarantine import identified
@@ -85,8 +88,8 @@ class _IdentifyingStore(ProjectionStore):
 class _Projector(Projector):
     """The projector, writing through _IdentifyingStore."""
 
-    def __init__(self, topic: str) -> None:
-        super().__init__(topic)
+    def __init__(self, topic: str, held_max_per_tenant: int | None = None) -> None:
+        super().__init__(topic, held_max_per_tenant)
         self._identifying: dict[str, ProjectionStore] = {}
 
     def store(self, schema: str) -> ProjectionStore:
@@ -129,13 +132,13 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conn: asyncpg.Connection | None = None
-        self.projector: Projector = _Projector(settings.topic)
+        self.projector: Projector = _Projector(settings.topic, settings.held_max_per_tenant)
         self.tracker = PartitionTracker()
         self.record_times = RecordTimes(settings.topic)
         self.batch_lock = asyncio.Lock()
         self.consumer = group_consumer(settings)
         self.dlq = DeadLetters(settings)
-        self.gaps = OpenGapReport(settings.gap_alert_seconds)
+        self.gaps = OpenGapReport(settings.gap_alert_seconds, settings.held_max_per_tenant)
         self.batches = 0
         self._kafka_commit: asyncio.Task[None] | None = None
         # Partitions whose per-partition gauges this worker has set.
@@ -228,6 +231,7 @@ class Worker:
                 if self.gaps.due():
                     async with self.batch_lock:
                         await self._release_stranded()
+                        await self._quarantine_expired()
                         open_gaps = await self.gaps.read(self.conn)
                     self.gaps.publish(open_gaps)
                 if prepared is None:
@@ -366,6 +370,30 @@ class Worker:
             events=sorted(f"{e.tenant_id}/{e.invoice_id}#{e.sequence}" for e in result.events)[:20],
             applied=len(result.events),
             quarantined=len(result.quarantined),
+        )
+
+    async def _quarantine_expired(self) -> None:
+        """Move held events older than BILLING_HELD_MAX_AGE_SECONDS to the
+        quarantine (projections/held.py); a failure waits for the next check."""
+        max_age = self.settings.held_max_age_seconds
+        try:
+            moved = await held.move_to_quarantine(
+                self.conn,
+                f"held longer than BILLING_HELD_MAX_AGE_SECONDS ({max_age:g} s)",
+                older_than=max_age,
+                before_commit=self.dlq.copy,
+            )
+        except Exception as error:  # noqa: BLE001 - retried at the next check
+            log.warning("quarantining expired held events failed; will retry", error=repr(error))
+            return
+        if moved.result is None:
+            return
+        metrics.count_outcomes(moved.result.outcomes)
+        log.warning(
+            "held events waited too long for an earlier event: quarantined (gap_timeout)",
+            events=[f"{q.tenant_id}/{q.invoice_id}#{q.sequence}" for q in moved.result.quarantined[:20]],
+            quarantined=moved.quarantined,
+            max_age_seconds=max_age,
         )
 
     async def _back_off(self, failures: int) -> None:

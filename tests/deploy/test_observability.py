@@ -88,12 +88,13 @@ def test_dashboard_queries_are_valid_promql(promtool_bin: Path, tmp_path: Path) 
 # what the rules cover ------------------------------------------------------
 
 
-def test_the_alerts_cover_lag_gaps_quarantine_errors_latency_and_readiness() -> None:
+def test_the_alerts_cover_lag_gaps_held_cap_quarantine_errors_latency_and_readiness() -> None:
     uses = {rule["alert"]: rule["expr"] for rule in alert_rules()}
     needed = {
         "BillingConsumerLagHigh": "billing_partition_lag_events",
         "BillingConsumerLagSecondsHigh": "billing_worker_lag_seconds",
         "BillingHeldGapsOpen": "billing_held_gaps_open",
+        "BillingHeldEventsNearCap": "billing_held_events_max_tenant_ratio",
         "BillingQuarantineRateHigh": 'outcome="quarantined"',
         "BillingApiErrorRateHigh": 'status_code=~"5.."',
         "BillingApiLatencyHigh": "histogram_quantile(0.99",
