@@ -38,6 +38,9 @@ class Reason(enum.StrEnum):
     PAID_AFTER_VOID = "paid_after_void"
     VOID_AFTER_PAID = "void_after_paid"
     VOIDED_TWICE = "voided_twice"
+    # Found by the worker: the event waited for its gap beyond a limit (the
+    # tenant's cap of held events, their age limit, or an operator's release).
+    GAP_TIMEOUT = "gap_timeout"
 
 
 class EventIdentity(msgspec.Struct, frozen=True, kw_only=True):

@@ -40,9 +40,7 @@ APPLIED, DUPLICATE, HELD, RELEASED, QUARANTINED = (
     "released",
     "quarantined",
 )
-# Quarantine reason of an event that waited for its gap beyond a limit: the
-# per-tenant cap of held events, their age limit, or an operator's release.
-GAP_TIMEOUT = "gap_timeout"
+GAP_TIMEOUT = str(Reason.GAP_TIMEOUT)
 
 
 class Incoming(msgspec.Struct, kw_only=True):
