@@ -9,6 +9,12 @@ tenant's (or the customer's) invoices on every request. It reads the same
 invoice rows (the ``billing_read`` views) and renders its rows with the
 product's own response builders.
 
+``GET /v1/summary`` (with ``asOf`` and ``knownAt``) is recomputed from the
+event store instead: the tenant's events recorded by ``knownAt`` are read and
+each invoice's events dated by the end of ``asOf`` folded with the service's
+state machine (bench/recompute.py), as a service without timelines would
+have to.
+
 Run: ``python -m bench.baseline_api`` with BILLING_DATABASE_URL and
 BILLING_API_PORT set.
 """
@@ -26,10 +32,13 @@ import uvicorn
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
+from bench import recompute
 from services import db, keys
 from services.api.flexprice.endpoints import summary_of_record as currency_summary
 from services.api.flexprice.schemas import CustomerMultiCurrencyInvoiceSummary
 from services.api.sequence.endpoints import totals_of_records as totals_by_currency
+from services.api.v1.summaries.endpoints import currency_summary as v1_currency_summary
+from services.api.v1.summaries.schemas import V1Summary
 from services.cli import loop_factory
 from services.settings import Settings
 
@@ -68,6 +77,14 @@ SELECT currency FROM billing_read.invoices
 WHERE tenant_id = $1 AND customer_id = $2
 ORDER BY issue_date DESC, created_at DESC NULLS LAST, invoice_id DESC
 LIMIT 1
+"""
+
+# The tenant's events recorded by $2 (null: all), each invoice's in sequence
+# order (the primary key's order: no sort).
+TENANT_EVENTS = """
+SELECT invoice_id, partition, body FROM billing.event_store
+WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR stored_at <= $2::timestamptz)
+ORDER BY tenant_id, invoice_id, sequence
 """
 
 _tenants: dict[bytes, str | None] = {}
@@ -141,6 +158,41 @@ async def customer_summary(request: Request[Any, Any, Any], customer_id: str) ->
     )
 
 
+class ClientGone(Exception):
+    """The client went away before its answer was computed (a load run ended)."""
+
+
+async def _client_gone(request: Request[Any, Any, Any]) -> bool:
+    """Whether the client has disconnected: a request whose client is gone
+    is not worth seconds of CPU that the next measured run would pay for."""
+    for _ in range(2):  # the first message may be the (empty) request body
+        try:
+            message = await asyncio.wait_for(request.receive(), 0.001)
+        except TimeoutError:
+            return False
+        if message["type"] == "http.disconnect":
+            return True
+    return False
+
+
+@get("/v1/summary")
+async def v1_summary(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Every /v1/summary figure as of ``asOf`` as known at ``knownAt``,
+    recomputed from the event store."""
+    tenant = await _tenant(request)
+    as_of_text = request.query_params.get("asOf")
+    known_text = request.query_params.get("knownAt")
+    as_of = dt.date.fromisoformat(as_of_text) if as_of_text else None
+    known_at = dt.datetime.fromisoformat(known_text) if known_text else None
+    cutoff = as_of or dt.datetime.now(dt.UTC).date()
+    async with request.app.state.pool.acquire() as conn:
+        rows = await conn.fetch(TENANT_EVENTS, tenant, known_at)
+    if await _client_gone(request):
+        raise ClientGone
+    found = recompute.summaries_at(rows, as_of, cutoff)
+    return _json(V1Summary(asOf=cutoff, knownAt=known_at, summaries=[v1_currency_summary(s, cutoff) for s in found]))
+
+
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def pool(app: Litestar) -> AsyncIterator[None]:
@@ -154,7 +206,16 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await app.state.pool.close()
 
-    return Litestar([live, floor, invoices_summary, customer_summary], lifespan=[pool], openapi_config=None)
+    return Litestar(
+        [live, floor, invoices_summary, customer_summary, v1_summary],
+        lifespan=[pool],
+        openapi_config=None,
+        exception_handlers={ClientGone: _gone},
+    )
+
+
+def _gone(request: Request[Any, Any, Any], error: ClientGone) -> Response[Any]:
+    return Response(content=b"", status_code=499)
 
 
 def main() -> None:

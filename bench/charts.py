@@ -47,6 +47,10 @@ def ingest_chart(results: Results, out: Path) -> str | None:
     names = ["billing worker\n(batched)"]
     values = [_med([r.events_per_second for r in section.runs])]
     colors = [PRODUCT]
+    if section.before:
+        names.insert(0, f"before the timelines\n({section.before_rev})")
+        values.insert(0, _med([r.events_per_second for r in section.before]))
+        colors.insert(0, "#718096")
     if section.baseline:
         names.append("baseline\n(one transaction per event)")
         values.append(_med([b.events_per_second for b in section.baseline]))
@@ -110,6 +114,41 @@ def read_chart(results: Results, out: Path) -> str | None:
         ax.set_title(f"{title} latency, {results.read.dataset.invoices:,} invoices")
         ax.legend(fontsize=7, loc="upper left")
     return _save(fig, out, "read.png")
+
+
+def point_in_time_chart(results: Results, out: Path) -> str | None:
+    """The /v1 summary now and in the past: the product loaded and one request
+    at a time, the event-store baseline one request at a time."""
+    if results.read is None or report._runs_of(results, report.V1_CURRENT, "product") is None:  # noqa: SLF001
+        return None
+    endpoints = [e for e in report.V1_SUMMARIES if report._runs_of(results, e, "product") is not None]  # noqa: SLF001
+    series = (
+        ("product, 16 connections", "product", False, PRODUCT),
+        ("product, 1 connection", "product", True, "#90cdf4"),
+        ("baseline (event store), 1 connection", "baseline", True, BASELINE),
+    )
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.27
+    for index, (label, app, idle, color) in enumerate(series):
+        values = []
+        for endpoint in endpoints:
+            found = report._runs_of(results, endpoint, app)  # noqa: SLF001
+            if found is None:
+                values.append(0.0)
+            elif idle:
+                values.append(found.unloaded.p50_ms if found.unloaded and found.unloaded.p50_ms else 0.0)
+            else:
+                values.append(_med([r.p50_ms for r in found.runs]))
+        bars = ax.bar([i + (index - 1) * width for i in range(len(endpoints))], values, width, color=color, label=label)
+        _label_bars(ax, bars, "{:,.1f}")
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 8)
+    ax.set_xticks(range(len(endpoints)), [e.removeprefix("v1 summary, ").replace(" + ", "\n+ ") for e in endpoints])
+    ax.set_ylabel("p50, ms (log scale)")
+    ax.set_title(f"/v1/summary now and as of the month-end, {results.read.dataset.invoices:,} invoices")
+    ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, out, "point_in_time.png")
 
 
 def freshness_chart(results: Results, out: Path) -> str | None:
@@ -176,7 +215,7 @@ def scaling_chart(results: Results, out: Path) -> str | None:
 
 def draw_all(results: Results, out: Path) -> list[str]:
     drawn = []
-    for draw in (ingest_chart, replay_chart, read_chart, freshness_chart, scaling_chart):
+    for draw in (ingest_chart, replay_chart, read_chart, point_in_time_chart, freshness_chart, scaling_chart):
         name = draw(results, out)
         if name is not None:
             drawn.append(name)

@@ -18,8 +18,9 @@ import httpx
 import msgspec
 
 from bench import loading, streams
+from bench.before import Tree
 from bench.config import SEED, Context
-from bench.lab import Process, api_positions
+from bench.lab import REPO, Process, api_positions
 from bench.procstat import CpuSampler, CpuShare, stack_groups
 from bench.stats import rate_between
 
@@ -45,6 +46,9 @@ class BaselineRun(msgspec.Struct, frozen=True):
     wall_seconds: float
     cpu: list[CpuShare]
     invoices: int
+
+
+MIGRATE_SECONDS = 120.0
 
 
 class Stream(msgspec.Struct, frozen=True):
@@ -92,12 +96,28 @@ async def _outcomes(url: str) -> tuple[dict[str, int], int]:
     return {r["o"]: r["n"] for r in rows}, int(invoices)
 
 
-async def ingest_run(ctx: Context, stream: Stream, workers: int) -> IngestRun:
+async def _database_of(ctx: Context, tree: Tree | None) -> str:
+    """A fresh database for one run: migrated by this code (a clone of the
+    template), or by the code of ``tree``."""
+    if tree is None:
+        return await ctx.lab.database("ingest")
+    url = await ctx.lab.empty_database("ingest_before")
+    migrate = ctx.lab.billing("ingest-before-migrate", ["migrate"], ctx.lab.settings(url), source=tree.path)
+    if await migrate.wait_async(MIGRATE_SECONDS) != 0:
+        raise RuntimeError(f"billing migrate of commit {tree.commit} failed:\n{migrate.tail()}")
+    return url
+
+
+async def ingest_run(ctx: Context, stream: Stream, workers: int, tree: Tree | None = None) -> IngestRun:
+    """One ingest of the whole stream into a fresh database by ``workers``
+    worker processes, of this code or of the code of ``tree`` (its API too)."""
     lab = ctx.lab
-    url = await lab.database("ingest")
+    source = REPO if tree is None else tree.path
+    tag = "" if tree is None else "-before"
+    url = await _database_of(ctx, tree)
     settings = lab.settings(url, stream.topic, consumer_group=f"bench-{uuid.uuid4().hex[:8]}")
     key = await lab.api_key(url, streams.LARGEST_TENANT)
-    api, api_url = await lab.api(f"ingest-api-{workers}w", settings)
+    api, api_url = await lab.api(f"ingest{tag}-api-{workers}w", settings, source=source)
     spawned: list[Process] = []
     database = url.rpartition("/")[2]
 
@@ -113,7 +133,7 @@ async def ingest_run(ctx: Context, stream: Stream, workers: int) -> IngestRun:
         sampler.start()
         started = time.monotonic()
         for index in range(workers):
-            spawned.append(lab.billing(f"ingest-worker-{workers}w-{index}", ["worker"], settings))
+            spawned.append(lab.billing(f"ingest{tag}-worker-{workers}w-{index}", ["worker"], settings, source=source))
         async with httpx.AsyncClient(timeout=10) as client:
             progressed = started
             while True:

@@ -204,33 +204,58 @@ class Lab:
         }
         return Settings.from_env({}, **{**values, **overrides})
 
-    def spawn(self, name: str, args: list[str], settings: Settings, extra_env: dict[str, str] | None = None) -> Process:
-        """Run ``python -m <args>`` with the settings as BILLING_* variables."""
+    async def empty_database(self, label: str) -> str:
+        """A new database without any schema (for another version of the code
+        to migrate); its URL."""
+        name = "bench_" + self._name(label)
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            await admin.execute(f"CREATE DATABASE {name}")
+        finally:
+            await admin.close()
+        self._databases.append(name)
+        return with_database(self.admin_url, name)
+
+    def spawn(
+        self,
+        name: str,
+        args: list[str],
+        settings: Settings,
+        extra_env: dict[str, str] | None = None,
+        source: Path = REPO,
+    ) -> Process:
+        """Run ``python -m <args>`` with the settings as BILLING_* variables,
+        from the source tree ``source`` (default this one; another commit's
+        tree runs that commit's code, with the same virtualenv)."""
         env = {
             **os.environ,
             **settings.to_env(),
             "BILLING_LOG_FORMAT": "json",
             "BILLING_LOG_LEVEL": "warning",
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(source),
             **(extra_env or {}),
         }
         log = self.logs / f"{name}.log"
         with log.open("ab") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+                [sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=source
             )
         process = Process(name, popen, log)
         self._processes.append(process)
         return process
 
-    def billing(self, name: str, command: list[str], settings: Settings, log_level: str = "warning") -> Process:
-        """``billing <command>`` as a subprocess."""
-        return self.spawn(name, ["services.cli", *command], settings, {"BILLING_LOG_LEVEL": log_level})
+    def billing(
+        self, name: str, command: list[str], settings: Settings, log_level: str = "warning", source: Path = REPO
+    ) -> Process:
+        """``billing <command>`` as a subprocess (of the code in ``source``)."""
+        return self.spawn(name, ["services.cli", *command], settings, {"BILLING_LOG_LEVEL": log_level}, source)
 
-    async def api(self, name: str, settings: Settings, module: str = "services.cli") -> tuple[Process, str]:
+    async def api(
+        self, name: str, settings: Settings, module: str = "services.cli", source: Path = REPO
+    ) -> tuple[Process, str]:
         """The read API (or the baseline app) on its port; returns once it answers."""
         args = ["services.cli", "api"] if module == "services.cli" else [module]
-        process = self.spawn(name, args, settings)
+        process = self.spawn(name, args, settings, source=source)
         url = f"http://127.0.0.1:{settings.api_port}"
         async with httpx.AsyncClient(timeout=1.0) as client:
             for _ in range(300):

@@ -11,6 +11,13 @@ the benchmarks' input, not what they measure.
   the service's second, SQL definition of every figure (projections/verify.py),
   sharded by partition as the worker shards them. Much faster than replaying
   millions of events, and ``billing verify`` agrees with the result.
+  With ``timelines``, as of a moment ``now``: each event gets a record time
+  (bench/timelines.py), histories are cut at ``now``, and what the worker
+  would have written along with the invoice rows is loaded too — the
+  invoice's timeline rows and payments with their record times, its events in
+  the event store (``stored_at`` = record time, appended in record order), and
+  the timelines' sums per day and per overdue threshold, filled by SQL from the
+  timeline rows with the definitions of projections/verify.py.
 """
 
 from __future__ import annotations
@@ -18,17 +25,29 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import multiprocessing
+import random
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any, NamedTuple
 
 import asyncpg
 
-from bench import streams
-from contracts import InvoiceCreated, invoice_amounts
+from bench import streams, timelines
+from contracts import InvoiceCreated, encode, event_type, invoice_amounts
 from projections import versions
 from projections.figures import RECEIVABLE
 from projections.invoice import advance, check_transition, created_state
-from projections.store import EVENT_STORE_COLUMNS, INVOICE_COLUMNS, invoice_row
+from projections.store import (
+    CHANGE_COLUMNS,
+    EVENT_STORE_COLUMNS,
+    INVOICE_COLUMNS,
+    PAYMENT_COLUMNS,
+    TIMELINE_SUM_TABLES,
+    change_row,
+    invoice_row,
+    payment_row,
+)
+from projections.timeline import AGING_THRESHOLDS
 from projections.verify import FIGURE_SQL, SUMMARY_TABLES
 from services import kafka
 from services.settings import Settings
@@ -102,8 +121,80 @@ def _invoice_rows(invoices: int, population: int, seed: int, today: dt.date | No
     return rows
 
 
+# Events of the read data set, staged by the loading processes and appended to
+# the event store in record order at the end (seq order = record order, as a
+# worker appends them: the oldest record is the first row). Offsets count all
+# partitions' events (increasing in each partition, with gaps): one sort.
+EVENT_STAGE = "public.bench_event_stage"
+STAGE_COLUMNS = (
+    "tenant_id",
+    "invoice_id",
+    "sequence",
+    "event_id",
+    "type",
+    "event_time",
+    "partition",
+    "body",
+    "stored_at",
+)
+CREATE_EVENT_STAGE = f"""
+CREATE UNLOGGED TABLE {EVENT_STAGE} (
+    tenant_id text NOT NULL, invoice_id text NOT NULL, sequence integer NOT NULL, event_id text NOT NULL,
+    type text NOT NULL, event_time timestamptz NOT NULL, partition integer NOT NULL, body bytea NOT NULL,
+    stored_at timestamptz NOT NULL
+)
+"""
+_RECORD_ORDER = "stored_at, tenant_id, invoice_id, sequence"
+APPEND_EVENTS = f"""
+INSERT INTO billing.event_store ({", ".join((*EVENT_STORE_COLUMNS, "stored_at"))})
+SELECT tenant_id, invoice_id, sequence, event_id, type, event_time, $1, partition,
+       row_number() OVER (ORDER BY {_RECORD_ORDER}) - 1, body, stored_at
+FROM {EVENT_STAGE}
+ORDER BY {_RECORD_ORDER}
+"""
+# The topic the loaded events say they came from (nothing consumes it).
+READ_TOPIC = "bench-read"
+
+
+class TimelineRows(NamedTuple):
+    """What the worker would have written for a slice of invoices."""
+
+    invoices: list[tuple[Any, ...]]
+    changes: list[tuple[Any, ...]]
+    payments: list[tuple[Any, ...]]
+    events: list[tuple[Any, ...]]
+
+
+def timeline_rows(invoices: int, population: int, seed: int, today: dt.date | None, now: dt.datetime) -> TimelineRows:
+    """``invoices`` histories recorded up to ``now``: the invoice rows, the
+    timeline rows and payments (each with its record time) and the event-store
+    rows (in EVENT_STAGE's columns). Invoices created after ``now`` are left out."""
+    rng = random.Random(seed + 3)
+    out = TimelineRows([], [], [], [])
+    for history in streams.histories(invoices, seed, today, population=population):
+        partition = streams.stable_partition(history[0].subject)
+        recorded = timelines.record_times(history, rng, now)
+        folded = timelines.fold_recorded(history, recorded, partition)
+        if folded is None:
+            continue
+        out.invoices.append(invoice_row(folded.state))
+        out.changes.extend((*change_row(c), c.recorded_at) for c in folded.changes)
+        out.payments.extend((*payment_row(p), p.recorded_at) for p in folded.payments)
+        out.events.extend(
+            (e.tenantid, e.subject, e.sequence, e.id, event_type(e), e.time, partition, encode(e), at)
+            for e, at in zip(history, recorded, strict=False)
+        )
+    return out
+
+
 async def _copy_slice(
-    database_url: str, schema: str, invoices: int, population: int, seed: int, today: dt.date | None
+    database_url: str,
+    schema: str,
+    invoices: int,
+    population: int,
+    seed: int,
+    today: dt.date | None,
+    now: dt.datetime | None,
 ) -> int:
     conn = await asyncpg.connect(database_url)
     try:
@@ -111,18 +202,42 @@ async def _copy_slice(
         chunk = 20_000
         for index, start in enumerate(range(0, invoices, chunk)):
             size = min(chunk, invoices - start)
-            rows = _invoice_rows(size, population, seed * 10_000 + index, today)
-            await conn.copy_records_to_table("invoices", schema_name=schema, columns=INVOICE_COLUMNS, records=rows)
-            done += size
+            chunk_seed = seed * 10_000 + index
+            if now is None:
+                rows = _invoice_rows(size, population, chunk_seed, today)
+                await conn.copy_records_to_table("invoices", schema_name=schema, columns=INVOICE_COLUMNS, records=rows)
+                done += len(rows)
+                continue
+            found = timeline_rows(size, population, chunk_seed, today, now)
+            await conn.copy_records_to_table(
+                "invoices", schema_name=schema, columns=INVOICE_COLUMNS, records=found.invoices
+            )
+            await conn.copy_records_to_table(
+                "invoice_changes", schema_name=schema, columns=(*CHANGE_COLUMNS, "recorded_at"), records=found.changes
+            )
+            await conn.copy_records_to_table(
+                "payments", schema_name=schema, columns=(*PAYMENT_COLUMNS, "recorded_at"), records=found.payments
+            )
+            stage_schema, _, stage_table = EVENT_STAGE.partition(".")
+            await conn.copy_records_to_table(
+                stage_table, schema_name=stage_schema, columns=STAGE_COLUMNS, records=found.events
+            )
+            done += len(found.invoices)
         return done
     finally:
         await conn.close()
 
 
 def _copy_slice_process(
-    database_url: str, schema: str, invoices: int, population: int, seed: int, today: dt.date | None
+    database_url: str,
+    schema: str,
+    invoices: int,
+    population: int,
+    seed: int,
+    today: dt.date | None,
+    now: dt.datetime | None,
 ) -> int:
-    return asyncio.run(_copy_slice(database_url, schema, invoices, population, seed, today))
+    return asyncio.run(_copy_slice(database_url, schema, invoices, population, seed, today, now))
 
 
 def summary_fill_sql(schema: str, table: str, keys: tuple[str, ...], figures: tuple[str, ...]) -> str:
@@ -138,12 +253,43 @@ def summary_fill_sql(schema: str, table: str, keys: tuple[str, ...], figures: tu
     )
 
 
-async def load_read_models(database_url: str, invoices: int, seed: int, today: dt.date | None = None) -> str:
+# The key columns of the timelines' sums that are not columns of the timeline
+# rows: the overdue threshold N and the first day a change counts as at least
+# N days past due (projections.verify.TIMELINE_SUM_SQL defines them so).
+_TIMELINE_KEY_SQL = {"days_past_due": "n", "from_day": "greatest(day, due_date + n)"}
+
+
+def timeline_fill_sql(schema: str, table: str) -> str:
+    """INSERT … SELECT of one of the timelines' sum tables from the timeline
+    rows, per partition shard, as the worker's deltas add up."""
+    keys, figures = TIMELINE_SUM_TABLES[table]
+    names = [name for name, _ in keys]
+    selected = ", ".join(_TIMELINE_KEY_SQL.get(name, name) for name in names)
+    sums = ", ".join(f"sum({f})" for f in figures)
+    source = f"{schema}.invoice_changes"
+    where = ""
+    if any(name in _TIMELINE_KEY_SQL for name in names):
+        source += f" CROSS JOIN unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n"
+        # The worker adds a change to these sums only when its receivable part is not zero.
+        where = " WHERE " + " OR ".join(f"{f} <> 0" for f in figures)
+    group = ", ".join(str(i) for i in range(1, len(names) + 1))
+    return (
+        f"INSERT INTO {schema}.{table} ({', '.join(names)}, {', '.join(figures)})\n"
+        f"SELECT {selected}, {sums}\nFROM {source}{where} GROUP BY {group}"
+    )
+
+
+async def load_read_models(
+    database_url: str, invoices: int, seed: int, today: dt.date | None = None, now: dt.datetime | None = None
+) -> str:
     """Fill the active projection version with ``invoices`` invoices and their
-    summaries; returns its schema."""
+    summaries; returns its schema. With ``now``: the histories as recorded up
+    to then, with their timelines, payments and events (see the module's doc)."""
     conn = await asyncpg.connect(database_url)
     try:
         schema = (await versions.active(conn)).schema_name
+        if now is not None:
+            await conn.execute(CREATE_EVENT_STAGE)
         loop = asyncio.get_running_loop()
         share = -(-invoices // LOAD_PROCESSES)
         sizes = [min(share, invoices - i * share) for i in range(LOAD_PROCESSES) if invoices - i * share > 0]
@@ -152,17 +298,27 @@ async def load_read_models(database_url: str, invoices: int, seed: int, today: d
             await asyncio.gather(
                 *(
                     loop.run_in_executor(
-                        pool, _copy_slice_process, database_url, schema, size, invoices, seed + index, today
+                        pool, _copy_slice_process, database_url, schema, size, invoices, seed + index, today, now
                     )
                     for index, size in enumerate(sizes)
                 )
             )
         for table, keys, figures in SUMMARY_TABLES:
             await conn.execute(summary_fill_sql(schema, table, keys, figures))
+        tables = [table for table, _, _ in SUMMARY_TABLES]
+        if now is not None:
+            for table in TIMELINE_SUM_TABLES:
+                await conn.execute(timeline_fill_sql(schema, table))
+            # One sort of every event (bodies included) in record order.
+            await conn.execute("SET work_mem = '256MB'")
+            await conn.execute(APPEND_EVENTS, READ_TOPIC)
+            await conn.execute(f"DROP TABLE {EVENT_STAGE}")
+            await conn.execute("VACUUM ANALYZE billing.event_store")
+            tables += ["invoice_changes", "payments", *TIMELINE_SUM_TABLES]
         # Fresh statistics and a visibility map, as a database that has been
         # running for a while has: the planner and index-only scans need them.
         await conn.execute(f"VACUUM ANALYZE {schema}.invoices")
-        for table, _, _ in SUMMARY_TABLES:
+        for table in tables:
             await conn.execute(f"VACUUM ANALYZE {schema}.{table}")
     finally:
         await conn.close()

@@ -25,9 +25,22 @@ READ_MIN_RPS = 3_000
 READ_MIN_RATIO = 20
 READ_TARGET_INVOICES = 1_000_000
 FRESHNESS_MAX_P99_MS = 500
+# Point in time: its p50 at most this many times the current state's, at
+# least READ_MIN_RATIO times faster than recomputing from the event store;
+# ingest with the timelines within 15% of the code before them.
+POINT_IN_TIME_MAX_RATIO = 5
+INGEST_MIN_SHARE_OF_BEFORE = 0.85
 
 # The read "endpoint" that only the baseline app serves (bench/read.py).
 FLOOR = "HTTP floor (constant body, no database)"
+# The /v1 summaries measured now and in the past; the baseline recomputes
+# each from the event store (bench/recompute.py).
+V1_CURRENT = "v1 summary, current state"
+V1_AS_OF = "v1 summary, asOf month-end"
+V1_CLOSE = "v1 summary, asOf + knownAt at the close"
+V1_MIDDLE = "v1 summary, asOf + knownAt mid-range"
+POINT_IN_TIME = (V1_AS_OF, V1_CLOSE, V1_MIDDLE)
+V1_SUMMARIES = (V1_CURRENT, *POINT_IN_TIME)
 
 
 class Line(msgspec.Struct, frozen=True):
@@ -105,6 +118,113 @@ def _endpoint(results: Results, endpoint: str, app: str) -> list[Any]:
     return next((e.runs for e in results.read.endpoints if e.endpoint == endpoint and e.app == app), [])
 
 
+def ingest_before_lines(results: Results) -> list[Line]:
+    """Ingest now against the code before the timelines, same stream, runs
+    interleaved; a clear line when it could not be measured."""
+    section = results.ingest
+    if section is None or (section.before_rev is None and section.before_skipped is None):
+        return []
+    target = f"≥ {INGEST_MIN_SHARE_OF_BEFORE:.2f}× (within {1 - INGEST_MIN_SHARE_OF_BEFORE:.0%})"
+    if not section.before:
+        reason = section.before_skipped or "no run finished"
+        return [Line("Ingest now ÷ before the timelines", f"not measured: {reason}", "", target, None)]
+    before = _med([r.events_per_second for r in section.before])
+    now = _med([r.events_per_second for r in section.runs])
+    r = ratio(now or 0, before or 0)
+    return [
+        Line(
+            f"Ingest before the timelines (commit {section.before_rev}), 1 worker (events/s)",
+            number(before),
+            runs_text(len(section.before)),
+        ),
+        Line(
+            "Ingest now ÷ before the timelines (same stream, runs interleaved)",
+            f"{r:.3f}×" if r is not None else "n/a",
+            "ratio of the medians",
+            target,
+            None if r is None else r >= INGEST_MIN_SHARE_OF_BEFORE,
+        ),
+    ]
+
+
+def _runs_of(results: Results, endpoint: str, app: str) -> Any:
+    """The EndpointRuns of one endpoint and app, or None."""
+    if results.read is None:
+        return None
+    return next((e for e in results.read.endpoints if e.endpoint == endpoint and e.app == app), None)
+
+
+def _p50(runs: Sequence[Any]) -> float | None:
+    return _med([r.p50_ms for r in runs])
+
+
+def point_in_time_lines(results: Results) -> list[Line]:
+    """The /v1 summary now and in the past, product and event-store baseline:
+    the past's p50 against the present's (both loaded alike), and the
+    baseline's against the product's one request at a time (the baseline
+    takes seconds a request: see bench/read.py)."""
+    if results.read is None:
+        return []
+    current = _runs_of(results, V1_CURRENT, "product")
+    if current is None:
+        return []
+    invoices = results.read.dataset.invoices
+    size_note = "" if invoices >= READ_TARGET_INVOICES else f" (target is at {READ_TARGET_INVOICES:,})"
+    current_p50 = _p50(current.runs)
+    current_idle = None if current.unloaded is None else current.unloaded.p50_ms
+    lines: list[Line] = []
+    for endpoint in V1_SUMMARIES:
+        product, baseline = _runs_of(results, endpoint, "product"), _runs_of(results, endpoint, "baseline")
+        if product is None:
+            continue
+        p50 = _p50(product.runs)
+        idle = None if product.unloaded is None else product.unloaded.p50_ms
+        lines.append(
+            Line(
+                f"Read {endpoint} at {invoices:,} invoices: p50 / p99 / req/s (1 connection: p50)",
+                f"{milliseconds(p50)} / {milliseconds(_med([r.p99_ms for r in product.runs]))} / "
+                f"{number(_med([r.requests_per_second for r in product.runs]))} ({milliseconds(idle)})",
+                runs_text(len(product.runs)),
+            )
+        )
+        if endpoint != V1_CURRENT:
+            r = ratio(p50 or 0, current_p50 or 0)
+            lines.append(
+                Line(
+                    f"Read {endpoint}: p50 ÷ current-state p50 "
+                    f"(1 connection: {times(ratio(idle or 0, current_idle or 0))})",
+                    times(r),
+                    "ratio of the medians",
+                    f"≤ {POINT_IN_TIME_MAX_RATIO}×{size_note}",
+                    None if r is None else r <= POINT_IN_TIME_MAX_RATIO,
+                )
+            )
+        if baseline is None:
+            continue
+        b_idle = None if baseline.unloaded is None else baseline.unloaded.p50_ms
+        lines.append(
+            Line(
+                f"Read {endpoint}: event-store baseline p50 / p99 / req/s at {baseline.connections} connection(s) "
+                "(1 connection: p50)",
+                f"{milliseconds(_p50(baseline.runs))} / {milliseconds(_med([r.p99_ms for r in baseline.runs]))} / "
+                f"{number(_med([r.requests_per_second for r in baseline.runs]), 1)} ({milliseconds(b_idle)})",
+                runs_text(len(baseline.runs)),
+            )
+        )
+        r = ratio(b_idle or 0, idle or 0)
+        targeted = endpoint != V1_CURRENT
+        lines.append(
+            Line(
+                f"Read {endpoint}: baseline p50 ÷ product p50, 1 connection",
+                times(r),
+                "1 run each",
+                f"≥ {READ_MIN_RATIO}×{size_note}" if targeted else "",
+                (r is not None and r >= READ_MIN_RATIO) if targeted else None,
+            )
+        )
+    return lines
+
+
 def summary_lines(results: Results) -> list[Line]:
     """Every headline figure with its target, in the report's order."""
     lines: list[Line] = []
@@ -130,6 +250,7 @@ def summary_lines(results: Results) -> list[Line]:
                 None if rss is None else rss <= MAX_RSS_MB,
             )
         )
+        lines += ingest_before_lines(results)
         if results.ingest.baseline:
             base = _med([b.events_per_second for b in results.ingest.baseline])
             lines.append(
@@ -235,6 +356,7 @@ def summary_lines(results: Results) -> list[Line]:
                         (r is not None and r >= READ_MIN_RATIO) if targeted else None,
                     )
                 )
+        lines += point_in_time_lines(results)
         floor = _endpoint(results, FLOOR, "baseline")
         if floor:
             lines.append(
@@ -339,6 +461,23 @@ def _ingest(results: Results) -> list[str]:
         for i, r in enumerate(section.runs)
     ]
     out += [table(("run", "events/s", "wall", "peak RSS (MB)", "invoices", "outcomes"), rows), ""]
+    if section.before:
+        out.append(
+            f"**Before the timelines**: the same stream, each run into a fresh database migrated by the code of "
+            f"commit {section.before_rev} (its `billing worker` and API run from that commit's tree, "
+            "materialised with `git archive`, with the same virtualenv), runs interleaved with the ones above "
+            "(before, now, before, now…):"
+        )
+        out.append("")
+        before_rows = [
+            (i + 1, number(r.events_per_second), f"{r.wall_seconds:.1f} s", number(r.peak_rss_mb), f"{r.invoices:,}")
+            for i, r in enumerate(section.before)
+        ]
+        out += [table(("run", "events/s", "wall", "peak RSS (MB)", "invoices"), before_rows), ""]
+        middle_before = _median_run(section.before, lambda r: r.events_per_second or 0)
+        out += ["CPU during the median run before the timelines:", "", cpu_table(middle_before.cpu, cores), ""]
+    elif section.before_skipped:
+        out += [f"**Before the timelines**: not measured — {section.before_skipped}.", ""]
     waiting = [r.outcomes.get("held", 0) - r.outcomes.get("released", 0) for r in section.runs]
     if any(waiting):
         out += [
@@ -451,22 +590,24 @@ def _read(results: Results) -> list[str]:
     for difference in data.differences[:5]:
         out.append(f"- difference: {difference}")
     out.append("")
+    out += _point_in_time_data(results)
     rows = []
-    for endpoint in ("unfiltered summary", "per-customer summary", "filtered summary", FLOOR):
+    for endpoint in ("unfiltered summary", "per-customer summary", "filtered summary", *V1_SUMMARIES, FLOOR):
         for app in ("product", "baseline"):
-            runs = _endpoint(results, endpoint, app)
-            if not runs:
+            found = _runs_of(results, endpoint, app)
+            if found is None or not found.runs:
                 continue
-            idle = next((e.unloaded for e in results.read.endpoints if e.endpoint == endpoint and e.app == app), None)
+            runs, idle = found.runs, found.unloaded
             rows.append(
                 (
                     endpoint,
                     app,
                     milliseconds(_med([r.p50_ms for r in runs])),
                     milliseconds(_med([r.p99_ms for r in runs])),
-                    number(_med([r.requests_per_second for r in runs])),
+                    number(_med([r.requests_per_second for r in runs]), 1),
                     sum(r.errors for r in runs),
-                    runs_text(len(runs)),
+                    f"{runs_text(len(runs))}, {found.connections or sizes.read_connections} conn., "
+                    f"{found.seconds or sizes.read_seconds:g} s",
                     "n/a" if idle is None else f"{milliseconds(idle.p50_ms)} / {milliseconds(idle.p99_ms)}",
                 )
             )
@@ -486,7 +627,47 @@ def _read(results: Results) -> list[str]:
     for e in results.read.endpoints:
         if e.endpoint == "unfiltered summary" and e.app == "product":
             out += ["CPU during the last product run of the unfiltered summary:", "", cpu_table(e.cpu, cores), ""]
+    for e in results.read.endpoints:
+        if e.endpoint in POINT_IN_TIME and e.cpu:
+            out += [f"CPU during the last {e.app} run of the {e.endpoint}:", "", cpu_table(e.cpu, cores), ""]
     return out
+
+
+def _point_in_time_data(results: Results) -> list[str]:
+    """What the point-in-time endpoints ask of which data."""
+    assert results.read is not None
+    data = results.read.dataset
+    if data.as_of is None or data.events is None:
+        return []
+    tenant_rows = data.tenant_timeline_rows or 0
+    tenant_events = data.tenant_events or 0
+
+    def share(part: int | None, whole: int) -> str:
+        return "n/a" if part is None or not whole else f"{part:,} ({part / whole:.1%})"
+
+    return [
+        f"**Point in time.** The data set also holds what the worker writes for the timelines: "
+        f"{data.loaded_invoices or 0:,} invoices as recorded by the load's start (histories cut there; "
+        "each event recorded its emission time plus an exponential lag of ~20 s, 3% of events 1–10 days "
+        f"late, later events of the invoice held behind them), {data.events:,} events in the event store "
+        f"(stored_at = record time, appended in record order; {data.oldest_record} to {data.newest_record}), "
+        f"{data.timeline_rows or 0:,} timeline rows and {data.payments or 0:,} payments with their record "
+        "times, and the per-day and per-overdue-threshold sums filled from the timeline rows. The queried "
+        f"tenant has {tenant_events:,} events and {tenant_rows:,} timeline rows. `asOf={data.as_of}` (the last "
+        f"month-end); `knownAt={data.known_at_close}` (the close: the morning after the month-end, or halfway "
+        f"to the newest record when that is still to come) and `knownAt={data.known_at_middle}` (the middle of "
+        "the record-time range). The product answers from the summary tables and subtracts the timeline rows "
+        "recorded after knownAt and dated by asOf: "
+        f"{share(data.rows_unknown.get('close'), tenant_rows)} of the tenant's rows at the close, "
+        f"{share(data.rows_unknown.get('middle'), tenant_rows)} at mid-range. The baseline "
+        "(bench/baseline_api.py, bench/recompute.py) reads the tenant's events recorded by knownAt and folds "
+        "each invoice's events dated by asOf with the service's state machine; it leaves out "
+        f"{share(data.events_unknown.get('close'), tenant_events)} and "
+        f"{share(data.events_unknown.get('middle'), tenant_events)} of the tenant's events. It takes seconds a "
+        "request, so its runs are sized by one request's time (fewer connections, longer runs, see the runs "
+        "column), and it is compared with the product one request at a time.",
+        "",
+    ]
 
 
 def _freshness(results: Results) -> list[str]:

@@ -10,13 +10,14 @@ import datetime as dt
 import os
 import shlex
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
 import msgspec
 
-from bench import freshness, ingest, read, replay
+from bench import before, freshness, ingest, read, replay
 from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
 from bench.freshness import FreshnessResult
 from bench.ingest import BaselineRun, IngestRun, Stream
@@ -40,6 +41,11 @@ class IngestSection(msgspec.Struct, frozen=True):
     stream: Stream
     runs: list[IngestRun]
     baseline: list[BaselineRun]
+    # The same stream ingested by the code before the timelines (--ingest-before),
+    # runs interleaved with ``runs``; or why that could not be measured.
+    before: list[IngestRun] = msgspec.field(default_factory=list)
+    before_rev: str | None = None
+    before_skipped: str | None = None
 
 
 class Results(msgspec.Struct, kw_only=True):
@@ -73,6 +79,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=REPO / "bench-report", help="report folder (default bench-report/)")
     parser.add_argument("--no-install", action="store_true", help="never install wrk with apt-get")
+    parser.add_argument(
+        "--ingest-before",
+        default=before.DEFAULT_REV,
+        metavar="REV",
+        help="also ingest the same stream with the code of this commit, runs interleaved (default "
+        f"{before.DEFAULT_REV}: before the timelines); '{before.NONE}' to leave it out",
+    )
     parser.add_argument(
         "--max-size",
         type=int,
@@ -113,24 +126,56 @@ async def _guarded(results: Results, name: str, ctx: Context, step: object) -> o
         return None
 
 
-async def run_ingest_and_scaling(ctx: Context, results: Results, selected: list[str]) -> None:
+async def ingest_runs(
+    ctx: Context, stream: Stream, before_rev: str | None
+) -> tuple[list[IngestRun], list[IngestRun], str | None, str | None]:
+    """The 1-worker ingest runs of this code and, interleaved with them (before,
+    now, before, now…), of the code of ``before_rev``: (now, before, the
+    before commit, why before was not measured)."""
+    runs: list[IngestRun] = []
+    earlier: list[IngestRun] = []
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
+        tree: before.Tree | str | None = None
+        if before_rev is not None:
+            tree = await asyncio.to_thread(before.materialise, before_rev, Path(folder))
+            if isinstance(tree, str):
+                ctx.say(f"ingest before: not measured: {tree}")
+        for index in range(ctx.sizes.ingest_runs):
+            if isinstance(tree, before.Tree):
+                try:
+                    run = await ingest.ingest_run(ctx, stream, workers=1, tree=tree)
+                except Exception as error:  # noqa: BLE001 - reported, and the current code's runs go on
+                    tree = f"the run of commit {tree.commit} failed: {error!r}"[:600]
+                    ctx.say(f"ingest before: {tree}")
+                else:
+                    earlier.append(run)
+                    ctx.say(f"ingest before ({tree.label}) run {index + 1}: {run.events_per_second or 0:,.0f} events/s")
+            run = await ingest.ingest_run(ctx, stream, workers=1)
+            runs.append(run)
+            ctx.say(
+                f"ingest run {index + 1}: {run.events_per_second or 0:,.0f} events/s, "
+                f"peak RSS {run.peak_rss_mb or 0:.0f} MB, outcomes {run.outcomes}"
+            )
+    if isinstance(tree, before.Tree):
+        return runs, earlier, tree.label, None
+    return runs, earlier, None if tree is None else before_rev, tree
+
+
+async def run_ingest_and_scaling(
+    ctx: Context, results: Results, selected: list[str], before_rev: str | None = None
+) -> None:
     sizes = ctx.sizes
     stream = await ingest.prepare_stream(ctx)
-    runs: list[IngestRun] = []
-    for index in range(sizes.ingest_runs):
-        run = await ingest.ingest_run(ctx, stream, workers=1)
-        runs.append(run)
-        ctx.say(
-            f"ingest run {index + 1}: {run.events_per_second or 0:,.0f} events/s, "
-            f"peak RSS {run.peak_rss_mb or 0:.0f} MB, outcomes {run.outcomes}"
-        )
+    runs, earlier, measured_rev, skipped = await ingest_runs(ctx, stream, before_rev if "ingest" in selected else None)
     baseline: list[BaselineRun] = []
     if "ingest" in selected:
         for index in range(sizes.baseline_runs):
             base = await ingest.baseline_run(ctx, stream)
             baseline.append(base)
             ctx.say(f"baseline run {index + 1}: {base.events_per_second or 0:,.0f} events/s")
-    results.ingest = IngestSection(stream=stream, runs=runs, baseline=baseline)
+    results.ingest = IngestSection(
+        stream=stream, runs=runs, baseline=baseline, before=earlier, before_rev=measured_rev, before_skipped=skipped
+    )
     if "scaling" in selected:
         scaling: dict[str, list[IngestRun]] = {"1": runs}
         for workers in sizes.scaling_workers:
@@ -153,10 +198,10 @@ async def run_replay(ctx: Context, results: Results) -> None:
 async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
     sizes = ctx.sizes
     if "read" in selected:
-        apps = await read.start_apps(ctx, sizes.read_invoices)
+        apps = await read.start_apps(ctx, sizes.read_invoices, point_in_time=True)
         try:
             endpoints = await read.measure(
-                ctx, apps, [*read.endpoint_paths(ctx, apps.customers), FLOOR], sizes.read_runs, sizes.read_seconds
+                ctx, apps, [*read.endpoint_paths(ctx, apps), FLOOR], sizes.read_runs, sizes.read_seconds
             )
         finally:
             await read.stop_apps(ctx, apps)
@@ -212,7 +257,8 @@ async def main_async(args: argparse.Namespace) -> int:
             load_tool_note=tool_note,
         )
         if "ingest" in args.only or "scaling" in args.only:
-            await _guarded(results, "ingest", ctx, run_ingest_and_scaling(ctx, results, args.only))
+            before_rev = None if args.ingest_before.lower() == before.NONE else args.ingest_before
+            await _guarded(results, "ingest", ctx, run_ingest_and_scaling(ctx, results, args.only, before_rev))
         if "replay" in args.only:
             await _guarded(results, "replay", ctx, run_replay(ctx, results))
         if "read" in args.only or "scaling" in args.only:
