@@ -72,6 +72,13 @@ CREATE INDEX invoices_sent_by_issue_date ON {schema}.invoices
 CREATE INDEX invoices_sent_by_accounting_date ON {schema}.invoices
     (tenant_id, currency, (recurring_gross > 0), (one_time_gross > 0), accounting_date)
     WHERE status = 'SENT';
+-- The same dates as of a past date and as known at a time
+-- (services/api/point_in_time.py): the invoices sent by then, in date order,
+-- with what tells whether they were SENT then, without a visit to the rows.
+CREATE INDEX invoices_ever_sent_by_issue_date ON {schema}.invoices (tenant_id, currency, issue_date)
+    INCLUDE (sent_at, sent_recorded_at, voided_at, voided_recorded_at) WHERE sent_at IS NOT NULL;
+CREATE INDEX invoices_ever_sent_by_accounting_date ON {schema}.invoices (tenant_id, currency, accounting_date)
+    INCLUDE (sent_at, sent_recorded_at, voided_at, voided_recorded_at) WHERE sent_at IS NOT NULL;
 CREATE INDEX invoices_sent_by_last_payment ON {schema}.invoices
     (tenant_id, currency, (recurring_gross > 0), (one_time_gross > 0), last_paid_at, invoice_id)
     WHERE status = 'SENT' AND last_paid_at IS NOT NULL;
@@ -158,6 +165,19 @@ CREATE TABLE {schema}.invoice_changes (
     recorded_at  timestamptz NOT NULL DEFAULT now(),
     LIKE {schema}.currency_totals INCLUDING DEFAULTS
 );
+-- One invoice's change fits a bigint (as its gross does); sums are numeric.
+-- bigint also copies ~30 times faster than numeric from the worker.
+DO $$
+DECLARE
+    figure text;
+BEGIN
+    FOR figure IN
+        SELECT column_name FROM information_schema.columns
+        WHERE table_schema = '{schema}' AND table_name = 'invoice_changes' AND data_type = 'numeric'
+    LOOP
+        EXECUTE format('ALTER TABLE {schema}.invoice_changes ALTER COLUMN %I TYPE bigint', figure);
+    END LOOP;
+END $$;
 CREATE INDEX invoice_changes_by_customer ON {schema}.invoice_changes (tenant_id, customer_id, currency, day);
 -- "As known at T": the rows recorded after T are subtracted from the sums.
 CREATE INDEX invoice_changes_by_recorded_at ON {schema}.invoice_changes (tenant_id, recorded_at);
