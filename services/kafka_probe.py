@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -20,21 +19,16 @@ log = get_logger("kafka-probe")
 class KafkaProbe:
     """A group-less consumer that only looks: it never joins the workers' group.
 
-    ``KafkaProbe(settings)``; the older ``KafkaProbe(bootstrap, topic)`` still
-    works, connecting with the process's BILLING_* settings (its security
-    settings among them) but for those two."""
+    ``stop()`` closes its consumer whether it started or not (a consumer
+    never closed warns "Unclosed AIOKafkaConsumer" when collected); a start
+    that fails closes it too, and the next ``start()`` builds another."""
 
-    def __init__(self, settings: Settings | str, topic: str | None = None) -> None:
-        if isinstance(settings, str):
-            given: dict[str, Any] = {"kafka_bootstrap": settings}
-            if topic is not None:
-                given["topic"] = topic
-            settings = Settings.from_env(None, **given)
+    def __init__(self, settings: Settings) -> None:
         self.topic = settings.topic
         self._settings = settings
         self.consumer = self._new_consumer()
         self.started = False
-        # A consumer whose start failed is closed; the next start builds another.
+        # A consumer whose start failed, or that was stopped, is closed.
         self._spent = False
 
     def _new_consumer(self) -> AIOKafkaConsumer:
@@ -53,15 +47,16 @@ class KafkaProbe:
         try:
             await self.consumer.start()
         except BaseException:
-            await self.consumer.stop()
             self._spent = True
+            await self.consumer.stop()
             raise
         self.started = True
 
     async def stop(self) -> None:
-        if self.started:
+        self.started = False
+        if not self._spent:
+            self._spent = True
             await self.consumer.stop()
-            self.started = False
 
     async def fill_lag(self, partitions: list[PartitionStatus]) -> None:
         """Set endOffset, lagEvents and lagSeconds on each partition status."""

@@ -1,31 +1,87 @@
-"""structlog set-up: JSON lines in production, a readable console on a terminal."""
+"""structlog set-up: JSON lines in production, a readable console on a terminal.
+
+JSON lines are encoded with msgspec and written as bytes: the API writes one
+per request (its access log), so a line costs a few microseconds, not a
+tenth of a short request. Values JSON has no type for are written as their
+``repr()`` (or their ``__structlog__()``), as structlog's own renderer does;
+dates, times, UUIDs and decimals as strings."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
+from typing import Any
 
+import msgspec
 import structlog
+
+
+def _fallback(value: Any) -> Any:
+    structlog_form = getattr(value, "__structlog__", None)
+    return structlog_form() if callable(structlog_form) else repr(value)
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_fallback)
+
+
+def render_json_bytes(logger: Any, method_name: str, event_dict: structlog.types.EventDict) -> bytes:
+    """The event as one JSON object, in bytes (for structlog's BytesLogger)."""
+    return _ENCODER.encode(event_dict)
+
+
+def render_json(logger: Any, method_name: str, event_dict: structlog.types.EventDict) -> str:
+    """The event as one JSON object (for the standard library's handler)."""
+    return _ENCODER.encode(event_dict).decode()
+
+
+class UtcTimestamp:
+    """``timestamp``: the time in UTC, ISO 8601 with microseconds
+    (``2026-11-03T09:00:00.000000Z``), as structlog's ``TimeStamper(fmt="iso",
+    utc=True)`` writes it, at a fraction of its cost: the date and time to the
+    second are formatted once a second."""
+
+    def __init__(self) -> None:
+        # (second, its formatted date and time): one attribute, replaced whole (threads log too).
+        self._cached = (-1, "")
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: structlog.types.EventDict
+    ) -> structlog.types.EventDict:
+        now = time.time()
+        second = int(now)
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cached = (second, prefix)
+        event_dict["timestamp"] = f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
 
 
 def configure(log_format: str = "auto", level: str = "info") -> None:
     """Configure structlog and the stdlib root logger (aiokafka, uvicorn) once per process."""
     use_console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
-    renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
-    )
+    renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer() if use_console else render_json
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcTimestamp(),
     ]
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
+    binary = getattr(sys.stderr, "buffer", None)
+    logger_factory: Any
+    if use_console or binary is None:
+        logger_factory = structlog.PrintLoggerFactory(file=sys.stderr)
+        own_renderer = renderer
+    else:
+        logger_factory = structlog.BytesLoggerFactory(file=binary)
+        own_renderer = render_json_bytes
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, own_renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
     # Third-party libraries log through stdlib logging; render them the same way.

@@ -113,8 +113,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # stay a lower bound of what the data reflects); 0 reads them every time.
     api_positions_max_age_ms: int = 20
     cors_origins: tuple[str, ...] = ()
-    # Readiness fails when any partition lags more events than this.
-    ready_max_lag: int = 100_000
+    # One structured log line per API request (method, route, status,
+    # duration, tenant, request id, client address).
+    api_access_log: bool = True
     # Currency of the converted grand totals (Contazen's grand_total_<code>),
     # using the FX rates loaded with `billing fx load`.
     reporting_currency: str = "EUR"

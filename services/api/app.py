@@ -19,10 +19,12 @@ from litestar.types import ASGIApp
 
 from services import db
 from services.api import contazen, flexprice, openapi, ops, partner_center, sequence, v1
+from services.api.access_log import AccessLog
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache, rate_limit_identity
 from services.api.freshness import PositionsCache
 from services.api.params import accepted_query_parameters, check_request
 from services.api.problems import problem_response
+from services.api.request_ids import REQUEST_ID, TRACEPARENT
 from services.api.request_metrics import RequestMetrics
 from services.settings import Settings
 
@@ -41,7 +43,8 @@ MAX_BODY_BYTES = 1
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    """The Litestar application inside the request metrics (services/api/request_metrics.py)."""
+    """The Litestar application inside the request metrics (services/api/request_metrics.py),
+    inside the access log and request ids (services/api/access_log.py)."""
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
@@ -83,13 +86,20 @@ def create_app(settings: Settings) -> ASGIApp:
         # Logging is configured once per process (services/logging.py).
         logging_config=None,
         exception_handlers={Exception: problem_response},
-        cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
+        cors_config=(
+            # A browser's script may read the ids the answers carry back.
+            CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=[REQUEST_ID.name, TRACEPARENT])
+            if settings.cors_origins
+            else None
+        ),
         openapi_config=openapi.config(),
     )
     app.state.query_parameters = accepted_query_parameters(app.routes, openapi.SCHEMA_PATH)
     # The document is built once and served as is: finish it now.
-    openapi.finish_document(app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), settings)
-    return RequestMetrics(app)
+    openapi.finish_document(
+        app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), settings, openapi.echoed_ids_by_path(app.routes)
+    )
+    return AccessLog(RequestMetrics(app), enabled=settings.api_access_log)
 
 
 def app_from_env() -> ASGIApp:

@@ -4,6 +4,7 @@ what the API does once Litestar has generated it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.plugins import OpenAPISchemaPlugin
+from litestar.routes import BaseRoute, HTTPRoute
 from litestar.types import Method
 from litestar.types.internal_types import PathParameterDefinition
 from litestar.typing import FieldDefinition
@@ -19,6 +21,14 @@ from litestar.typing import FieldDefinition
 from services.api import params
 from services.api.auth import PUBLIC_PATHS
 from services.api.problems import JSON, PROBLEM_JSON
+from services.api.request_ids import (
+    ECHOED_IDS,
+    MAX_ID_LENGTH,
+    REQUEST_ID,
+    TRACEPARENT,
+    TRACEPARENT_DESCRIPTION,
+    EchoedId,
+)
 from services.settings import Settings
 
 # Where the document and its browsable pages are served.
@@ -74,10 +84,53 @@ def config() -> OpenAPIConfig:
     )
 
 
-def finish_document(document: dict[str, Any], settings: Settings) -> None:
+def echoed_ids_by_path(routes: Iterable[BaseRoute]) -> dict[str, tuple[EchoedId, ...]]:
+    """The ids each path's routes echo beside X-Request-ID (``opt[ECHOED_IDS]``), by the document's path."""
+    echoed: dict[str, tuple[EchoedId, ...]] = {}
+    for route in routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                ids: tuple[EchoedId, ...] = handler.opt.get(ECHOED_IDS, ())
+                if ids:
+                    echoed[route.path_format] = ids
+    return echoed
+
+
+def _header(description: str, required: bool) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": {"type": "string"}}
+
+
+def _declare_echoed_headers(document: dict[str, Any], echoed: Mapping[str, Sequence[EchoedId]]) -> None:
+    """Every answer carries X-Request-ID, and traceparent when the request sent a
+    valid one (services/api/access_log.py); a path's route may echo more ids."""
+    headers = document.setdefault("components", {}).setdefault("headers", {})
+    headers[REQUEST_ID.name] = {
+        **_header(REQUEST_ID.description, True),
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+    }
+    headers[TRACEPARENT] = _header(TRACEPARENT_DESCRIPTION, False)
+    for ids in echoed.values():
+        for echoed_id in ids:
+            headers[echoed_id.name] = _header(echoed_id.description, True)
+    for path, item in document.get("paths", {}).items():
+        names = [REQUEST_ID.name, TRACEPARENT, *(echoed_id.name for echoed_id in echoed.get(path, ()))]
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                declared = response.setdefault("headers", {})
+                for name in names:
+                    declared[name] = {"$ref": f"#/components/headers/{name}"}
+
+
+def finish_document(
+    document: dict[str, Any], settings: Settings, echoed: Mapping[str, Sequence[EchoedId]] | None = None
+) -> None:
     """Make the generated document say what the API does: parameters are
     plain values (never null) with the formats and limits their ``Param``
-    declares; the public operations need no key; /metrics answers Prometheus text."""
+    declares; every answer's id headers (``echoed``: the ids a path echoes
+    beside X-Request-ID, ``echoed_ids_by_path``); the public operations need
+    no key; /metrics answers Prometheus text."""
     public = [re.compile(pattern) for pattern in PUBLIC_PATHS]
     schemas = document.get("components", {}).get("schemas", {})
     for name, extra in SCHEMA_EXTENSIONS.items():
@@ -110,3 +163,4 @@ def finish_document(document: dict[str, Any], settings: Settings) -> None:
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     }
                 }
+    _declare_echoed_headers(document, echoed or {})

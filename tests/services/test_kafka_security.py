@@ -126,26 +126,6 @@ async def test_every_client_the_service_builds_uses_the_security_settings(monkey
         assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("billing", "s3cret")
 
 
-async def test_the_older_probe_signature_connects_with_the_process_security_settings(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name, value in {
-        "BILLING_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "BILLING_KAFKA_SASL_USERNAME": "billing",
-        "BILLING_KAFKA_SASL_PASSWORD": "s3cret",
-    }.items():
-        monkeypatch.setenv(name, value)
-    probe = KafkaProbe("broker:9093", "events")
-    assert probe.topic == "events"
-    client = probe.consumer._client
-    assert (client._bootstrap_servers, client._security_protocol, client._sasl_plain_password) == (
-        "broker:9093",
-        "SASL_PLAINTEXT",
-        "s3cret",
-    )
-    await probe.consumer.stop()
-
-
 def test_a_missing_tls_file_is_a_settings_error_naming_its_variable(tmp_path: Path) -> None:
     settings = Settings(kafka_security_protocol="SSL", kafka_ssl_cafile=str(tmp_path / "ca.pem"))
     with pytest.raises(SettingsError, match=r"^BILLING_KAFKA_SSL_CAFILE=.*ca\.pem: the file does not exist$"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
@@ -12,12 +13,12 @@ from litestar.plugins.prometheus import PrometheusController
 
 from services.api.ops import queries
 from services.api.ops.lag import LagWatch
-from services.api.ops.schemas import Health, StatusResponse
+from services.api.ops.schemas import Health, PoolHealth, StatusResponse
 from services.api.params import MinPosition
 from services.api.problems import problem_responses
 from services.api.reading import json_response, reading
-from services.settings import Settings
 
+# How long readiness waits for a pooled connection and the database's answer.
 READY_DB_TIMEOUT_SECONDS = 2.0
 
 
@@ -30,38 +31,40 @@ async def live() -> Health:
     return Health(status="ok")
 
 
+def pool_health(pool: asyncpg.Pool) -> PoolHealth:
+    return PoolHealth(size=pool.get_size(), idle=pool.get_idle_size(), max=pool.get_max_size())
+
+
 @get(
     "/health/ready",
     tags=["Operations"],
-    summary="Readiness: database reachable, lag under the limit",
+    summary="Readiness: this replica's pool gives a connection and the database answers on it",
+    description=(
+        "This replica's own health only: a connection acquired from its pool and `SELECT 1` answered within"
+        f" {READY_DB_TIMEOUT_SECONDS:g} s. The projections' lag does not count (every replica would go unready at"
+        " once): it is in `/v1/projections/status` and the `billing_partition_lag_events` metric."
+    ),
     responses={
         503: ResponseSpec(
             Health,
-            description="Not ready: the database is unreachable or the lag is over the limit",
+            description="Not ready: no pooled connection in time, or the database does not answer",
             generate_examples=False,
         )
     },
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
-    settings: Settings = request.app.state.settings
-    watch: LagWatch = request.app.state.lag_watch
+    pool: asyncpg.Pool = request.app.state.pool
     try:
         async with asyncio.timeout(READY_DB_TIMEOUT_SECONDS):
-            await queries.ping(request.app.state.pool)
+            await queries.ping(pool)
+    except TimeoutError:
+        detail = f"no pooled connection and answer within {READY_DB_TIMEOUT_SECONDS:g} s"
+        body = Health(status="unavailable", database="unreachable", pool=pool_health(pool), detail=detail)
+        return Response(body, status_code=503)
     except Exception as error:  # noqa: BLE001 - any failure means not ready
-        body = Health(status="unavailable", database="unreachable", detail=repr(error))
+        body = Health(status="unavailable", database="unreachable", pool=pool_health(pool), detail=repr(error))
         return Response(body, status_code=503)
-    lag = watch.max_lag
-    if lag is not None and lag > settings.ready_max_lag:
-        body = Health(
-            status="unavailable",
-            database="ok",
-            maxLagEvents=lag,
-            maxLagLimit=settings.ready_max_lag,
-            detail="the projections lag behind the topic by more than the limit",
-        )
-        return Response(body, status_code=503)
-    return Response(Health(status="ok", database="ok", maxLagEvents=lag, maxLagLimit=settings.ready_max_lag))
+    return Response(Health(status="ok", database="ok", pool=pool_health(pool)))
 
 
 @get(

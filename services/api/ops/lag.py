@@ -1,5 +1,7 @@
-"""The partitions' lag, kept fresh in the background for readiness and the
-lag gauge: one broker probe per process, shared under a lock."""
+"""The partitions' lag, kept fresh in the background for the lag gauge
+(``billing_partition_lag_events``) and read by the projections' status: one
+broker probe per process, shared under a lock. Readiness does not depend on
+it: the lag is the same for every replica."""
 
 from __future__ import annotations
 
@@ -25,18 +27,16 @@ LAG_REFRESH_SECONDS = 5.0
 class LagWatch:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.probe = KafkaProbe(settings.kafka_bootstrap, settings.topic)
+        self.probe = KafkaProbe(settings)
         self.lock = asyncio.Lock()
-        self.max_lag: int | None = None
 
     async def status(self, pool: asyncpg.Pool) -> ProjectionStatus:
         async with self.lock:
             if not self.probe.started:
+                # A probe whose start fails has closed its consumer; the next round tries a new one.
                 with contextlib.suppress(Exception):
                     await self.probe.start()
             current = await queries.status(pool, self.settings, self.probe if self.probe.started else None)
-        lags = [p.lagEvents for p in current.partitions if p.lagEvents is not None]
-        self.max_lag = max(lags) if lags else (None if not current.partitions else self.max_lag)
         for p in current.partitions:
             if p.lagEvents is not None:
                 metrics.LAG.labels(str(p.partition)).set(p.lagEvents)
@@ -63,4 +63,5 @@ async def lag_watch(app: Litestar) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        # Closes the probe's consumer whether it ever started or not.
         await watch.probe.stop()

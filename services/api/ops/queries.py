@@ -1,5 +1,6 @@
-"""The operations endpoints' reads: the database answering, and the
-projections' status (versions, positions and lag, held events, quarantine)."""
+"""The operations endpoints' reads: the database answering through the pool,
+and the projections' status (versions, positions and lag, held events,
+quarantine)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ PING = "SELECT 1"
 
 
 async def ping(pool: asyncpg.Pool) -> None:
-    """Returns when the database answers a query."""
-    await pool.fetchval(PING)
+    """Returns when a connection of the pool can be acquired (an idle one, or
+    a new one opened) and the database answers a query on it."""
+    async with pool.acquire() as conn:
+        await conn.fetchval(PING)
 
 
 async def status(pool: asyncpg.Pool, settings: Settings, probe: KafkaProbe | None) -> ProjectionStatus:

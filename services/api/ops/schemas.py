@@ -7,11 +7,18 @@ import msgspec
 from projections.status import ProjectionStatus
 
 
+class PoolHealth(msgspec.Struct):
+    """The replica's connection pool: connections open, of them idle, and the most it opens."""
+
+    size: int
+    idle: int
+    max: int
+
+
 class Health(msgspec.Struct, omit_defaults=True):
     status: str
     database: str | None = None
-    maxLagEvents: int | None = None
-    maxLagLimit: int | None = None
+    pool: PoolHealth | None = None
     detail: str | None = None
 
 

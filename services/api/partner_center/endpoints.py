@@ -1,17 +1,16 @@
 """Partner Center's invoice summaries: GET /v1/invoices/summaries. Every answer,
 errors included, echoes the caller's ``MS-RequestId`` and ``MS-CorrelationId``
-(new UUIDs when absent), as Partner Center does."""
+(new UUIDs when absent), as Partner Center does: the family's Router lists them
+as ids its routes echo (services/api/request_ids.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get
-from litestar.datastructures import ResponseHeader
 
 from contracts import CURRENCIES
 from services.api import money
@@ -31,6 +30,7 @@ from services.api.partner_center.schemas import (
 )
 from services.api.problems import Problem, problem_responses
 from services.api.reading import json_response, reading
+from services.api.request_ids import EchoedId, new_guid
 
 NO_DATE = "0001-01-01T00:00:00"
 SUMMARY = PartnerCenterAttributes(objectType="InvoiceSummary")
@@ -40,32 +40,28 @@ ITEM_LINKS = PartnerCenterLinks(self_=PartnerCenterLink(uri="/invoices/summary",
 COLLECTION_LINKS = PartnerCenterLinks(self_=PartnerCenterLink(uri="/invoices/summaries", method="GET", headers=[]))
 
 
-# The correlation headers of Partner Center's requests and responses.
-REQUEST_ID = Param("MS-RequestId", "The caller's id of this request (a GUID); echoed, or a new one when absent.")
-CORRELATION_ID = Param(
-    "MS-CorrelationId", "The caller's id of the operation this request is part of; echoed, or a new one when absent."
+# The correlation headers of Partner Center's requests and responses: echoed
+# on every answer, errors included; a new GUID when the request has none (or
+# one that is not 1-128 visible ASCII characters).
+MS_REQUEST_ID = EchoedId(
+    "MS-RequestId", "The caller's id of this request (a GUID); echoed, or a new one when absent.", new_guid
 )
+MS_CORRELATION_ID = EchoedId(
+    "MS-CorrelationId",
+    "The caller's id of the operation this request is part of; echoed, or a new one when absent.",
+    new_guid,
+)
+CORRELATION_IDS = (MS_REQUEST_ID, MS_CORRELATION_ID)
+REQUEST_ID = Param(MS_REQUEST_ID.name, MS_REQUEST_ID.description)
+CORRELATION_ID = Param(MS_CORRELATION_ID.name, MS_CORRELATION_ID.description)
 ERROR_SOURCE = "InvoiceSummaries"
-
-
-def correlation_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """``MS-RequestId`` and ``MS-CorrelationId`` as the caller sent them, or new
-    UUIDs (made once per request: an error answer states the same ones)."""
-    state = request.scope.setdefault("state", {})
-    made: dict[str, str] | None = state.get("ms_ids")
-    if made is None:
-        made = {
-            param.name: request.headers.get(param.name) or str(uuid.uuid4()) for param in (REQUEST_ID, CORRELATION_ID)
-        }
-        state["ms_ids"] = made
-    return made
 
 
 def partner_center_problem(request: Request[Any, Any, Any], problem: Problem) -> tuple[Problem, dict[str, str]]:
     shaped = PartnerCenterProblem(
         **msgspec.structs.asdict(problem), code=str(problem.status), description=problem.detail, source=ERROR_SOURCE
     )
-    return shaped, correlation_headers(request)
+    return shaped, {}
 
 
 def day(value: dt.date | None) -> str:
@@ -116,10 +112,6 @@ def currency_summary(sent: SentCurrency) -> PartnerCenterInvoiceSummary:
     summary="Get invoice summaries",
     operation_id="getInvoiceSummaries",
     responses=problem_responses(shape=PartnerCenterProblem),
-    response_headers=[
-        ResponseHeader(name=REQUEST_ID.name, description="The request's MS-RequestId", documentation_only=True),
-        ResponseHeader(name=CORRELATION_ID.name, description="The request's MS-CorrelationId", documentation_only=True),
-    ],
 )
 async def invoice_summaries(
     request: Request[Any, Any, Any],
@@ -135,6 +127,4 @@ async def invoice_summaries(
         body = PartnerCenterInvoiceSummaries(
             totalCount=len(items), items=items, links=COLLECTION_LINKS, attributes=COLLECTION
         )
-        response = json_response(body, read)
-        response.headers.update(correlation_headers(request))
-        return response
+        return json_response(body, read)
