@@ -19,13 +19,12 @@ from litestar.types import ASGIApp
 
 from services import db
 from services.api import contazen, flexprice, openapi, ops, partner_center, sequence, v1
-from services.api.access_log import AccessLog
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache, rate_limit_identity
+from services.api.edge import Edge
 from services.api.freshness import PositionsCache
 from services.api.params import accepted_query_parameters, check_request
 from services.api.problems import problem_response
 from services.api.request_ids import REQUEST_ID, TRACEPARENT
-from services.api.request_metrics import RequestMetrics
 from services.settings import Settings
 
 FAMILIES: list[Router] = [
@@ -43,8 +42,8 @@ MAX_BODY_BYTES = 1
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    """The Litestar application inside the request metrics (services/api/request_metrics.py),
-    inside the access log and request ids (services/api/access_log.py)."""
+    """The Litestar application inside the edge (services/api/edge.py): request
+    ids, request metrics, access log."""
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
@@ -99,7 +98,7 @@ def create_app(settings: Settings) -> ASGIApp:
     openapi.finish_document(
         app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), settings, openapi.echoed_ids_by_path(app.routes)
     )
-    return AccessLog(RequestMetrics(app), enabled=settings.api_access_log)
+    return Edge(app, access_log=settings.api_access_log)
 
 
 def app_from_env() -> ASGIApp:

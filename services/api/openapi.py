@@ -102,7 +102,7 @@ def _header(description: str, required: bool) -> dict[str, Any]:
 
 def _declare_echoed_headers(document: dict[str, Any], echoed: Mapping[str, Sequence[EchoedId]]) -> None:
     """Every answer carries X-Request-ID, and traceparent when the request sent a
-    valid one (services/api/access_log.py); a path's route may echo more ids."""
+    valid one (services/api/edge.py); a path's route may echo more ids."""
     headers = document.setdefault("components", {}).setdefault("headers", {})
     headers[REQUEST_ID.name] = {
         **_header(REQUEST_ID.description, True),

@@ -2,7 +2,7 @@
 and any ids a family's route echoes (Partner Center's ``MS-RequestId`` and
 ``MS-CorrelationId``).
 
-One mechanism for all of them (services/api/access_log.py adds them to the
+One mechanism for all of them (services/api/edge.py adds them to the
 response start, so errors, 401s and unmatched routes carry them too): an
 ``EchoedId`` takes the caller's value when it is sane (1-128 visible ASCII
 characters) and makes a new one otherwise. A route echoes more ids by listing
@@ -11,11 +11,11 @@ them under ``opt[ECHOED_IDS]`` (its family's Router sets it).
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from random import getrandbits
 from typing import Any
 
 # The key of a route's ``opt`` that holds the ids (EchoedId) it echoes, beside X-Request-ID.
@@ -52,13 +52,17 @@ def trace_id(traceparent: bytes | None) -> str | None:
     return trace.decode("ascii")
 
 
+# A random 128-bit number made a version 4 UUID: version nibble 4, RFC 4122 variant.
+_UUID4_KEEP = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)
+
+
 def new_hex_id() -> str:
-    """A random (version 4) UUID as 32 hex digits: ``uuid.uuid4().hex``, a
-    third of its cost (it is made for most requests)."""
-    octets = bytearray(os.urandom(16))
-    octets[6] = octets[6] & 0x0F | 0x40  # version 4
-    octets[8] = octets[8] & 0x3F | 0x80  # RFC 4122 variant
-    return octets.hex()
+    """A version 4 UUID as 32 hex digits, like ``uuid.uuid4().hex`` at a tenth
+    of its cost (one is made for most requests). Not a secret: its bits come
+    from the process's pseudo-random generator (seeded by the OS, and again in
+    a forked child)."""
+    return f"{getrandbits(128) & _UUID4_KEEP | _UUID4_SET:032x}"
 
 
 def new_guid() -> str:

@@ -2,18 +2,16 @@
 template and status, and requests in progress by method — the series
 Litestar's Prometheus plugin exports, under the same names.
 
-A plain ASGI wrapper around the whole application, so that it sees every
-status a client gets, the 401s and problems the exception handlers write
-included, and keeps each label combination's metric children: looking them up
-on every request cost about a tenth of a summary request's CPU."""
+Recorded by the plain ASGI wrapper around the whole application
+(services/api/edge.py), so that they count every status a client gets, the
+401s and problems the exception handlers write included. Each label
+combination's metric children are kept: looking them up on every request cost
+about a tenth of a summary request's CPU."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
 APP_NAME = "invoice-summaries"
@@ -37,12 +35,19 @@ EXCLUDED = frozenset({"/metrics"})
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self._done: dict[tuple[str, str, int], tuple[Any, Any, Any | None]] = {}
         self._running: dict[str, Any] = {}
 
-    def _children(self, method: str, path: str, status: int) -> tuple[Any, Any, Any | None]:
+    def running(self, method: str) -> Any:
+        """The in-progress gauge of ``method``: inc() when a request starts, dec() when it ends."""
+        gauge = self._running.get(method)
+        if gauge is None:
+            gauge = self._running[method] = IN_PROGRESS.labels(method, APP_NAME)
+        return gauge
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        """A request answered: its route template ``path`` (NO_ROUTE for none), status and duration."""
         key = (method, path, status)
         children = self._done.get(key)
         if children is None:
@@ -53,38 +58,8 @@ class RequestMetrics:
                 ERRORS.labels(*values) if status >= 500 else None,
             )
             self._done[key] = children
-        return children
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["path"] in EXCLUDED:
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"]
-        running = self._running.get(method)
-        if running is None:
-            running = self._running[method] = IN_PROGRESS.labels(method, APP_NAME)
-        started = time.perf_counter()
-        # A request that raises past the application never got an answer.
-        status = 500
-        duration = None
-
-        async def measured_send(message: Message) -> None:
-            nonlocal status, duration
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                duration = time.perf_counter() - started
-            await send(message)
-
-        running.inc()
-        try:
-            await self.app(scope, receive, measured_send)
-        finally:
-            running.dec()
-            # Routing writes the matched template into the scope.
-            path = scope.get("path_template") or NO_ROUTE
-            count, seconds, errors = self._children(method, path, status)
-            count.inc()
-            seconds.observe(time.perf_counter() - started if duration is None else duration)
-            if errors is not None:
-                errors.inc()
+        count, duration, errors = children
+        count.inc()
+        duration.observe(seconds)
+        if errors is not None:
+            errors.inc()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import re
@@ -26,8 +27,9 @@ import pytest
 import structlog
 
 from services import keys
+from services.api import edge
 from services.api.request_ids import new_hex_id, sane_id, trace_id
-from services.logging import UtcTimestamp, render_json
+from services.logging import LineOutput, UtcTimestamp, render_json
 from services.settings import Settings
 from tests.conftest import free_port
 from tests.services.api.conftest import ModuleApi
@@ -43,16 +45,28 @@ ACCESS_FIELDS = {"method", "route", "status", "duration_ms", "tenant", "request_
 
 @contextlib.contextmanager
 def access_lines() -> Iterator[list[MutableMapping[str, Any]]]:
-    """The access log lines (``request``) logged meanwhile; other lines are dropped."""
-    lines: list[MutableMapping[str, Any]] = []
-    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as captured:
-        yield lines
-    lines.extend(entry for entry in captured if entry.get("event") == "request")
+    """The access log lines (``request``) logged meanwhile, as they are written."""
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars, only_access_lines]
+    ) as captured:
+        yield captured
+
+
+def only_access_lines(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    if event_dict.get("event") != "request":
+        raise structlog.DropEvent
+    return event_dict
 
 
 async def settle() -> None:
-    """Let the server finish the request (its line is written after the last byte)."""
-    await asyncio.sleep(0.05)
+    """Let the server write the lines of the requests that ended (services/api/edge.py)."""
+    await asyncio.sleep(edge.FLUSH_SECONDS * 4)
+
+
+def line_of(lines: list[MutableMapping[str, Any]], response: httpx.Response) -> MutableMapping[str, Any]:
+    """The one line of the request ``response`` answered (other requests' lines may have been written meanwhile)."""
+    (line,) = [entry for entry in lines if entry["request_id"] == response.headers["X-Request-ID"]]
+    return line
 
 
 def is_made_id(value: str) -> bool:
@@ -69,8 +83,8 @@ async def test_each_request_is_one_line_with_the_route_template_and_no_key(modul
         )
         await settle()
     assert response.status_code == 404
-    (line,) = lines
-    assert set(line) - {"event", "log_level"} == ACCESS_FIELDS
+    line = line_of(lines, response)
+    assert set(line) - {"event", "log_level", "timestamp"} == ACCESS_FIELDS
     assert line["method"] == "GET"
     assert line["route"] == "/v1/customers/{customerId}/summary"  # the template, not cus-nobody
     assert line["status"] == 404
@@ -86,7 +100,7 @@ async def test_an_unmatched_route_is_logged_as_such_never_its_path(module_api: M
         response = await module_api.acme.get("/no/such/place", params={"token": "s3cret"})
         await settle()
     assert response.status_code == 404
-    (line,) = lines
+    line = line_of(lines, response)
     assert (line["route"], line["status"]) == ("(no route)", 404)
     assert "/no/such" not in json.dumps(line) and "s3cret" not in json.dumps(line)
     assert line["request_id"] == response.headers["X-Request-ID"]
@@ -99,7 +113,7 @@ async def test_a_refused_key_is_never_logged_and_has_no_tenant(module_api: Modul
             response = await anonymous.get("/v1/summary", headers={"Authorization": f"Bearer {wrong}"})
             await settle()
     assert response.status_code == 401
-    (line,) = lines
+    line = line_of(lines, response)
     assert (line["route"], line["status"], line["tenant"]) == ("/v1/summary", 401, None)
     assert wrong not in json.dumps(line)
 
@@ -107,9 +121,9 @@ async def test_a_refused_key_is_never_logged_and_has_no_tenant(module_api: Modul
 async def test_public_paths_are_logged_without_a_tenant(module_api: ModuleApi) -> None:
     async with httpx.AsyncClient(base_url=module_api.url) as anonymous:
         with access_lines() as lines:
-            await anonymous.get("/health/live")
+            response = await anonymous.get("/health/live")
             await settle()
-    (line,) = lines
+    line = line_of(lines, response)
     assert (line["route"], line["status"], line["tenant"], line["trace_id"]) == ("/health/live", 200, None, None)
 
 
@@ -119,8 +133,26 @@ async def test_the_access_log_can_be_turned_off_the_ids_stay(settings: Settings)
         with access_lines() as lines:
             response = await client.get("/health/live", headers={"X-Request-ID": "quiet-1"})
             await settle()
-    assert lines == []
+    assert not [entry for entry in lines if entry["request_id"] == "quiet-1"]
     assert response.headers["X-Request-ID"] == "quiet-1"
+
+
+async def test_lines_are_written_together_soon_after_and_at_shutdown(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(edge, "FLUSH_SECONDS", 3600.0)
+    api = msgspec.structs.replace(settings, api_port=free_port())
+    with access_lines() as lines:
+        async with running_api(api) as url, httpx.AsyncClient(base_url=url) as client:
+            answers = [await client.get("/health/live", headers={"X-Request-ID": f"late-{i}"}) for i in range(3)]
+            await asyncio.sleep(0.1)
+            waiting = [entry for entry in lines if str(entry["request_id"]).startswith("late-")]
+    assert waiting == [] and all(answer.status_code == 200 for answer in answers)
+    written = [entry for entry in lines if str(entry["request_id"]).startswith("late-")]
+    assert [entry["request_id"] for entry in written] == ["late-0", "late-1", "late-2"]
+    # Each stamped with the time its request ended, not the time it was written.
+    assert all(isinstance(entry["timestamp"], float) for entry in written)
+    assert written[0]["timestamp"] <= written[1]["timestamp"] <= written[2]["timestamp"]
 
 
 # --------------------------------------------------------------------------- X-Request-ID
@@ -151,7 +183,7 @@ async def test_an_unfit_request_id_is_replaced(module_api: ModuleApi, given: byt
     assert response.status_code == 200
     made = response.headers["X-Request-ID"]
     assert is_made_id(made)
-    assert lines[0]["request_id"] == made
+    assert line_of(lines, response)["request_id"] == made
 
 
 # --------------------------------------------------------------------------- traceparent
@@ -163,7 +195,7 @@ async def test_a_valid_traceparent_is_echoed_and_its_trace_id_logged(module_api:
         await settle()
     assert response.status_code == 200
     assert response.headers["traceparent"] == TRACEPARENT
-    assert lines[0]["trace_id"] == TRACE
+    assert line_of(lines, response)["trace_id"] == TRACE
 
 
 @pytest.mark.parametrize(
@@ -186,7 +218,7 @@ async def test_an_invalid_traceparent_is_ignored(module_api: ModuleApi, given: s
         await settle()
     assert response.status_code == 200
     assert "traceparent" not in response.headers
-    assert lines[0]["trace_id"] is None
+    assert line_of(lines, response)["trace_id"] is None
     assert is_made_id(response.headers["X-Request-ID"])
 
 
@@ -323,6 +355,28 @@ def test_log_lines_are_json_objects_with_a_utc_timestamp() -> None:
 
     line = json.loads(render_json(None, "info", {"event": "x", "odd": Odd(), "key": (1, 2), "n": None}))
     assert line == {"event": "x", "odd": "<odd>", "key": [1, 2], "n": None}
+
+
+def test_lines_logged_in_a_batch_are_one_write_at_its_end() -> None:
+    class Stream(io.BytesIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[bytes] = []
+
+        def write(self, data: Any) -> int:
+            self.writes.append(bytes(data))
+            return len(data)
+
+    stream = Stream()
+    output = LineOutput(stream)
+    output.msg(b'{"a":1}')
+    with output.batched():
+        output.msg(b'{"b":2}')
+        with output.batched():  # nested: the outer block writes
+            output.msg(b'{"c":3}')
+        assert stream.writes == [b'{"a":1}\n']
+    output.msg(b'{"d":4}')
+    assert stream.writes == [b'{"a":1}\n', b'{"b":2}\n{"c":3}\n', b'{"d":4}\n']
 
 
 @pytest.fixture
