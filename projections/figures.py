@@ -44,6 +44,11 @@ class Figures(msgspec.Struct, frozen=True, gc=False):
     collected: int = 0  # payments on non-voided invoices
     paid_capped: int = 0  # SENT: paid up to the gross (overpayment not counted)
     overpaid: int = 0  # non-voided: paid beyond the gross
+    # Cumulative flows: what was ever invoiced and received, whatever happened
+    # later, so a period's flow is the difference of two dates' figures.
+    invoiced_count: int = 0  # invoices ever SENT (sent_at set), voided later or not
+    invoiced_gross: int = 0
+    received: int = 0  # every payment applied, whatever the status
     receivable_count: int = 0  # SENT with balance > 0
     receivable_balance: int = 0  # their balances
     receivable_usage: int = 0  # the balances split by charge type ...
@@ -114,6 +119,7 @@ def contribution(state: InvoiceState | None) -> Figures:
     else:
         usage = fixed = recurring = one_time = balance = 0
     amount_paid = state.amount_paid
+    invoiced = state.sent_at is not None
     return Figures(
         1,  # invoice_count
         gross,  # gross_total
@@ -134,6 +140,9 @@ def contribution(state: InvoiceState | None) -> Figures:
         0 if voided else amount_paid,  # collected
         min(amount_paid, gross) if sent else 0,  # paid_capped
         0 if voided else state.overpaid,  # overpaid
+        int(invoiced),  # invoiced_count
+        gross if invoiced else 0,  # invoiced_gross
+        amount_paid,  # received
         int(receivable),  # receivable_count
         balance,  # receivable_balance
         usage,  # receivable_usage
