@@ -28,7 +28,9 @@ from services.logging import configure
 from services.settings import Settings, SettingsError, describe, redact_url
 from services.topics import TopicError
 
-Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+# A coroutine run on an event loop of the command's own; a command that runs
+# no loop in this process (the API's supervisor) returns its exit code.
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int] | int]
 
 EXIT_OK = 0
 EXIT_FOUND = 1
@@ -134,11 +136,28 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_api(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, int] | int:
+    """One process serves on this process's event loop; several are children
+    of a supervisor that runs no event loop."""
+    from services.api import server
+
+    workers = args.workers or settings.api_workers or server.usable_cores()
+    if workers == 1:
+        return _serve_api(settings)
+    if not server.supervise(settings, workers):
+        raise CliError(EXIT_DATABASE, API_START_FAILED)
+    return EXIT_OK
+
+
+API_START_FAILED = "the API did not start: its database pool or startup failed (logged above)"
+
+
+async def _serve_api(settings: Settings) -> int:
     from services.api.server import serve
 
-    await serve(settings)
-    return 0
+    if not await serve(settings):
+        raise CliError(EXIT_DATABASE, API_START_FAILED)
+    return EXIT_OK
 
 
 async def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -537,7 +556,22 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(run=cmd_migrate)
     sub.add_parser("worker", help="run a projection worker (SIGTERM stops it cleanly)").set_defaults(run=cmd_worker)
-    sub.add_parser("api", help="serve the read API").set_defaults(run=cmd_api)
+    api = sub.add_parser(
+        "api",
+        help="serve the read API (SIGTERM or SIGINT: in-flight requests finish, then it exits)",
+        description="Serve the read API on BILLING_API_HOST:BILLING_API_PORT. With several processes, a"
+        " supervisor binds the port once, runs the processes on it, replaces one that dies and, on SIGTERM or"
+        " SIGINT, lets every process finish its in-flight requests; /metrics adds up all of them.",
+    )
+    api.add_argument(
+        "--workers",
+        type=positive,
+        default=None,
+        metavar="N",
+        help="API processes serving the port (default BILLING_API_WORKERS; 0 there, the default, is one per"
+        " usable core); 1 runs no supervisor",
+    )
+    api.set_defaults(run=cmd_api)
     demo = sub.add_parser("demo", help="migrate, run a worker and the API in one process, publish demo events")
     demo.add_argument("--invoices", type=int, default=60, help="demo invoices to publish (default 60)")
     demo.set_defaults(run=cmd_demo)
@@ -787,8 +821,11 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(bootstrap_errors)
     run: Command = args.run
     try:
+        outcome = run(args, settings)
+        if isinstance(outcome, int):
+            return outcome
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(run(args, settings))
+            return runner.run(outcome)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as error:

@@ -1,4 +1,11 @@
-"""Prometheus metrics of the worker and the API (one registry per process)."""
+"""Prometheus metrics of the worker and the API (one registry per process).
+
+Several API processes (``billing api --workers N``) write theirs to files
+that /metrics adds up (Prometheus's multiprocess mode, services/api/server.py):
+the gauges say how processes combine (``multiprocess_mode``). Those set from
+one shared figure (the broker's lag, the held events' counts) report the
+most recent value any process set; collectors computed at scrape time
+(LagSeconds) are the worker's, which runs in one process."""
 
 from __future__ import annotations
 
@@ -29,18 +36,32 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 BATCH_FAILURES = PromCounter("billing_batch_failures_total", "Batches that failed and were retried.", ["error"])
-LAG = Gauge("billing_partition_lag_events", "Events not yet applied, per partition.", ["partition"])
+LAG = Gauge(
+    "billing_partition_lag_events",
+    "Events not yet applied, per partition.",
+    ["partition"],
+    multiprocess_mode="mostrecent",
+)
 # Every gauge the worker sets per partition (labelled by it alone): a worker
 # that loses a partition drops its series (forget_partitions), so they never
 # report a frozen figure. billing_worker_lag_seconds (LagSeconds below) is
 # computed from the owned partitions at each scrape instead.
 PARTITION_GAUGES: tuple[Gauge, ...] = (LAG,)
-HELD_OVERDUE = Gauge("billing_held_gaps_open", "Held events whose gap has been open longer than the alert limit.")
-HELD_EVENTS = Gauge("billing_held_events", "Events held for an earlier event of their invoice, all tenants.")
+HELD_OVERDUE = Gauge(
+    "billing_held_gaps_open",
+    "Held events whose gap has been open longer than the alert limit.",
+    multiprocess_mode="mostrecent",
+)
+HELD_EVENTS = Gauge(
+    "billing_held_events",
+    "Events held for an earlier event of their invoice, all tenants.",
+    multiprocess_mode="mostrecent",
+)
 HELD_MAX_TENANT_RATIO = Gauge(
     "billing_held_events_max_tenant_ratio",
     "Held events of the tenant holding the most, divided by BILLING_HELD_MAX_PER_TENANT (at 1 new ones are"
     " quarantined).",
+    multiprocess_mode="mostrecent",
 )
 
 # (topic, partition) -> Kafka timestamp (ms) of the oldest record not applied

@@ -107,6 +107,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # API processes serving the port (`billing api --workers`); 0: one per
+    # usable core (the CPUs this process may run on).
+    api_workers: int = 0
     # Read-your-writes: how long a request may wait for a position.
     freshness_wait_max_ms: int = 5000
     # Positions read for one request answer the next ones for this long (they
@@ -130,6 +133,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # API keys: a lookup (hit or miss) is remembered this long, so a revoked
     # key stops working within it; 0 looks every request up.
     api_key_cache_seconds: float = 5.0
+    # The live stream (GET /v1/stream, docs/stream.md): its tokens (for
+    # EventSource, which cannot send headers) are valid this long; a comment
+    # line this often keeps proxies from closing a quiet stream; a tenant's
+    # changes within the coalescing window go out as one event; events
+    # waiting for one slow subscriber beyond the queue are dropped and it is
+    # told to refetch; one API process holds at most so many subscribers
+    # (503 beyond).
+    stream_token_seconds: int = 300
+    stream_heartbeat_seconds: float = 15.0
+    stream_coalesce_ms: int = 250
+    stream_queue_events: int = 32
+    stream_max_subscribers: int = 10_000
     # Requests per second per API key (per client address without a key);
     # 0 turns rate limiting off.
     rate_limit_per_second: int = 0
@@ -164,6 +179,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("topic_replication_factor", 1),
             ("batch_max_records", 1),
             ("held_max_per_tenant", 1),
+            ("api_workers", 0),
         ):
             if getattr(self, name) < low:
                 raise SettingsError(f"{variable(name)}={getattr(self, name)}: expected an integer of at least {low}")

@@ -1,24 +1,111 @@
-"""Serve the API with uvicorn until SIGTERM/SIGINT."""
+"""Serve the API with uvicorn until SIGTERM/SIGINT: one process, or several
+on one port (``billing api --workers N``, ``BILLING_API_WORKERS``).
+
+Several: the parent binds the port once and spawns N children that accept
+on that one socket (uvicorn's supervisor). A child that dies is replaced; on
+SIGTERM or SIGINT the parent sends every child SIGTERM, each stops accepting,
+finishes its in-flight requests and exits, and the parent exits 0. The
+parent serves nothing itself. Each child has its own event loop, pool,
+caches and metrics; the metrics are written to a directory of this run
+(Prometheus's multiprocess mode: PROMETHEUS_MULTIPROC_DIR, under TMPDIR)
+that every child's /metrics aggregates, removed when the parent exits.
+
+One port shared by accept rather than a SO_REUSEPORT socket per child: the
+kernel hashes each new connection to one of the SO_REUSEPORT sockets
+whatever the child's load, and a socket dies with its child (the connections
+waiting in its queue are reset); a shared socket's queue outlives any child,
+and a busy child takes fewer connections. Both spread keep-alive
+connections alike under load (docs/deployment.md has the figures)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import uvicorn
+from litestar.types import ASGIApp
+from prometheus_client import multiprocess
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from services.api.app import create_app
+from services.logging import configure
 from services.settings import Settings
 
+# Prometheus's multiprocess mode: set before a child imports prometheus_client.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
-def server(settings: Settings, port: int | None = None) -> uvicorn.Server:
-    config = uvicorn.Config(
-        create_app(settings),
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity, not the host's count)."""
+    return len(os.sched_getaffinity(0))
+
+
+def _config(settings: Settings, app: ASGIApp | str, port: int | None, workers: int = 1) -> uvicorn.Config:
+    """``app``: the application, or the import string of a factory making it."""
+    return uvicorn.Config(
+        app,
         host=settings.api_host,
         port=settings.api_port if port is None else port,
+        workers=workers,
+        factory=isinstance(app, str),
         log_config=None,
         access_log=False,
         lifespan="on",
     )
-    return uvicorn.Server(config)
 
 
-async def serve(settings: Settings) -> None:
-    await server(settings).serve()
+def server(settings: Settings, port: int | None = None) -> uvicorn.Server:
+    return uvicorn.Server(_config(settings, create_app(settings), port))
+
+
+async def serve(settings: Settings) -> bool:
+    """One process on this event loop; False if the application did not start."""
+    api = server(settings)
+    await api.serve()
+    return api.started
+
+
+def child_app() -> ASGIApp:
+    """One child's application (``factory``): a spawned process starts afresh,
+    so it reads its settings from the environment the parent passed on and
+    configures its logging."""
+    settings = Settings.from_env()
+    configure(settings.log_format, settings.log_level)
+    return create_app(settings)
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor; a child it replaced is marked dead for the
+    metrics, so its requests in progress no longer count (its counters do)."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:
+                multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+    def started(self) -> bool:
+        """False when a child failed before serving (the supervisor then stopped)."""
+        return all(process.exitcode != STARTUP_FAILURE for process in self.processes)
+
+
+def supervise(settings: Settings, workers: int) -> bool:
+    """Serve with ``workers`` processes until SIGTERM or SIGINT; False if one
+    of them failed to start (its error is logged)."""
+    metrics_dir = tempfile.mkdtemp(prefix="billing-api-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = metrics_dir
+    try:
+        config = _config(settings, f"{__name__}:child_app", None, workers)
+        socket = config.bind_socket()
+        try:
+            supervisor = Supervisor(config, sockets=[socket])
+            supervisor.run()
+        finally:
+            socket.close()
+        return supervisor.started()
+    finally:
+        del os.environ[METRICS_DIR_VARIABLE]
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import asyncpg
 import httpx
@@ -35,7 +36,7 @@ def requests_line(path: str, status: int) -> str:
 
 async def test_liveness_and_metrics_need_no_key(api_url: str) -> None:
     async with httpx.AsyncClient(base_url=api_url) as client:
-        assert (await client.get("/health/live")).json() == {"status": "ok"}
+        assert (await client.get("/health/live")).json() == {"status": "ok", "process": os.getpid()}
         # The registry is the process's: count what this test adds.
         before = request_counts((await client.get("/metrics")).text)
         await client.get("/invoices/summary")  # a 401, counted too

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import asyncpg
@@ -26,9 +27,9 @@ class Metrics(PrometheusController):
     path = "/metrics"
 
 
-@get("/health/live", tags=["Operations"], summary="Liveness: the process answers")
+@get("/health/live", tags=["Operations"], summary="Liveness: the process answers (`process`: its id)")
 async def live() -> Health:
-    return Health(status="ok")
+    return Health(status="ok", process=os.getpid())
 
 
 def pool_health(pool: asyncpg.Pool) -> PoolHealth:

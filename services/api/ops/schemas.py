@@ -17,6 +17,9 @@ class PoolHealth(msgspec.Struct):
 
 class Health(msgspec.Struct, omit_defaults=True):
     status: str
+    # The id of the process that answered (liveness): with several API
+    # processes on one port, which one it was.
+    process: int | None = None
     database: str | None = None
     pool: PoolHealth | None = None
     detail: str | None = None
