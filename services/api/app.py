@@ -18,7 +18,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import ASGIApp
 
 from services import db
-from services.api import contazen, flexprice, openapi, ops, partner_center, sequence, v1
+from services.api import contazen, dashboard, flexprice, openapi, ops, partner_center, sequence, v1
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache, rate_limit_identity
 from services.api.edge import Edge
 from services.api.freshness import PositionsCache
@@ -34,6 +34,7 @@ FAMILIES: list[Router] = [
     partner_center.router,
     contazen.router,
     v1.router,
+    dashboard.router,
 ]
 
 # Litestar reads no body of ours; should a handler ever read one, this caps it

@@ -25,7 +25,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from services import keys
 
 # Paths served without a key.
-PUBLIC_PATHS = ["^/schema", "^/health", "^/metrics$"]
+# /dashboard is the page and its files; its data calls carry the key.
+PUBLIC_PATHS = ["^/schema", "^/health", "^/metrics$", "^/dashboard"]
 
 
 def keys_from_headers(authorization: str | None, x_api_key: str | None) -> tuple[str, ...]:
