@@ -26,6 +26,7 @@ from typing import TypeVar
 import msgspec
 
 from contracts import ContractError, Decoded, InvoiceEvent, InvoicePaid, Position, Reason, event_type
+from projections.cells import Cell, CellKey, add_move, cell_of
 from projections.figures import NO_FIGURES, Figures, contribution
 from projections.invoice import InvoiceState, advance, check_transition, first_state, opens_history
 from projections.timeline import AGING_THRESHOLDS, difference, event_day, snapshot
@@ -146,6 +147,8 @@ class BatchResult(msgspec.Struct, kw_only=True):
     payments: list[Payment]
     daily: dict[tuple[str, str, dt.date, int], Figures]
     overdue_from: dict[tuple[str, str, int, dt.date, int], Figures]
+    # Invoice counts and gross totals per filter cell (projections/cells.py).
+    cells: dict[CellKey, Figures]
     held_added: list[tuple[InvoiceKey, Pending]]
     held_removed: list[tuple[InvoiceKey, int]]
     quarantined: list[Quarantined]
@@ -178,6 +181,7 @@ class BatchFold:
         self.held_counts: Counter[str] = Counter(held_counts or {})
         self.held_cap = held_cap
         self._before: dict[InvoiceKey, Figures] = {}
+        self._cells_before: dict[InvoiceKey, Cell | None] = {}
         # Per invoice changed since its timeline was last written: the state
         # then, the first business day an event since counts from, and the
         # record time of those events.
@@ -308,12 +312,14 @@ class BatchFold:
             if state is None:
                 state = first_state(event, pending.decoded.amounts, pending.position.partition)
                 self._before.setdefault(key, NO_FIGURES)
+                self._cells_before.setdefault(key, None)
                 self._timeline_before.setdefault(key, None)
                 self.states[key] = state
             else:
                 amount = check_transition(state, event)
                 if key not in self._before:
                     self._before[key] = contribution(state)
+                    self._cells_before[key] = cell_of(state)
                 if key not in self._timeline_before:
                     self._timeline_before[key] = snapshot(state)
                 advance(state, event, amount, pending.recorded_at)
@@ -443,11 +449,13 @@ class BatchFold:
         receivable: dict[tuple[str, str, dt.date, int], Figures] = {}
         customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures] = {}
         invoices: list[InvoiceState] = []
+        cells: dict[CellKey, Figures] = {}
         for key in list(self._timeline_before):
             self._write_timeline(key)
         for key, before in self._before.items():
             state = self.states[key]
             invoices.append(state)
+            add_move(cells, state.tenant_id, self._partition[key], self._cells_before[key], cell_of(state))
             delta = contribution(state) - before
             if delta == NO_FIGURES:
                 continue
@@ -474,6 +482,7 @@ class BatchFold:
             payments=self._payments,
             daily=_freeze(self._daily),
             overdue_from=_freeze(self._overdue_from),
+            cells=_freeze(cells),
             held_added=[(key, pending) for (key, _), pending in self._held_added.items()],
             held_removed=self._held_removed,
             quarantined=self._quarantined,

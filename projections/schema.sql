@@ -152,6 +152,25 @@ CREATE TABLE {schema}.customer_receivable (
     PRIMARY KEY (tenant_id, customer_id, currency, due_date, partition)
 );
 
+-- Filtered summaries (projections/cells.py): invoice count and gross total per
+-- currency, status, payment status and one date of one dimension (due, issue,
+-- sent), at day grain and at month grain (day = the first of the month). A
+-- date range sums whole months from the month rows and the partial months at
+-- its ends from the day rows: a few hundred rows, however many invoices.
+CREATE TABLE {schema}.invoice_cells (
+    tenant_id      text    NOT NULL,
+    dimension      text    NOT NULL,
+    grain          text    NOT NULL,
+    day            date    NOT NULL,
+    currency       text    NOT NULL,
+    status         text    NOT NULL,
+    payment_status text    NOT NULL,
+    partition      integer NOT NULL,
+    invoice_count  bigint  NOT NULL DEFAULT 0,
+    gross_total    numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, dimension, grain, day, currency, status, payment_status, partition)
+);
+
 -- Time (docs/figures.md#as-of): every invoice's contribution to the figures
 -- along business time, as dated changes. A row says: from the end of business
 -- day `day` (UTC) on, the invoice's figures change by these amounts; it was

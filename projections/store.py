@@ -139,7 +139,24 @@ TIMELINE_SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...
     "currency_daily": ((_TENANT, _CURRENCY, _DAY, _PARTITION), TOTALS),
     "currency_overdue_from": ((_TENANT, _CURRENCY, _DAYS_PAST_DUE, _FROM_DAY, _PARTITION), RECEIVABLE),
 }
-ALL_SUM_TABLES = {**SUM_TABLES, **TIMELINE_SUM_TABLES}
+# Invoice counts and gross totals per filter cell (projections/cells.py).
+_TEXT = "text"
+CELL_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
+    "invoice_cells": (
+        (
+            _TENANT,
+            ("dimension", _TEXT),
+            ("grain", _TEXT),
+            _DAY,
+            _CURRENCY,
+            ("status", _TEXT),
+            ("payment_status", _TEXT),
+            _PARTITION,
+        ),
+        ("invoice_count", "gross_total"),
+    )
+}
+ALL_SUM_TABLES = {**SUM_TABLES, **TIMELINE_SUM_TABLES, **CELL_TABLES}
 # A table's figure values of a Figures, in its column order.
 _FIGURE_VALUES: dict[str, operator.attrgetter[tuple[int, ...]]] = {
     table: operator.attrgetter(*figures) for table, (_, figures) in ALL_SUM_TABLES.items()
@@ -339,6 +356,7 @@ class ProjectionStore:
         await self._add_sums(conn, "customer_totals", result.customer_totals)
         await self._add_sums(conn, "currency_receivable", result.receivable)
         await self._add_sums(conn, "customer_receivable", result.customer_receivable)
+        await self._add_sums(conn, "invoice_cells", result.cells)
 
     async def _write_timelines(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         await self._append_recorded(conn, "invoice_changes", CHANGE_COLUMNS, result.changes, change_row)

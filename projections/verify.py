@@ -25,7 +25,7 @@ import msgspec
 from contracts import ContractError, decode
 from projections.figures import NO_FIGURES, RECEIVABLE, TOTALS, Figures
 from projections.invoice import InvoiceState, advance, check_transition, first_state
-from projections.store import INVOICE_COLUMNS, SUM_TABLES, TIMELINE_SUM_TABLES, invoice_row
+from projections.store import CELL_TABLES, INVOICE_COLUMNS, SUM_TABLES, TIMELINE_SUM_TABLES, invoice_row
 from projections.timeline import AGING_THRESHOLDS, Changes, changes
 
 # Each summary figure, defined again in SQL over the invoice rows.
@@ -296,6 +296,38 @@ async def verify_timeline_sums(conn: asyncpg.Connection, schema: str) -> list[Di
     return differences
 
 
+# The filter cells (projections/cells.py), defined again over the invoice rows:
+# each invoice counted once per dimension it has a date in, at both grains.
+# Per partition, as the workers' shards are.
+CELLS_SQL = """
+SELECT tenant_id, d.dimension, g.grain, g.day, currency, status, payment_status, partition,
+       count(*) AS invoice_count, sum(gross) AS gross_total
+FROM {schema}.invoices
+CROSS JOIN LATERAL (VALUES ('due', due_date), ('issue', issue_date), ('sent', sent_date)) AS d(dimension, date)
+CROSS JOIN LATERAL (VALUES ('day', d.date), ('month', date_trunc('month', d.date)::date)) AS g(grain, day)
+WHERE d.date IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
+
+async def verify_cells(conn: asyncpg.Connection, schema: str) -> list[Difference]:
+    (keys, figures) = CELL_TABLES["invoice_cells"]
+    key_names = tuple(name for name, _ in keys)
+    live_sql = f"SELECT {', '.join(key_names)}, {', '.join(figures)} FROM {schema}.invoice_cells"
+    live = await _keyed(conn, _summed_over_partitions(live_sql, key_names, figures), len(key_names) - 1)
+    expected_sql = CELLS_SQL.format(schema=schema)
+    expected = await _keyed(conn, _summed_over_partitions(expected_sql, key_names, figures), len(key_names) - 1)
+    return _differences("invoice_cells", figures, live, expected)
+
+
+def _summed_over_partitions(sql: str, keys: tuple[str, ...], figures: tuple[str, ...]) -> str:
+    """``sql``'s rows (keys, then figures) with the partition shards summed."""
+    named = ", ".join(k for k in keys if k != "partition")
+    sums = ", ".join(f"sum({f})" for f in figures)
+    columns = ", ".join((*keys, *figures))
+    return f"SELECT {named}, {sums} FROM ({sql}) AS rows ({columns}) GROUP BY {named}"
+
+
 # The payments, defined again: what the invoice rows hold, recorded when the
 # event store stored their events.
 PAYMENTS_LIVE = """
@@ -322,6 +354,59 @@ async def verify_payments(conn: asyncpg.Connection, schema: str) -> list[Differe
     ]
 
 
+# The customers' standing (projections/standing.py), defined again over the
+# invoice rows, overdue as of each row's own as_of_day.
+_RECEIVABLE = "status = 'SENT' AND balance > 0"
+STANDING_COLUMNS = (
+    "customer_name",
+    "invoice_count",
+    "revenue",
+    "receivable_count",
+    "receivable_balance",
+    "overdue_count",
+    "overdue_balance",
+    "oldest_due_date",
+    "last_paid_at",
+    "stale_from",
+)
+STANDING_LIVE = f"SELECT tenant_id, currency, customer_id, {', '.join(STANDING_COLUMNS)} FROM {{schema}}.customer_standing"
+STANDING_EXPECTED = f"""
+SELECT i.tenant_id, i.currency, i.customer_id,
+       (array_agg(i.customer_name ORDER BY i.issue_date DESC, i.invoice_id DESC)
+            FILTER (WHERE i.customer_name IS NOT NULL))[1],
+       {FIGURE_SQL["invoice_count"]}, coalesce({FIGURE_SQL["sent_gross"]}, 0),
+       {FIGURE_SQL["receivable_count"]}, coalesce({FIGURE_SQL["receivable_balance"]}, 0),
+       count(*) FILTER (WHERE {_RECEIVABLE} AND due_date < s.as_of_day),
+       coalesce(sum(balance) FILTER (WHERE {_RECEIVABLE} AND due_date < s.as_of_day), 0),
+       coalesce(min(due_date) FILTER (WHERE {_RECEIVABLE} AND due_date < s.as_of_day), 'infinity'),
+       max(i.last_paid_at),
+       min(due_date) FILTER (WHERE {_RECEIVABLE} AND due_date >= s.as_of_day) + 1
+FROM {{schema}}.invoices i
+LEFT JOIN {{schema}}.customer_standing s USING (tenant_id, currency, customer_id)
+GROUP BY i.tenant_id, i.currency, i.customer_id, s.as_of_day
+"""
+
+
+async def verify_standing(conn: asyncpg.Connection, schema: str) -> list[Difference]:
+    def rows(records: list[asyncpg.Record]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        return {tuple(r.values())[:3]: tuple(r.values())[3:] for r in records}
+
+    live = rows(await conn.fetch(STANDING_LIVE.format(schema=schema)))
+    expected = rows(await conn.fetch(STANDING_EXPECTED.format(schema=schema)))
+    differences: list[Difference] = []
+    for key in sorted(live.keys() | expected.keys()):
+        got, want = live.get(key), expected.get(key)
+        if got is None or want is None:
+            differences.append(Difference("customer_standing", key, "*", got and "row", want and "row"))
+            continue
+        differences.extend(
+            Difference("customer_standing", key, column, g, w)
+            for column, g, w in zip(STANDING_COLUMNS, got, want, strict=True)
+            if g != w
+        )
+    return differences
+
+
 async def verify(
     conn: asyncpg.Connection, schema: str, progress: Callable[[int], None] | None = None
 ) -> list[Difference]:
@@ -331,5 +416,7 @@ async def verify(
             + await verify_summaries(conn, schema)
             + await verify_changes(conn, schema)
             + await verify_timeline_sums(conn, schema)
+            + await verify_cells(conn, schema)
             + await verify_payments(conn, schema)
+            + await verify_standing(conn, schema)
         )

@@ -1,11 +1,13 @@
 """Sequence's reads: invoice count and gross total per currency, from the
-per-currency summary table when unfiltered, else one aggregate over the
-matching invoices. (The list reads pages of invoices: paging.invoice_page.)"""
+per-currency summary table when unfiltered, from the filter cells when they
+can answer the filter (services/api/filter_cells.py), else one aggregate over
+the matching invoices. (The list reads pages of invoices: paging.invoice_page.)"""
 
 from __future__ import annotations
 
 import msgspec
 
+from services.api import filter_cells
 from services.api.filters import InvoiceFilter, Sql
 from services.api.rows import Connection, all_typed
 
@@ -37,8 +39,12 @@ class CurrencyTotal(msgspec.Struct, frozen=True):
 
 async def currency_totals(conn: Connection, tenant_id: str, f: InvoiceFilter) -> list[CurrencyTotal]:
     """Per currency, the tenant's invoices (any status) that match ``f``."""
+    cells = filter_cells.plan(f)
     if f.is_empty:
         records = await conn.fetch(CURRENCY_TOTALS, tenant_id)
+    elif cells is not None:
+        sql = filter_cells.cell_sql(tenant_id, f, cells)
+        records = await conn.fetch(filter_cells.CELL_TOTALS.format(where=sql.where), *sql.args)
     else:
         sql = Sql(tenant_id).invoice_filter(f)
         records = await conn.fetch(FILTERED_TOTALS.format(where=sql.where), *sql.args)
