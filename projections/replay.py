@@ -27,7 +27,7 @@ import asyncpg
 import msgspec
 
 from contracts import Position, decode_stored
-from projections import versions
+from projections import standing, versions
 from projections.batch import BatchFold, BatchResult, Incoming, InvoiceKey
 from projections.store import ProjectionStore
 
@@ -166,6 +166,8 @@ async def bulk(
         if writing is not None and not writing[0].done():
             with contextlib.suppress(Exception):
                 await writing[0]
+    # The customers' standing, once from the sums (chunks write none).
+    await standing.rebuild(write, version.schema_name)
     await write.execute(SET_APPLIED, version.version, upto)
     return msgspec.structs.replace(version, applied_seq=upto)
 

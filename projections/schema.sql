@@ -247,3 +247,44 @@ CREATE TABLE {schema}.payments (
     PRIMARY KEY (tenant_id, invoice_id, payment_id)
 );
 CREATE INDEX payments_by_paid_at ON {schema}.payments (tenant_id, currency, paid_at);
+
+-- The collections view (GET /v1/customers; projections/standing.py): one row
+-- per tenant, currency and customer, recomputed whole by every transaction
+-- that changes the customer's invoices, overdue as of as_of_day and right
+-- until stale_from (null: no receivable balance falls due later).
+-- oldest_due_date is the oldest due date among the overdue invoices
+-- ('infinity' when none is overdue, so those rows sort after every overdue one).
+CREATE TABLE {schema}.customer_standing (
+    tenant_id           text        NOT NULL,
+    currency            text        NOT NULL,
+    customer_id         text        NOT NULL,
+    customer_name       text,
+    invoice_count       bigint      NOT NULL DEFAULT 0,
+    revenue             numeric     NOT NULL DEFAULT 0,
+    receivable_count    bigint      NOT NULL DEFAULT 0,
+    receivable_balance  numeric     NOT NULL DEFAULT 0,
+    overdue_count       bigint      NOT NULL DEFAULT 0,
+    overdue_balance     numeric     NOT NULL DEFAULT 0,
+    oldest_due_date     date        NOT NULL DEFAULT 'infinity',
+    last_paid_at        timestamptz,
+    as_of_day           date        NOT NULL DEFAULT '-infinity',
+    stale_from          date,
+    PRIMARY KEY (tenant_id, currency, customer_id)
+);
+-- One index per sort, ties by customer id: each page is one index scan.
+CREATE INDEX customer_standing_by_overdue ON {schema}.customer_standing
+    (tenant_id, currency, overdue_balance, customer_id);
+CREATE INDEX customer_standing_by_receivable ON {schema}.customer_standing
+    (tenant_id, currency, receivable_balance, customer_id);
+CREATE INDEX customer_standing_by_revenue ON {schema}.customer_standing (tenant_id, currency, revenue, customer_id);
+CREATE INDEX customer_standing_by_oldest_due ON {schema}.customer_standing
+    (tenant_id, currency, oldest_due_date, customer_id);
+CREATE INDEX customer_standing_by_invoice_count ON {schema}.customer_standing
+    (tenant_id, currency, invoice_count, customer_id);
+CREATE INDEX customer_standing_by_customer ON {schema}.customer_standing (tenant_id, customer_id, currency);
+-- Rows whose overdue figures a day has made stale (the day roll, and the
+-- read's check that none is), and rows computed for a day after a reader's
+-- today (a clock ahead): normally none, so each probe finds nothing at once.
+CREATE INDEX customer_standing_stale ON {schema}.customer_standing (stale_from, tenant_id)
+    WHERE stale_from IS NOT NULL;
+CREATE INDEX customer_standing_as_of ON {schema}.customer_standing (as_of_day, tenant_id);

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from contracts import Position, decode
+from projections import standing
 from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Payment, Pending
 from projections.figures import RECEIVABLE, TOTALS, Figures, is_count
 from projections.invoice import InvoiceState
@@ -337,6 +338,8 @@ class ProjectionStore:
             )
             await conn.execute(self._sql["upsert_invoices"])
         await self._add_all_sums(conn, result)
+        # Last: the customers' standing rows are locked until the commit.
+        await standing.refresh(conn, self.schema, result.invoices)
 
     async def insert_new(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         """Bulk path of a rebuild: every invoice in ``result`` is new to this

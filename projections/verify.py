@@ -369,7 +369,9 @@ STANDING_COLUMNS = (
     "last_paid_at",
     "stale_from",
 )
-STANDING_LIVE = f"SELECT tenant_id, currency, customer_id, {', '.join(STANDING_COLUMNS)} FROM {{schema}}.customer_standing"
+STANDING_LIVE = (
+    f"SELECT tenant_id, currency, customer_id, {', '.join(STANDING_COLUMNS)} FROM {{schema}}.customer_standing"
+)
 STANDING_EXPECTED = f"""
 SELECT i.tenant_id, i.currency, i.customer_id,
        (array_agg(i.customer_name ORDER BY i.issue_date DESC, i.invoice_id DESC)
