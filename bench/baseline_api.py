@@ -34,6 +34,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException
 
 from bench import recompute
 from services import db, keys
+from services.api.filters import InvoiceFilter, Sql
 from services.api.flexprice.endpoints import summary_of_record as currency_summary
 from services.api.flexprice.schemas import CustomerMultiCurrencyInvoiceSummary
 from services.api.sequence.endpoints import totals_of_records as totals_by_currency
@@ -118,24 +119,28 @@ async def floor() -> Response[Any]:
     return _json(_FLOOR_BODY)
 
 
+_DATE_FILTERS = ("dueBefore", "invoiceAfter", "invoiceBefore")
 _FLOOR_BODY = {"totalsByCurrency": [{"currency": "EUR", "invoiceCount": 1, "grossTotal": 1}]}
 
 
 @get("/invoices/summary")
 async def invoices_summary(request: Request[Any, Any, Any]) -> Response[Any]:
     tenant = await _tenant(request)
-    where, args = "", list[Any]([tenant])
-    # The filtered variant the benchmark uses: status and due date.
-    status = request.query_params.get("invoiceStatus")
-    if status:
-        args.append(status.split(","))
-        where += f" AND status = ANY(${len(args)}::text[])"
-    due_before = request.query_params.get("dueBefore")
-    if due_before:
-        args.append(dt.date.fromisoformat(due_before))
-        where += f" AND due_date < ${len(args)}::date"
+    # The filtered variants the benchmark uses, aggregated over the invoice rows.
+    query = request.query_params
+    dates = {name: dt.date.fromisoformat(query[name]) for name in _DATE_FILTERS if name in query}
+    f = InvoiceFilter(
+        statuses=query["invoiceStatus"].split(",") if "invoiceStatus" in query else None,
+        currencies=query["invoiceCurrency"].split(",") if "invoiceCurrency" in query else None,
+        customer_id=query.get("customerId"),
+        search=query.get("search"),
+        due_before=dates.get("dueBefore"),
+        issued_after=dates.get("invoiceAfter"),
+        issued_before=dates.get("invoiceBefore"),
+    )
+    sql = Sql(tenant).invoice_filter(f)
     async with request.app.state.pool.acquire() as conn:
-        rows = await conn.fetch(TOTALS.format(where=where), *args)
+        rows = await conn.fetch(TOTALS.format(where=sql.where), *sql.args)
     return _json(totals_by_currency(rows))
 
 

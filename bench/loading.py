@@ -48,7 +48,7 @@ from projections.store import (
     payment_row,
 )
 from projections.timeline import AGING_THRESHOLDS
-from projections.verify import FIGURE_SQL, SUMMARY_TABLES
+from projections.verify import CELLS_SQL, FIGURE_SQL, SUMMARY_TABLES
 from services import kafka
 from services.settings import Settings
 
@@ -306,6 +306,8 @@ async def load_read_models(
         for table, keys, figures in SUMMARY_TABLES:
             await conn.execute(summary_fill_sql(schema, table, keys, figures))
         tables = [table for table, _, _ in SUMMARY_TABLES]
+        await conn.execute(f"INSERT INTO {schema}.invoice_cells {CELLS_SQL.format(schema=schema)}")
+        tables.append("invoice_cells")
         if now is not None:
             for table in TIMELINE_SUM_TABLES:
                 await conn.execute(timeline_fill_sql(schema, table))

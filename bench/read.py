@@ -32,7 +32,20 @@ from bench.config import SEED, Context, Sizes
 from bench.lab import Process
 from bench.loadgen import LoadResult, load
 from bench.procstat import CpuSampler, CpuShare, cpu_ticks, stack_groups
-from bench.report import FLOOR, V1_AS_OF, V1_CLOSE, V1_CURRENT, V1_MIDDLE, V1_SUMMARIES, milliseconds
+from bench.report import (
+    FILTERED,
+    FILTERED_CUSTOMER,
+    FILTERED_ISSUED,
+    FILTERED_SEARCH,
+    FILTERED_STATUS,
+    FLOOR,
+    V1_AS_OF,
+    V1_CLOSE,
+    V1_CURRENT,
+    V1_MIDDLE,
+    V1_SUMMARIES,
+    milliseconds,
+)
 
 APPS = ("product", "baseline")
 # What one Litestar process on this machine serves at best: a constant JSON
@@ -110,7 +123,8 @@ def endpoint_paths(ctx: Context, apps: Apps) -> dict[str, list[str]]:
     paths = {
         "unfiltered summary": ["/invoices/summary"],
         "per-customer summary": [f"/customers/{c}/invoices/summary" for c in apps.customers],
-        "filtered summary": [f"/invoices/summary?invoiceStatus=SENT&dueBefore={ctx.today.isoformat()}"],
+        FILTERED: [f"/invoices/summary?invoiceStatus=SENT&dueBefore={ctx.today.isoformat()}"],
+        **filtered_paths(ctx.today, apps.customers),
     }
     data = apps.dataset
     if data.as_of is not None and data.known_at_close is not None and data.known_at_middle is not None:
@@ -119,6 +133,18 @@ def endpoint_paths(ctx: Context, apps: Apps) -> dict[str, list[str]]:
         paths[V1_CLOSE] = [f"/v1/summary?asOf={data.as_of.isoformat()}&knownAt={data.known_at_close}"]
         paths[V1_MIDDLE] = [f"/v1/summary?asOf={data.as_of.isoformat()}&knownAt={data.known_at_middle}"]
     return paths
+
+
+def filtered_paths(today: dt.date, customers: list[str]) -> dict[str, list[str]]:
+    """The filtered summaries besides status + due date: from the filter cells
+    (status; currency + issue dates) and from the invoice rows (customer; search)."""
+    issued = f"invoiceAfter={today - dt.timedelta(days=90)}&invoiceBefore={today - dt.timedelta(days=30)}"
+    return {
+        FILTERED_STATUS: ["/invoices/summary?invoiceStatus=SENT"],
+        FILTERED_ISSUED: [f"/invoices/summary?invoiceCurrency=EUR&{issued}"],
+        FILTERED_CUSTOMER: [f"/invoices/summary?customerId={c}" for c in customers],
+        FILTERED_SEARCH: [f"/invoices/summary?search=INV-{today.year}-0001"],
+    }
 
 
 async def _compare(apps: Apps, paths: dict[str, list[str]]) -> list[str]:
