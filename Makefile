@@ -10,7 +10,7 @@ STACK  := $(PY) -m deploy.local
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k money"
 PYTEST_ARGS ?=
 
-.PHONY: help install stack stop status run test test-unit lint format faults fuzz bench clean
+.PHONY: help install stack stop status run test test-unit lint format faults fuzz bench clean browser
 
 help:
 	@echo "make run        start the stack, worker and API, publish a demo stream (Ctrl-C stops)"
@@ -46,7 +46,20 @@ run: stack
 	@set -a; eval "$$($(STACK) env)"; set +a; \
 	$(VENV)/bin/billing demo
 
-test: stack
+# The browser tests' Chromium is Debian's package (Playwright drives it; it
+# never downloads a browser of its own): installed once when missing, as root.
+BROWSER_STAMP := $(VENV)/.browser
+$(BROWSER_STAMP): $(STAMP)
+	@command -v chromium >/dev/null || { \
+		[ "$$(id -u)" = 0 ] || { echo "Debian's chromium package is missing (run as root, or apt-get install chromium)"; exit 1; }; \
+		echo "installing Debian's chromium for the browser tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+			>$(VENV)/apt-chromium.log 2>&1 || { cat $(VENV)/apt-chromium.log; exit 1; }; }
+	@touch $@
+
+browser: $(BROWSER_STAMP)
+
+test: stack browser
 	@set -a; eval "$$($(STACK) env)"; set +a; \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
