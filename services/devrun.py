@@ -53,9 +53,10 @@ async def run_demo(settings: Settings, invoices: int) -> int:
     base = f"http://{settings.api_host}:{settings.api_port}"
     print(
         f"\nPublished {len(sent)} demo events for tenant '{DEMO_TENANT}'.\n"
-        f"  API:      {base}\n"
-        f"  API docs: {base}/schema  (Swagger UI: {base}/schema/swagger)\n"
-        f"  API key:  {key}\n\n"
+        f"  Dashboard: {base}/dashboard  (enter the API key)\n"
+        f"  API:       {base}\n"
+        f"  API docs:  {base}/schema\n"
+        f"  API key:   {key}\n\n"
         f"Try:\n  curl -s -H 'Authorization: Bearer {key}' {base}/invoices/summary\n\n"
         "Ctrl-C stops everything.",
         flush=True,
