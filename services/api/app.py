@@ -18,13 +18,16 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import ASGIApp
 
 from services import db
-from services.api import contazen, dashboard, flexprice, openapi, ops, partner_center, sequence, v1
+from services.api import contazen, dashboard, flexprice, openapi, ops, partner_center, sequence, stream, v1
 from services.api.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache, rate_limit_identity
 from services.api.edge import Edge
 from services.api.freshness import PositionsCache
 from services.api.params import accepted_query_parameters, check_request
 from services.api.problems import problem_response
 from services.api.request_ids import REQUEST_ID, TRACEPARENT
+from services.api.stream.hub import Hub
+from services.api.stream.tokens import StreamTokens
+from services.api.v1 import customers, series
 from services.settings import Settings
 
 FAMILIES: list[Router] = [
@@ -34,6 +37,9 @@ FAMILIES: list[Router] = [
     partner_center.router,
     contazen.router,
     v1.router,
+    stream.router,
+    series.router,
+    customers.router,
     dashboard.router,
 ]
 
@@ -71,12 +77,19 @@ def create_app(settings: Settings) -> ASGIApp:
 
     app = Litestar(
         route_handlers=FAMILIES,
-        lifespan=[database, ops.lifespan],
+        lifespan=[database, ops.lifespan, stream.lifespan],
         state=State(
             {
                 "settings": settings,
                 "key_cache": KeyCache(settings.api_key_cache_seconds),
                 "positions": PositionsCache(settings.topic, settings.api_positions_max_age_ms / 1000),
+                "stream_hub": Hub(
+                    settings.topic,
+                    settings.stream_coalesce_ms / 1000,
+                    settings.stream_queue_events,
+                    settings.stream_max_subscribers,
+                ),
+                "stream_tokens": StreamTokens(settings.stream_token_seconds, settings.api_key_cache_seconds),
             }
         ),
         middleware=middleware,
