@@ -14,7 +14,7 @@ import asyncpg
 import msgspec
 
 from contracts import ContractError, Position, decode, encode
-from projections import positions, versions
+from projections import notify, positions, versions
 from projections.batch import BatchFold, BatchResult, Incoming, Quarantined, event_key
 from projections.store import ProjectionStore
 
@@ -109,6 +109,9 @@ class Projector:
             if before_commit is not None and result.quarantined:
                 await before_commit(result.quarantined)
             await store.write(conn, result)
+            if schema is None:
+                # Delivered at commit only: the live stream never sees an uncommitted change.
+                await notify.batch_applied(conn, self.topic, result.invoices, {p: new for p, (_, new) in moves.items()})
         return result
 
 

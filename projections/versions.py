@@ -13,6 +13,8 @@ from pathlib import Path
 import asyncpg
 import msgspec
 
+from projections import notify
+
 DDL = (Path(__file__).with_name("schema.sql")).read_text()
 DDL_HASH = hashlib.sha256(DDL.encode()).hexdigest()[:16]
 READ_SCHEMA = "billing_read"
@@ -100,6 +102,8 @@ async def switch_to(conn: asyncpg.Connection, version: Version) -> None:
         # DROP + CREATE rather than CREATE OR REPLACE: a new version may change columns.
         await conn.execute(f"DROP VIEW IF EXISTS {READ_SCHEMA}.{table}")
         await conn.execute(f"CREATE VIEW {READ_SCHEMA}.{table} AS SELECT * FROM {version.schema_name}.{table}")
+    # Every figure may have changed: subscribers of the live stream read them again.
+    await notify.refetch_everything(conn, "switch-over")
 
 
 async def ensure_active(conn: asyncpg.Connection) -> Version:

@@ -119,6 +119,12 @@ class ApiKeyAuthentication:
             elif name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
         state = scope["litestar_app"].state
+        if authorization is None and x_api_key is None:
+            # A browser's EventSource cannot send headers: on the stream's
+            # path, a stream token stands in for the key (services/api/stream/tokens.py).
+            streaming: str | None = await state.stream_tokens.tenant_of_request(scope, state.pool)
+            if streaming is not None:
+                return streaming
         cache: KeyCache = state.key_cache
         for key in keys_from_headers(authorization, x_api_key):
             digest = keys.hash_key(key)
