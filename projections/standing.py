@@ -73,8 +73,9 @@ FIGURE_COLUMNS: tuple[str, ...] = (
 )
 
 # The standing of a set of customers ({keys}: a query of (tenant_id,
-# currency, customer_id); $1: the day overdue is counted at), from the
-# current sums and invoice rows of version {schema}.
+# currency, customer_id); {day}: the day overdue is counted at), from the
+# current sums and invoice rows of version {schema}. The read API answers
+# from it too when rows are stale.
 COMPUTED = """
 WITH k AS ({keys}),
 totals AS (
@@ -92,10 +93,10 @@ dues AS (
 ),
 overdue AS (
     SELECT tenant_id, currency, customer_id,
-           sum(n) FILTER (WHERE due_date < $1) AS overdue_count,
-           sum(balance) FILTER (WHERE due_date < $1) AS overdue_balance,
-           min(due_date) FILTER (WHERE due_date < $1) AS oldest_due_date,
-           min(due_date) FILTER (WHERE due_date >= $1) + 1 AS stale_from
+           sum(n) FILTER (WHERE due_date < {day}) AS overdue_count,
+           sum(balance) FILTER (WHERE due_date < {day}) AS overdue_balance,
+           min(due_date) FILTER (WHERE due_date < {day}) AS oldest_due_date,
+           min(due_date) FILTER (WHERE due_date >= {day}) + 1 AS stale_from
     FROM dues GROUP BY 1, 2, 3
 )
 SELECT k.tenant_id, k.currency, k.customer_id, i.customer_name,
@@ -103,7 +104,7 @@ SELECT k.tenant_id, k.currency, k.customer_id, i.customer_name,
        coalesce(t.receivable_count, 0) AS receivable_count, coalesce(t.receivable_balance, 0) AS receivable_balance,
        coalesce(o.overdue_count, 0) AS overdue_count, coalesce(o.overdue_balance, 0) AS overdue_balance,
        coalesce(o.oldest_due_date, 'infinity') AS oldest_due_date, i.last_paid_at,
-       $1::date AS as_of_day, o.stale_from
+       {day}::date AS as_of_day, o.stale_from
 FROM k
 LEFT JOIN totals t USING (tenant_id, currency, customer_id)
 LEFT JOIN overdue o USING (tenant_id, currency, customer_id)
@@ -131,7 +132,7 @@ RECOMPUTE = (
     "UPDATE {schema}.customer_standing s SET "
     + _SET
     + " FROM ("
-    + COMPUTED.replace("{keys}", BATCH_KEYS)
+    + COMPUTED.replace("{keys}", BATCH_KEYS).replace("{day}", "$1")
     + ") c WHERE (s.tenant_id, s.currency, s.customer_id) = (c.tenant_id, c.currency, c.customer_id)"
 )
 # Rebuild: every row at once, into an empty table.
@@ -139,7 +140,7 @@ REBUILD = (
     "INSERT INTO {schema}.customer_standing (tenant_id, currency, customer_id, "
     + ", ".join((*FIGURE_COLUMNS, "as_of_day", "stale_from"))
     + ") "
-    + COMPUTED.replace("{keys}", EVERY_KEY)
+    + COMPUTED.replace("{keys}", EVERY_KEY).replace("{day}", "$1")
 )
 # The day roll's share: stale rows no other transaction holds, in key order.
 STALE = """

@@ -170,9 +170,13 @@ def finish_document(
                 if where not in ("query", "path") and not (where == "header" and params.is_declared(parameter["name"])):
                     continue
                 schema = params.limits(parameter["name"]).document_schema(settings)
-                description = parameter.get("schema", {}).get("description")
+                generated = parameter.get("schema", {})
+                description = generated.get("description")
                 if description is not None:
                     schema["description"] = description
+                if "enum" in generated:
+                    # A route's own values of a name lists share (sortBy).
+                    schema["enum"] = generated["enum"]
                 parameter["schema"] = schema
             for response in operation.get("responses", {}).values():
                 content = response.get("content", {})

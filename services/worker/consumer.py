@@ -36,6 +36,7 @@ from projections.store import ProjectionStore
 from services import kafka, metrics
 from services.logging import get_logger
 from services.settings import Settings
+from services.worker.day_roll import roll_quietly
 from services.worker.dead_letters import DeadLetters
 from services.worker.lag import RecordTimes
 from services.worker.open_gaps import OpenGapReport
@@ -232,6 +233,7 @@ class Worker:
                     async with self.batch_lock:
                         await self._release_stranded()
                         await self._quarantine_expired()
+                        await roll_quietly(self.conn)
                         open_gaps = await self.gaps.read(self.conn)
                     self.gaps.publish(open_gaps)
                 if prepared is None:
