@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-import asyncpg
 import msgspec
 
 from projections.figures import NO_FIGURES, Figures
@@ -111,7 +111,13 @@ class CurrencySeries(msgspec.Struct, frozen=True):
 Rows = dict[dt.date | None, Figures]
 
 
-def _from(record: asyncpg.Record, columns: Sequence[str]) -> Figures:
+class Row(Protocol):
+    """A query's row: its columns by name (an asyncpg record, or a dict)."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+def _from(record: Row, columns: Sequence[str]) -> Figures:
     return Figures(**{c: int(record[c]) for c in columns})
 
 
@@ -135,9 +141,11 @@ def _past_due_at(rows: dict[int, Rows], before: dt.date, ends: Sequence[dt.date]
     return [PastDue({n: sums[i] for n, sums in at_least.items()}) for i in range(len(ends))]
 
 
-def _series(
-    figure_records: Iterable[asyncpg.Record], past_due_records: Iterable[asyncpg.Record], periods: Sequence[Period]
+def series_from(
+    figure_records: Iterable[Row], past_due_records: Iterable[Row], periods: Sequence[Period]
 ) -> list[CurrencySeries]:
+    """Each currency's series from the rows of a figures query and of its
+    past-due query (currencies without an invoice by the range's end left out)."""
     by_currency: dict[str, Rows] = defaultdict(dict)
     for r in figure_records:
         by_currency[r["currency"]][r["day"]] = _from(r, FLOW_FIGURES)
@@ -160,7 +168,7 @@ async def tenant_series(
     conn: Connection, tenant_id: str, periods: Sequence[Period], known_at: dt.datetime | None, currency: str | None
 ) -> list[CurrencySeries]:
     args = (tenant_id, periods[0].start, periods[-1].end, known_at, currency)
-    return _series(await conn.fetch(TENANT_FIGURES, *args), await conn.fetch(TENANT_PAST_DUE, *args), periods)
+    return series_from(await conn.fetch(TENANT_FIGURES, *args), await conn.fetch(TENANT_PAST_DUE, *args), periods)
 
 
 async def customer_series(
@@ -176,4 +184,4 @@ async def customer_series(
     records = await conn.fetch(CUSTOMER_FIGURES, *args)
     if not records and not await figures.customer_exists(conn, tenant_id, customer_id):
         return None
-    return _series(records, await conn.fetch(CUSTOMER_PAST_DUE, *args), periods)
+    return series_from(records, await conn.fetch(CUSTOMER_PAST_DUE, *args), periods)

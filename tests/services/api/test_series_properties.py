@@ -1,0 +1,246 @@
+"""Property test of the series on generated histories: the fold's timeline
+sums, read as the series' queries read them, give for any period what the
+invoices themselves say — invoiced − voided equal to the change of the SENT
+figures of the point-in-time summaries at the period's ends, collected equal
+to the payments dated in it, the close equal to the point-in-time figures at
+its last day (docs/figures.md#series)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from contracts import InvoiceEvent, format_minor
+from projections.batch import InvoiceChange
+from projections.figures import NO_FIGURES, Figures, contribution
+from projections.invoice import InvoiceState
+from projections.timeline import AGING_THRESHOLDS, business_day, state_on
+from services.api.v1.series.flows import FLOW_FIGURES
+from services.api.v1.series.periods import INTERVALS, Period, periods
+from services.api.v1.series.queries import PAST_DUE_FIGURES, CurrencySeries, series_from
+from tests.factories import InvoiceBuilder, line
+from tests.projections.harness import Harness
+
+START = dt.date(2026, 3, 1)
+CUSTOMERS = ("c1", "c2")
+
+
+def at(day: int, hour: int) -> dt.datetime:
+    return dt.datetime.combine(START + dt.timedelta(days=day), dt.time(hour), dt.UTC)
+
+
+@st.composite
+def history(draw: st.DrawFn, index: int) -> list[InvoiceEvent]:
+    """One invoice's valid history, its events on non-decreasing business days."""
+    gross = draw(st.integers(0, 10**6))
+    inv = InvoiceBuilder(
+        f"inv-{index}",
+        customer=draw(st.sampled_from(CUSTOMERS)),
+        currency=draw(st.sampled_from(("EUR", "JPY"))),
+        lines=[line(net=gross, tax=0)],
+        due_date=START + dt.timedelta(days=draw(st.integers(0, 90))),
+    )
+    day = draw(st.integers(0, 60))
+    events: list[InvoiceEvent] = [inv.created(at=at(day, 1))]
+    status, paid = "DRAFT", 0
+    for hour in range(2, 2 + draw(st.integers(0, 5))):
+        day += draw(st.integers(0, 20))
+        options = ["pay"]
+        if status == "DRAFT":
+            options.append("send")
+        if not (paid >= gross if gross > 0 else (paid > 0 or status == "SENT")):
+            options.append("void")
+        action = draw(st.sampled_from(options))
+        if action == "send":
+            events.append(inv.sent(at=at(day, hour)))
+            status = "SENT"
+        elif action == "void":
+            events.append(inv.voided(at=at(day, hour)))
+            break
+        else:
+            amount = draw(st.integers(1, max(gross, 1) * 2))
+            paid += amount
+            events.append(inv.paid(format_minor(amount, inv.currency), at=at(day, hour)))
+    return events
+
+
+class Folded(msgspec.Struct):
+    """What the workers keep, summed over the batches of a harness."""
+
+    states: list[InvoiceState]
+    totals: dict[Any, Figures]
+    daily: dict[Any, Figures]
+    overdue_from: dict[Any, Figures]
+    changes: list[InvoiceChange]
+
+
+def fold(batches: list[list[InvoiceEvent]]) -> Folded:
+    harness = Harness()
+    out = Folded([], {}, {}, {}, [])
+    for batch in batches:
+        result = harness.deliver(batch)
+        for table in (out.daily, out.overdue_from):
+            for key, figures in getattr(result, "daily" if table is out.daily else "overdue_from").items():
+                table[key] = table.get(key, NO_FIGURES) + figures
+        out.changes.extend(result.changes)
+    out.totals = harness.sums["totals"]
+    out.states = list(harness.states.values())
+    return out
+
+
+def _rows(
+    sums: dict[tuple[Any, ...], Figures], names: tuple[str, ...], columns: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    return [dict(zip(names, key, strict=True)) | {c: getattr(f, c) for c in columns} for key, f in sums.items()]
+
+
+def tenant_rows(f: Folded, first: dt.date, last: dt.date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of queries.TENANT_FIGURES and TENANT_PAST_DUE."""
+    figures: dict[tuple[Any, ...], Figures] = defaultdict(Figures)
+    past_due: dict[tuple[Any, ...], Figures] = defaultdict(Figures)
+    for (_, currency, _), sums in f.totals.items():
+        figures[currency, None] += sums
+        for n in AGING_THRESHOLDS:
+            past_due[currency, n, None] += sums
+    for (_, currency, day, _), sums in f.daily.items():
+        if day >= first:
+            figures[currency, min(day, last + dt.timedelta(days=1))] += sums
+    for (_, currency, n, from_day, _), sums in f.overdue_from.items():
+        if from_day >= first:
+            past_due[currency, n, min(from_day, last + dt.timedelta(days=1))] += sums
+    return (
+        _rows(figures, ("currency", "day"), FLOW_FIGURES),
+        _rows(past_due, ("currency", "n", "day"), PAST_DUE_FIGURES),
+    )
+
+
+def customer_rows(
+    f: Folded, customer: str, first: dt.date, last: dt.date
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of queries.CUSTOMER_FIGURES and CUSTOMER_PAST_DUE."""
+    before = first - dt.timedelta(days=1)
+    figures: dict[tuple[Any, ...], Figures] = defaultdict(Figures)
+    past_due: dict[tuple[Any, ...], Figures] = defaultdict(Figures)
+    for change in f.changes:
+        if change.customer_id != customer:
+            continue
+        if change.day <= last:
+            figures[change.currency, max(change.day, before)] += change.figures
+        for n in AGING_THRESHOLDS:
+            counts_from = max(change.day, change.due_date + dt.timedelta(days=n))
+            if counts_from <= last:
+                past_due[change.currency, n, max(counts_from, before)] += change.figures
+    return (
+        _rows(figures, ("currency", "day"), FLOW_FIGURES),
+        _rows(past_due, ("currency", "n", "day"), PAST_DUE_FIGURES),
+    )
+
+
+def figures_on(state: InvoiceState, day: dt.date) -> Figures:
+    """The invoice's point-in-time figures at the end of ``day``."""
+    return contribution(state_on(state, day))
+
+
+def in_period(instant: dt.datetime | None, p: Period) -> bool:
+    return instant is not None and p.start <= business_day(instant) <= p.end
+
+
+def expected(states: list[InvoiceState], spans: list[Period]) -> dict[str, list[dict[str, Any]]]:
+    """Each currency's periods, from the invoices and their point-in-time figures."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    last = spans[-1].end
+    for currency in sorted({s.currency for s in states if business_day(s.created_at or at(0, 0)) <= last}):
+        mine = [s for s in states if s.currency == currency]
+        rows = []
+        for p in spans:
+            sent_now = sum((figures_on(s, p.end) for s in mine), NO_FIGURES)
+            sent_before = sum((figures_on(s, p.start - dt.timedelta(days=1)) for s in mine), NO_FIGURES)
+            sent = [s for s in mine if in_period(s.sent_at, p)]
+            voided = [s for s in mine if s.sent_at is not None and in_period(s.voided_at, p)]
+            overdue = [
+                (s, figures_on(s, p.end)) for s in mine if figures_on(s, p.end).receivable_count and s.due_date < p.end
+            ]
+            aging = [
+                (
+                    sum(1 for s, _ in overdue if low <= (p.end - s.due_date).days <= high),
+                    sum(f.receivable_balance for s, f in overdue if low <= (p.end - s.due_date).days <= high),
+                )
+                for low, high in ((1, 30), (31, 60), (61, 90), (91, 10**6))
+            ]
+            rows.append(
+                {
+                    "invoiced": (len(sent), sum(s.gross for s in sent)),
+                    "voided": (len(voided), sum(s.gross for s in voided)),
+                    "invoiced - voided": (
+                        sent_now.sent_count - sent_before.sent_count,
+                        sent_now.sent_gross - sent_before.sent_gross,
+                    ),
+                    "collected": sum(
+                        amount
+                        for s in mine
+                        for paid_at, amount in zip(s.payment_times, s.payment_amounts, strict=True)
+                        if in_period(paid_at, p)
+                    ),
+                    "receivable": (sent_now.receivable_count, sent_now.receivable_balance),
+                    "overdue": (len(overdue), sum(f.receivable_balance for _, f in overdue)),
+                    "aging": aging,
+                }
+            )
+        out[currency] = rows
+    return out
+
+
+def answered(found: list[CurrencySeries]) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for s in found:
+        rows = []
+        for p in s.periods:
+            overdue = p.past_due.overdue()
+            rows.append(
+                {
+                    "invoiced": (p.invoiced_count, p.invoiced_gross),
+                    "voided": (p.voided_count, p.voided_gross),
+                    "invoiced - voided": (p.invoiced_count - p.voided_count, p.invoiced_gross - p.voided_gross),
+                    "collected": p.collected,
+                    "receivable": (p.receivable_count, p.receivable_balance),
+                    "overdue": (overdue.receivable_count, overdue.receivable_balance),
+                    "aging": p.past_due.aging(),
+                }
+            )
+        out[s.currency] = rows
+    return out
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[list[InvoiceEvent]]:
+    """Generated histories, delivered in order in batches of any size."""
+    events = [e for i in range(draw(st.integers(1, 6))) for e in draw(history(i))]
+    cuts = sorted(draw(st.lists(st.integers(1, len(events)), max_size=3)))
+    return [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)], strict=True) if a < b]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    delivered=batches(),
+    first=st.integers(0, 100),
+    length=st.integers(0, 120),
+    interval=st.sampled_from(INTERVALS),
+)
+def test_every_period_agrees_with_the_invoices_and_the_point_in_time_figures(
+    delivered: list[list[InvoiceEvent]], first: int, length: int, interval: str
+) -> None:
+    folded = fold(delivered)
+    start = START + dt.timedelta(days=first - 10)
+    spans = periods(start, start + dt.timedelta(days=length), interval)
+    end = spans[-1].end
+
+    assert answered(series_from(*tenant_rows(folded, start, end), spans)) == expected(folded.states, spans)
+    for customer in CUSTOMERS:
+        mine = [s for s in folded.states if s.customer_id == customer]
+        found = series_from(*customer_rows(folded, customer, start, end), spans)
+        assert answered(found) == expected(mine, spans)
