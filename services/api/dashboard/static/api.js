@@ -36,15 +36,20 @@ export async function getJson(path, params = {}) {
   };
 }
 
-// Follows /v1/stream: onChange(change) per event, onState("live" | "reconnecting").
-// EventSource cannot send headers, so each connection opens with a short-lived
-// token from POST /v1/stream/tokens (the key never goes into a URL); a dropped
-// stream gets a new token and resumes after the last event it saw.
+// Follows /v1/stream (docs/stream.md): onChange(event) for each `change` or
+// `refetch` (their data: {position, currencies?, customers?}), and after a
+// connection that may have missed some; onState("live" | "reconnecting").
+// EventSource cannot send headers, so a connection opens with a short-lived
+// token from POST /v1/stream/tokens (the key never goes into a URL). The
+// browser reconnects by itself with Last-Event-ID; once the stream is closed
+// for good (e.g. the token expired), a new token opens a new one.
 export function follow(onChange, onState) {
   let source = null;
-  let lastEventId = "";
   let stopped = false;
+  let opened = false;
   let delay = 500;
+
+  const changed = (event) => onChange(JSON.parse(event.data));
 
   async function open() {
     if (stopped) return;
@@ -54,32 +59,28 @@ export function follow(onChange, onState) {
       const { token } = await response.json();
       const url = new URL("/v1/stream", location.origin);
       url.searchParams.set("token", token);
-      if (lastEventId) url.searchParams.set("lastEventId", lastEventId);
       source = new EventSource(url);
-      source.onopen = () => {
+      source.addEventListener("ready", (event) => {
         delay = 500;
         onState("live");
-      };
-      const changed = (event) => {
-        lastEventId = event.lastEventId || lastEventId;
-        onChange(event.data ? JSON.parse(event.data) : {});
-      };
-      source.onmessage = changed;
+        // A new stream does not resume the last one: whatever changed in between is unknown.
+        if (opened) changed(event);
+        opened = true;
+      });
       source.addEventListener("change", changed);
-      // Fell too far behind: the server asks for a full refetch.
       source.addEventListener("refetch", changed);
       source.onerror = () => {
-        source.close();
-        retry();
+        onState("reconnecting");
+        if (source.readyState === EventSource.CLOSED) retry();
       };
     } catch {
+      onState("reconnecting");
       retry();
     }
   }
 
   function retry() {
     if (stopped) return;
-    onState("reconnecting");
     setTimeout(open, delay);
     delay = Math.min(delay * 2, 15000);
   }

@@ -4,7 +4,8 @@ import { ApiError, apiKey, follow, getJson } from "./api.js";
 import { trendChart } from "./chart.js";
 import { byId, el } from "./dom.js";
 
-const state = { asOf: "", currency: "", query: "", stop: null };
+// position: the newest the stream announced; every read waits for it (minPosition).
+const state = { asOf: "", currency: "", query: "", position: "", stop: null };
 
 // "1234567.89" -> "1,234,567.89": digits grouped as text, never through a float.
 export function grouped(amount) {
@@ -14,8 +15,9 @@ export function grouped(amount) {
   return sign + digits + (fraction === undefined ? "" : `.${fraction}`);
 }
 
-const money = (amount, currency) =>
-  el("span", { class: "money" }, el("span", { class: "amount", text: grouped(amount) }), " ", el("abbr", { class: "code", text: currency }));
+const amount = (value) => el("span", { class: "amount", text: grouped(value) });
+// In tables, where rows of several currencies could meet, the code goes with it.
+const money = (value, currency) => el("span", { class: "money" }, amount(value), " ", el("span", { class: "code", text: currency }));
 const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
 
 function utcToday() {
@@ -43,10 +45,10 @@ function reflects({ position, eventTime }) {
   byId("fetched").dateTime = now.toISOString();
 }
 
-function figure(name, label, amount, currency, detail) {
+function figure(name, label, value, detail) {
   return el("div", { class: "figure" },
     el("dt", { text: label }),
-    el("dd", { dataset: { figure: name } }, money(amount, currency)),
+    el("dd", { dataset: { figure: name } }, amount(value)),
     detail ? el("dd", { class: "detail", text: detail }) : null,
   );
 }
@@ -55,10 +57,10 @@ function card(s) {
   return el("article", { class: "card", dataset: { currency: s.currency }, "aria-labelledby": `card-${s.currency}` },
     el("h3", { id: `card-${s.currency}` }, s.currency, " ", el("span", { class: "symbol", text: s.currencySymbol })),
     el("dl", {},
-      figure("receivable", "Receivable", s.receivable.balance, s.currency, plural(s.receivable.count, "invoice")),
-      figure("overdue", "Overdue", s.overdue.balance, s.currency, plural(s.overdue.count, "invoice")),
-      figure("collected", "Collected", s.collected, s.currency),
-      figure("revenue", "Revenue", s.revenue, s.currency),
+      figure("receivable", "Receivable", s.receivable.balance, plural(s.receivable.count, "invoice")),
+      figure("overdue", "Overdue", s.overdue.balance, plural(s.overdue.count, "invoice")),
+      figure("collected", "Collected", s.collected),
+      figure("revenue", "Revenue", s.revenue),
     ),
   );
 }
@@ -74,7 +76,7 @@ function aging(s) {
       return el("li", { dataset: { bucket: b.bucket } },
         el("span", { class: "bucket", text: `${b.bucket} days` }),
         el("span", { class: "track", "aria-hidden": "true" }, bar),
-        el("span", { class: "value" }, money(b.amount, s.currency), el("span", { class: "count", text: ` · ${plural(b.count, "invoice")}` })),
+        el("span", { class: "value" }, amount(b.amount), el("span", { class: "count", text: ` · ${plural(b.count, "invoice")}` })),
       );
     })),
   );
@@ -87,7 +89,7 @@ function chooseCurrency(currencies) {
 }
 
 async function loadFigures() {
-  const answer = await getJson("/v1/summary", { asOf: state.asOf });
+  const answer = await getJson("/v1/summary", { asOf: state.asOf, minPosition: state.position });
   const summaries = answer.body.summaries;
   byId("as-of").value = answer.body.asOf;
   byId("cards").replaceChildren(...summaries.map(card));
@@ -104,7 +106,9 @@ async function loadTrend(asOf) {
   if (!state.currency) return figureEl.replaceChildren();
   const [year, monthNumber] = asOf.split("-").map(Number);
   const first = new Date(Date.UTC(year, monthNumber - 12, 1)).toISOString().slice(0, 10);
-  const answer = await getJson("/v1/summary/series", { from: first, to: asOf, interval: "month", currency: state.currency });
+  const answer = await getJson("/v1/summary/series", {
+    from: first, to: asOf, interval: "month", currency: state.currency, minPosition: state.position,
+  });
   const series = answer.body.series.find((s) => s.currency === state.currency);
   figureEl.replaceChildren(...(series ? trendChart(series.periods, state.currency) : []));
 }
@@ -113,7 +117,8 @@ async function loadDebtors() {
   const body = byId("debtors").tBodies[0];
   if (!state.currency) return body.replaceChildren();
   const answer = await getJson("/v1/customers", {
-    currency: state.currency, sortBy: "overdueBalance", sortOrder: "desc", limit: 10, asOf: state.asOf,
+    currency: state.currency, sortBy: "overdueBalance", sortOrder: "DESC", limit: 10, asOf: state.asOf,
+    minPosition: state.position,
   });
   body.replaceChildren(...answer.body.items.map((c) => el("tr", { dataset: { customer: c.customerId } },
     el("th", { scope: "row" }, c.customerName || c.customerId, c.customerName ? el("span", { class: "id", text: ` ${c.customerId}` }) : null),
@@ -130,7 +135,7 @@ async function loadInvoices() {
     byId("search-count").textContent = "";
     return body.replaceChildren();
   }
-  const answer = await getJson("/v1/invoices", { search: state.query, limit: 20 });
+  const answer = await getJson("/v1/invoices", { search: state.query, limit: 20, minPosition: state.position });
   const { items, pagination } = answer.body;
   byId("search-count").textContent = `${plural(pagination.totalResultSize, "invoice")} found${pagination.totalResultSize > items.length ? `, the first ${items.length} shown` : ""}.`;
   body.replaceChildren(...items.map((i) => el("tr", { dataset: { invoice: i.id } },
@@ -143,28 +148,36 @@ async function loadInvoices() {
   )));
 }
 
-// One refresh at a time; changes arriving meanwhile cause one more, not one each.
+// One refresh at a time; changes arriving meanwhile cause one more, not one
+// each. The trend and the debtors are read again only when their currency
+// changed (a change names its currencies; a refetch or a new stream does not).
 let running = null;
-let again = false;
-async function refresh() {
+let again = null;
+async function refresh(currencies = null) {
+  const wanted = { all: currencies === null || currencies.includes(state.currency) };
   if (running) {
-    again = true;
+    again = { all: Boolean(again?.all || wanted.all) };
     return running;
   }
   running = (async () => {
-    do {
-      again = false;
+    for (let next = wanted; next; next = again) {
+      again = null;
       try {
         const asOf = await loadFigures();
-        await Promise.all([loadTrend(asOf), loadDebtors(), loadInvoices()]);
+        await Promise.all(next.all ? [loadTrend(asOf), loadDebtors(), loadInvoices()] : [loadInvoices()]);
         showError(null);
       } catch (error) {
         showError(error);
       }
-    } while (again);
+    }
     running = null;
   })();
   return running;
+}
+
+function changed(event) {
+  if (event.position) state.position = event.position;
+  refresh(event.currencies || null);
 }
 
 function setLive(liveState) {
@@ -180,7 +193,7 @@ function signedIn() {
   byId("key").placeholder = "key saved for this tab";
   refresh();
   state.stop?.();
-  state.stop = follow(() => refresh(), setLive);
+  state.stop = follow(changed, setLive);
 }
 
 function signedOut(message) {

@@ -16,7 +16,7 @@ const SERIES = [
 export function figures(period) {
   return {
     invoiced: period.invoiced.grossTotal,
-    collected: typeof period.collected === "string" ? period.collected : period.collected.amount,
+    collected: period.collected,
     closing: period.closing.receivable.balance,
   };
 }
