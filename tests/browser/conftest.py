@@ -58,14 +58,13 @@ async def offline_page(browser: Browser, viewport: dict[str, int]) -> tuple[Brow
 
 
 @pytest.fixture
-async def desktop(browser: Browser) -> AsyncIterator[tuple[Page, Offline]]:
-    context, page, seen = await offline_page(browser, DESKTOP)
-    yield page, seen
-    await context.close()
+def viewport() -> dict[str, int]:
+    """Desktop width; a test takes a phone's with ``@pytest.mark.parametrize("viewport", [PHONE])``."""
+    return DESKTOP
 
 
 @pytest.fixture
-async def phone(browser: Browser) -> AsyncIterator[tuple[Page, Offline]]:
-    context, page, seen = await offline_page(browser, PHONE)
+async def browsing(browser: Browser, viewport: dict[str, int]) -> AsyncIterator[tuple[Page, Offline]]:
+    context, page, seen = await offline_page(browser, viewport)
     yield page, seen
     await context.close()

@@ -15,14 +15,14 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 @pytest.mark.parametrize("path", ["/schema", "/schema/swagger"])
 async def test_the_reference_lists_every_operation_offline(
-    api_url: str, desktop: tuple[Page, Offline], path: str
+    api_url: str, browsing: tuple[Page, Offline], path: str
 ) -> None:
     async with httpx.AsyncClient(base_url=api_url) as http:
         document = (await http.get("/schema/openapi.json")).json()
     operations = [
         (method.upper(), route) for route, item in document["paths"].items() for method in item if method in METHODS
     ]
-    page, seen = desktop
+    page, seen = browsing
 
     await page.goto(api_url + path)
 
