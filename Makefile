@@ -22,6 +22,7 @@ help:
 	@echo "make faults     the long fault soak (FAULT_ROUNDS, FAULT_INVOICES): per-scenario table"
 	@echo "make bench      quick benchmarks (~6 min): ingest, replay, read, freshness, scaling -> bench-report/"
 	@echo "make bench-full the same at full sizes (1M-5M events, ~40 min); BENCH_ARGS=\"--only read,replay\""
+	@echo "make bench-profile  one worker's time per event by stage and SQL statement (PROFILE_EVENTS)"
 	@echo "make stack | status | stop   the local Kafka + PostgreSQL"
 	@echo "make clean      stop the stack and delete .stack and .venv"
 
@@ -90,6 +91,12 @@ bench: stack $(BENCH_STAMP)
 bench-full: stack $(BENCH_STAMP)
 	@set -a; eval "$$($(STACK) env)"; set +a; \
 	$(PY) -m bench --full $(BENCH_ARGS)
+
+PROFILE_EVENTS ?= 100000
+.PHONY: bench-profile
+bench-profile: stack $(BENCH_STAMP)
+	@set -a; eval "$$($(STACK) env)"; set +a; \
+	$(PY) -m bench.profile --events $(PROFILE_EVENTS)
 
 FUZZ_SECONDS ?= 600
 fuzz: install

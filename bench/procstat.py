@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -188,3 +188,13 @@ def stack_groups(
         return found
 
     return groups
+
+
+def cpu_per_event(shares: Sequence[CpuShare], seconds: float, events: int) -> list[tuple[str, float]]:
+    """Each process group's CPU in microseconds per event over a run of
+    ``seconds`` that handled ``events``, then the sum of the run's own groups
+    (the machine's other users and the idle time left out)."""
+    own = [
+        (s.group, s.cpu_percent / 100 * seconds * 1e6 / max(events, 1)) for s in shares if s.group not in (OTHERS, IDLE)
+    ]
+    return [*own, ("all of the run's processes", sum(v for _, v in own))]

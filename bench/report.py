@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from bench.procstat import IDLE, OTHERS, CpuShare
+from bench.procstat import IDLE, OTHERS, CpuShare, cpu_per_event
 from bench.stats import median, ratio
 
 if TYPE_CHECKING:
@@ -20,6 +20,8 @@ INGEST_MIN_RATE = 50_000
 INGEST_MIN_RATIO = 20
 REPLAY_MIN_RATE = 200_000
 MAX_RSS_MB = 500
+# Issue 16: the whole pipeline's CPU (service, PostgreSQL, Kafka) per ingested event.
+INGEST_MAX_CPU_US = 45
 READ_MAX_P99_MS = 10
 READ_MIN_RPS = 3_000
 READ_MIN_RATIO = 20
@@ -128,6 +130,37 @@ def cpu_table(shares: Sequence[CpuShare], cores: int) -> str:
     rows.append(("**benchmark and stack processes**", "", f"{total:.0f}%", f"{total / max(cores, 1):.0f}%"))
     rows += [(s.group, "", f"{s.cpu_percent:.0f}%", f"{s.cpu_percent / max(cores, 1):.0f}%") for s in rest]
     return table(("process group", "processes", "CPU (% of one core)", f"share of the {cores} cores"), rows)
+
+
+CPU_KINDS = ("service (python)", "PostgreSQL", "Kafka", "harness and API")
+
+
+def cpu_kinds(shares: Sequence[CpuShare], seconds: float, events: int) -> dict[str, float]:
+    """CPU µs per event by kind of process: the service's worker or replay
+    processes, PostgreSQL (backends and background), Kafka, the harness and
+    the API that watch the run; then all of them."""
+    found = dict.fromkeys(CPU_KINDS, 0.0)
+    for group, us in cpu_per_event(shares, seconds, events)[:-1]:
+        if group.startswith("postgres"):
+            found["PostgreSQL"] += us
+        elif group.startswith("kafka"):
+            found["Kafka"] += us
+        elif "harness" in group or "api" in group:
+            found["harness and API"] += us
+        else:
+            found["service (python)"] += us
+    # What the pipeline costs: the watchers are the benchmark's, not the service's.
+    found["all"] = found["service (python)"] + found["PostgreSQL"] + found["Kafka"]
+    return found
+
+
+def cpu_per_event_table(rows: Sequence[tuple[str, Sequence[CpuShare], float, int]]) -> str:
+    """One row per (run, CPU shares, seconds, events): µs per event by kind."""
+    body = []
+    for label, shares, seconds, events in rows:
+        kinds = cpu_kinds(shares, seconds, events)
+        body.append((label, *(f"{kinds[k]:.1f}" for k in (*CPU_KINDS, "all"))))
+    return table(("run", *(f"{k} µs/event" for k in CPU_KINDS), "service + PostgreSQL + Kafka µs/event"), body)
 
 
 def _endpoint(results: Results, endpoint: str, app: str) -> list[Any]:
@@ -268,6 +301,18 @@ def summary_lines(results: Results) -> list[Line]:
                 None if rss is None else rss <= MAX_RSS_MB,
             )
         )
+        middle = _median_run(runs, lambda r: r.events_per_second or 0)
+        if middle.cpu:
+            cpu_us = cpu_kinds(middle.cpu, middle.wall_seconds, middle.events)["all"]
+            lines.append(
+                Line(
+                    "Ingest CPU per event, service + PostgreSQL + Kafka (µs)",
+                    f"{cpu_us:.0f}",
+                    "median run",
+                    f"≤ {INGEST_MAX_CPU_US}",
+                    cpu_us <= INGEST_MAX_CPU_US,
+                )
+            )
         lines += ingest_before_lines(results)
         if results.ingest.baseline:
             base = _med([b.events_per_second for b in results.ingest.baseline])
@@ -517,6 +562,20 @@ def _ingest(results: Results) -> list[str]:
     if section.runs:
         middle = _median_run(section.runs, lambda r: r.events_per_second or 0)
         out += ["CPU during the median ingest run (1 worker):", "", cpu_table(middle.cpu, cores), ""]
+        per_event = [("now, median run", middle.cpu, middle.wall_seconds, middle.events)]
+        if section.before:
+            earlier = _median_run(section.before, lambda r: r.events_per_second or 0)
+            per_event.append((f"{section.before_rev}, median run", earlier.cpu, earlier.wall_seconds, earlier.events))
+        if section.baseline:
+            base = _median_run(section.baseline, lambda r: r.events_per_second or 0)
+            per_event.append(("baseline projector, median run", base.cpu, base.wall_seconds, base.events))
+        out += [
+            "CPU per event (each group's CPU over the run's wall time ÷ its events; `make bench-profile` breaks the "
+            "worker's and PostgreSQL's down by stage and statement):",
+            "",
+            cpu_per_event_table(per_event),
+            "",
+        ]
     if section.baseline:
         middle_b = _median_run(section.baseline, lambda r: r.events_per_second or 0)
         out += ["CPU during the median baseline run:", "", cpu_table(middle_b.cpu, cores), ""]
@@ -584,6 +643,12 @@ def _replay(results: Results) -> list[str]:
         if size.runs:
             middle = _median_run(size.runs, lambda r: r.events_per_second)
             out += ["CPU during the median run:", "", cpu_table(middle.cpu, cores), ""]
+            out += [
+                "CPU per event of the median run:",
+                "",
+                cpu_per_event_table([(f"replay {size.events:,}", middle.cpu, middle.seconds, middle.events)]),
+                "",
+            ]
     return out
 
 
@@ -728,6 +793,13 @@ def _scaling(results: Results) -> list[str]:
             rate = _med([r.events_per_second for r in runs])
             rows.append((workers, number(rate), times(ratio(rate or 0, one or 0)), runs_text(len(runs))))
         out += [table(("workers", "events/s", "vs 1 worker", "runs"), rows), ""]
+        per_event = [
+            (f"{workers} worker(s), median run", m.cpu, m.wall_seconds, m.events)
+            for workers, runs in sorted(results.scaling.items(), key=lambda kv: int(kv[0]))
+            if runs
+            for m in [_median_run(runs, lambda r: r.events_per_second or 0)]
+        ]
+        out += ["CPU per event at each worker count:", "", cpu_per_event_table(per_event), ""]
         for workers, runs in sorted(results.scaling.items(), key=lambda kv: int(kv[0])):
             if int(workers) > 1 and runs:
                 middle = _median_run(runs, lambda r: r.events_per_second or 0)
