@@ -187,7 +187,9 @@ class Hub:
                 log.timer.cancel()
 
     def token(self, position: Mapping[int, int]) -> str:
-        return position_token(self.topic, position)
+        # Nothing applied yet is still a position (an empty event id would
+        # make a browser resume as a new client).
+        return position_token(self.topic, position or {0: 0})
 
     # Notices ---------------------------------------------------------------
 

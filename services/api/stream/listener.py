@@ -24,6 +24,7 @@ from services.logging import get_logger
 log = get_logger("api.stream")
 
 CHECK_SECONDS = 15.0
+FIRST_LISTEN_WAIT_SECONDS = 2.0
 CHECK_TIMEOUT_SECONDS = 5.0
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 # How the connection shows in pg_stat_activity.
@@ -35,6 +36,8 @@ class Listener:
         self.database_url = database_url
         self.hub = hub
         self.connection: asyncpg.Connection | None = None
+        # Set once the first LISTEN is in place.
+        self.ready = asyncio.Event()
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting."""
@@ -63,6 +66,7 @@ class Listener:
         self.hub.listening = True
         # Whoever subscribed before (none at start-up) may have missed notices.
         self.hub.refetch_everyone("reconnect", positions.next_offsets)
+        self.ready.set()
         while not lost.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CHECK_SECONDS):
@@ -91,6 +95,11 @@ async def listening(app: Litestar) -> AsyncIterator[None]:
     """A lifespan: the listen connection runs while the application does."""
     listener = Listener(app.state.settings.database_url, app.state.stream_hub)
     task = asyncio.create_task(listener.run())
+    # Serve once listening (resumes then know their history), or soon anyway:
+    # the API starts while the database is down, and so do its streams.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(FIRST_LISTEN_WAIT_SECONDS):
+            await listener.ready.wait()
     try:
         yield
     finally:

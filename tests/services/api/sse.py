@@ -47,10 +47,6 @@ class SseClient:
         return found
 
     async def read(self, response: httpx.Response) -> None:
-        self.status, self.headers = response.status_code, response.headers
-        if response.status_code != 200:
-            self.body = (await response.aread()).decode()
-            return
         fields: dict[str, str] = {}
         async for line in response.aiter_lines():
             if line == "":
@@ -75,6 +71,9 @@ async def subscribed(
         httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(10, read=None)) as http,
         http.stream("GET", "/v1/stream", headers=headers, params=params) as response,
     ):
+        client.status, client.headers = response.status_code, response.headers
+        if response.status_code != 200:
+            client.body = (await response.aread()).decode()
         task = asyncio.create_task(client.read(response))
         try:
             yield client
