@@ -66,8 +66,10 @@ class Dashboard:
 
     async def open(self) -> None:
         await self.page.goto(self.api_url + "/dashboard")
-        await self.page.get_by_label("API key").fill(self.key)
-        await self.page.get_by_role("button", name="Open").click()
+        # By keyboard: the key field takes focus, Enter opens.
+        await expect(self.page.get_by_label("API key")).to_be_focused()
+        await self.page.keyboard.type(self.key)
+        await self.page.keyboard.press("Enter")
         await expect(self.page.locator(".card").first).to_be_visible()
 
     def figure(self, currency: str, name: str) -> Any:
