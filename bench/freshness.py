@@ -5,7 +5,12 @@ A paced publisher (bench/paced_publisher.py, its own process) sends at
 partition and offset the broker acknowledged. Meanwhile the harness polls
 ``/invoices/summary`` every few milliseconds and keeps each answer's
 ``X-Projection-Position`` with the time the answer arrived. An event is
-visible at the first answer whose next offset of its partition is past it."""
+visible at the first answer whose next offset of its partition is past it.
+
+``run`` then measures the same again while the read benchmark's load
+generator (bench/loadgen.py: wrk, or its asyncio fallback) keeps the same API
+process busy with summary requests for the whole paced run: the freshness a
+reader sees when the API is serving, and what the API serves meanwhile."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import msgspec
 from bench import loading, streams
 from bench.config import SEED, Context
 from bench.lab import Process, api_positions
+from bench.loadgen import LoadResult, load
 from bench.procstat import CpuSampler, CpuShare, stack_groups
 from bench.stats import percentile
 
@@ -44,6 +50,21 @@ class FreshnessResult(msgspec.Struct, frozen=True):
     # line is a worker falling behind the publisher.
     series: list[tuple[float, float]]
     cpu: list[CpuShare]
+    # Set when the API served the read load during the paced run.
+    load: LoadResult | None = None
+    load_paths: list[str] = msgspec.field(default_factory=list)
+    # The same measurement while the API served the read load.
+    under_load: FreshnessResult | None = None
+
+
+# Customers of the queried tenant whose summaries the read load asks for.
+LOAD_CUSTOMERS = 20
+
+
+def load_paths() -> list[str]:
+    """The summaries the read benchmark loads: the tenant's, and its customers'."""
+    customers = [streams.customer_id(0, index) for index in range(LOAD_CUSTOMERS)]
+    return ["/invoices/summary", "/v1/summary", *(f"/customers/{c}/invoices/summary" for c in customers)]
 
 
 def visibility_latencies(
@@ -75,9 +96,17 @@ def visibility_latencies(
 
 
 async def run(ctx: Context) -> FreshnessResult:
+    """Freshness on a quiet API, then while it serves the read load."""
+    quiet = await paced(ctx)
+    loaded = await paced(ctx, under_load=True)
+    return msgspec.structs.replace(quiet, under_load=loaded)
+
+
+async def paced(ctx: Context, under_load: bool = False) -> FreshnessResult:
     lab, sizes = ctx.lab, ctx.sizes
     url = await lab.database("fresh")
     topic = await lab.topic("fresh")
+    reading: asyncio.Task[LoadResult] | None = None
     settings = lab.settings(url, topic, consumer_group=f"bench-{uuid.uuid4().hex[:8]}")
     key = await lab.api_key(url, streams.LARGEST_TENANT)
     api, api_url = await lab.api("fresh-api", settings)
@@ -126,11 +155,18 @@ async def run(ctx: Context) -> FreshnessResult:
             }
             sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database, lambda: names))
             sampler.start()
+            if under_load:
+                # As long as the paced run; the few polls after it see an idle API.
+                seconds = float(sizes.freshness_seconds)
+                reading = asyncio.create_task(
+                    load(api_url, load_paths(), key, seconds, sizes.read_connections, ctx.use_wrk)
+                )
             observations: list[tuple[float, dict[int, int]]] = []
             while publisher.running():
                 positions = await api_positions(client, api_url, key)
                 observations.append((time.monotonic(), positions))
                 await asyncio.sleep(POLL_SECONDS)
+            served = None if reading is None else await reading
             cpu = await sampler.stop()
             if await publisher.wait_async() != 0:
                 raise RuntimeError(f"paced publisher failed:\n{publisher.tail()}")
@@ -148,6 +184,8 @@ async def run(ctx: Context) -> FreshnessResult:
                     break
                 await asyncio.sleep(POLL_SECONDS)
     finally:
+        if reading is not None and not reading.done():
+            reading.cancel()
         if publisher is not None:
             publisher.stop()
         worker.stop()
@@ -172,4 +210,6 @@ async def run(ctx: Context) -> FreshnessResult:
         latencies_ms=sorted(latencies),
         series=series,
         cpu=cpu,
+        load=served,
+        load_paths=load_paths() if under_load else [],
     )

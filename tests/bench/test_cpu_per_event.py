@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from bench import report
+from bench.freshness import FreshnessResult, load_paths
+from bench.loadgen import LoadResult
 from bench.procstat import IDLE, OTHERS, CpuShare, cpu_per_event
 from bench.profile import Profile, statement_name
+from tests.bench.test_bench_helpers import _results
 
 SHARES = [
     CpuShare("billing worker (python)", 80.0, 1),
@@ -58,3 +62,35 @@ def test_a_stage_inside_another_is_left_out_of_its_parent() -> None:
     with profile.stage("inner", [3]):
         pass
     assert profile.stages["inner"].calls == 2 and profile.stages["inner"].rows == 10
+
+
+def _paced(p99_ms: float, served: LoadResult | None = None) -> FreshnessResult:
+    return FreshnessResult(
+        target_rate=5_000,
+        achieved_rate=4_990.0,
+        seconds=10.0,
+        samples=100,
+        visible=100,
+        p50_ms=p99_ms / 2,
+        p90_ms=p99_ms * 0.9,
+        p99_ms=p99_ms,
+        max_ms=p99_ms,
+        polls=2_000,
+        latencies_ms=[],
+        series=[],
+        cpu=SHARES,
+        load=served,
+        load_paths=load_paths() if served else [],
+    )
+
+
+def test_freshness_under_the_read_load_is_judged_beside_the_quiet_figure() -> None:
+    served = LoadResult("wrk", 12_000, 10.0, 1_200.0, 8.0, 12.0, 20.0, 40.0, 0)
+    results = msgspec.structs.replace(
+        _results(12_000, 1_000), freshness=msgspec.structs.replace(_paced(300.0), under_load=_paced(700.0, served))
+    )
+    text = report.render(results, [])
+    assert "| Freshness at 4,990 events/s: p99 | 300 ms |" in text
+    assert "| Freshness at 4,990 events/s while the API serves 1,200 reads/s: p99 | 700 ms |" in text
+    assert "**not met**" in text.split("while the API serves 1,200 reads/s: p99")[1].splitlines()[0]
+    assert "1,200 requests/s, p50 8.00 ms, p99 20.00 ms, 0 errors" in text
