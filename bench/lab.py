@@ -201,6 +201,8 @@ class Lab:
             "consumer_group": f"{topic}-group",
             "worker_metrics_port": 0,
             "api_port": free_port(),
+            # One API process (what each figure is per); bench/read.py also measures N.
+            "api_workers": 1,
         }
         return Settings.from_env({}, **{**values, **overrides})
 
