@@ -54,6 +54,11 @@ async def offline_page(browser: Browser, viewport: dict[str, int]) -> tuple[Brow
     page = await context.new_page()
     page.on("console", lambda message: seen.errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    # The console says "status of 500" without the address: name it.
+    page.on(
+        "response",
+        lambda response: seen.errors.append(f"{response.status} {response.url}") if response.status >= 500 else None,
+    )
     return context, page, seen
 
 
