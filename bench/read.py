@@ -1,6 +1,8 @@
 """Read: latency and throughput of the summaries from one ``billing api``
 process, against the request-time aggregation baseline (bench/baseline_api.py),
-both loaded identically by the same load generator on loopback.
+both loaded identically by the same load generator on loopback; and the
+unfiltered and per-customer summaries from one process against one per
+usable core (``billing api --workers N``, measure_processes).
 
 The queried tenant is the largest one (~20% of the invoices): the worst case
 for aggregating at request time, an ordinary day for summary rows. The
@@ -22,6 +24,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
+from statistics import median
 
 import asyncpg
 import httpx
@@ -31,7 +34,7 @@ from bench import loading, streams, timelines
 from bench.config import SEED, Context, Sizes
 from bench.lab import Process
 from bench.loadgen import LoadResult, load
-from bench.procstat import CpuSampler, CpuShare, cpu_ticks, stack_groups
+from bench.procstat import CpuSampler, CpuShare, cpu_ticks, processes, stack_groups
 from bench.report import (
     FILTERED,
     FILTERED_CUSTOMER,
@@ -44,10 +47,16 @@ from bench.report import (
     V1_CURRENT,
     V1_MIDDLE,
     V1_SUMMARIES,
+    _med,
     milliseconds,
+    number,
+    table,
 )
+from services.api.server import usable_cores
 
 APPS = ("product", "baseline")
+# Served by 1 and by N API processes (measure_processes).
+PROCESS_ENDPOINTS = ("unfiltered summary", "per-customer summary")
 # What one Litestar process on this machine serves at best: a constant JSON
 # body from the baseline app (same server, event loop and framework, no
 # database, no auth). It bounds what any endpoint of one API process can do.
@@ -100,10 +109,20 @@ class ReadDataset(msgspec.Struct, frozen=True):
     rows_unknown: dict[str, int] = msgspec.field(default_factory=dict)
 
 
+class ProcessesRuns(msgspec.Struct, frozen=True):
+    """One endpoint served by ``processes`` API processes on one port."""
+
+    endpoint: str
+    processes: int
+    runs: list[LoadResult]
+    cpu: list[CpuShare]  # during the last run
+
+
 class ReadResult(msgspec.Struct, frozen=True):
     dataset: ReadDataset
     endpoints: list[EndpointRuns]
     tool: str
+    processes: list[ProcessesRuns] = msgspec.field(default_factory=list)
 
 
 class Apps(msgspec.Struct):
@@ -369,6 +388,130 @@ async def measure(ctx: Context, apps: Apps, endpoints: list[str], runs: int, sec
 
 def _one(pid: int, label: str) -> Callable[[], dict[int, str]]:
     return lambda: {pid: label}
+
+
+def _family(pid: int, label: str) -> Callable[[], dict[int, str]]:
+    """A process and its children (``billing api --workers N``: the supervisor and the API processes)."""
+    return lambda: {pid: label, **{child: label for child, parent, _ in processes() if parent == pid}}
+
+
+def _family_ticks(pid: int) -> int | None:
+    ticks = [cpu_ticks(member) for member in _family(pid, "")()]
+    return None if ticks[0] is None else sum(t for t in ticks if t is not None)
+
+
+async def settle_family(process: Process, max_seconds: float = 120.0) -> None:
+    """``settle`` for a process and its children."""
+    deadline = time.monotonic() + max_seconds
+    before = _family_ticks(process.pid)
+    while before is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        after = _family_ticks(process.pid)
+        if after is None or after - before <= 2:
+            return
+        before = after
+
+
+async def measure_processes(ctx: Context, apps: Apps, runs: int, seconds: float) -> list[ProcessesRuns]:
+    """PROCESS_ENDPOINTS served by one API process (the product app of the
+    other runs) and by ``billing api --workers N`` (N: the usable cores) on
+    the same data, runs alternating between the two."""
+    many = usable_cores()
+    if many < 2:
+        return []
+    lab = ctx.lab
+    process, url = await lab.api(f"read-api-{many}-processes", lab.settings(apps.url, api_workers=many))
+    served = ((1, apps.product, apps.product_url), (many, process, url))
+    database = apps.url.rpartition("/")[2]
+    paths = endpoint_paths(ctx, apps)
+    results: list[ProcessesRuns] = []
+    try:
+        for endpoint in PROCESS_ENDPOINTS:
+            measured: dict[int, list[LoadResult]] = {count: [] for count, _, _ in served}
+            cpu: dict[int, list[CpuShare]] = {}
+            for _, api, base in served:
+                await load(base, paths[endpoint], apps.key, 1, ctx.sizes.read_connections, ctx.use_wrk)
+                await settle_family(api)
+            for _ in range(runs):
+                for count, api, base in served:
+                    label = f"billing api, {count} process{'es' if count > 1 else ''} (python)"
+                    named = _family(api.pid, label)
+                    sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database, named))
+                    sampler.start()
+                    result = await load(
+                        base, paths[endpoint], apps.key, seconds, ctx.sizes.read_connections, ctx.use_wrk
+                    )
+                    cpu[count] = await sampler.stop()
+                    measured[count].append(result)
+                    await settle_family(api)
+            for count, _, _ in served:
+                results.append(ProcessesRuns(endpoint, count, measured[count], cpu[count]))
+                best = measured[count][-1]
+                ctx.say(
+                    f"read {apps.dataset.invoices:,} {endpoint}, {count} API process(es): p50"
+                    f" {milliseconds(best.p50_ms)}, p99 {milliseconds(best.p99_ms)},"
+                    f" {best.requests_per_second:,.1f} req/s, errors {best.errors}"
+                )
+    finally:
+        process.stop()
+    return results
+
+
+def processes_section(result: ReadResult | None, cores: int) -> list[str]:
+    """The report's table of PROCESS_ENDPOINTS with 1 and N API processes."""
+    if result is None or not result.processes:
+        return []
+    rows = []
+    for endpoint in PROCESS_ENDPOINTS:
+        found = {p.processes: p for p in result.processes if p.endpoint == endpoint}
+        one = found.get(1)
+        for count, entry in sorted(found.items()):
+            rate = median(r.requests_per_second for r in entry.runs)
+            api = next((s for s in entry.cpu if s.group.startswith("billing api")), None)
+            last = entry.runs[-1]
+            cpu_ms = (
+                None
+                if api is None or not last.requests
+                else api.cpu_percent / 100 * last.seconds * 1000 / last.requests
+            )
+            ratio = None if one is None or count == 1 else rate / median(r.requests_per_second for r in one.runs)
+            rows.append(
+                (
+                    endpoint,
+                    count,
+                    number(rate, 1),
+                    number(rate / count, 1),
+                    milliseconds(_med([r.p50_ms for r in entry.runs])),
+                    milliseconds(_med([r.p99_ms for r in entry.runs])),
+                    "n/a" if api is None else f"{api.cpu_percent:.0f}%",
+                    "n/a" if cpu_ms is None else f"{cpu_ms:.3f}",
+                    "n/a" if ratio is None else f"{ratio:.2f}×",
+                    sum(r.errors for r in entry.runs),
+                )
+            )
+    header = (
+        "endpoint",
+        "API processes",
+        "requests/s",
+        "requests/s per process (core)",
+        "p50",
+        "p99",
+        "API CPU (last run)",
+        "API CPU ms per request",
+        "requests/s vs 1 process",
+        "errors",
+    )
+    return [
+        "### One API process and one per core",
+        "",
+        f"`billing api --workers N` (N = {max(p.processes for p in result.processes)}, the usable cores of this"
+        f" {cores}-core machine) against one process, same data and load, runs alternating"
+        f" (median of {len(result.processes[0].runs)}). The load generator and PostgreSQL share the same cores:"
+        " the CPU column says how much of them the API got.",
+        "",
+        table(header, rows),
+        "",
+    ]
 
 
 def _base(apps: Apps, app: str) -> str:

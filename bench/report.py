@@ -728,6 +728,12 @@ def _read(results: Results) -> list[str]:
     return out
 
 
+def _read_processes(results: Results) -> list[str]:
+    from bench.read import processes_section  # bench.read imports this module
+
+    return processes_section(results.read, results.machine.cores)
+
+
 def _point_in_time_data(results: Results) -> list[str]:
     """What the point-in-time endpoints ask of which data."""
     assert results.read is not None
@@ -894,7 +900,8 @@ def render(results: Results, charts: Sequence[str]) -> str:
         ]
     for name, error in results.errors.items():
         out += [f"**{name} failed**:", "", "```", error.strip(), "```", ""]
-    out += _ingest(results) + _replay(results) + _read(results) + _freshness(results) + _scaling(results)
+    out += _ingest(results) + _replay(results) + _read(results) + _read_processes(results)
+    out += _freshness(results) + _scaling(results)
     if charts:
         out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
     return "\n".join(out)

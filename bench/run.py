@@ -203,9 +203,12 @@ async def run_read(ctx: Context, results: Results, selected: list[str]) -> None:
             endpoints = await read.measure(
                 ctx, apps, [*read.endpoint_paths(ctx, apps), FLOOR], sizes.read_runs, sizes.read_seconds
             )
+            processes = await read.measure_processes(ctx, apps, sizes.read_runs, sizes.read_seconds)
         finally:
             await read.stop_apps(ctx, apps)
-        results.read = ReadResult(dataset=apps.dataset, endpoints=endpoints, tool=results.load_tool)
+        results.read = ReadResult(
+            dataset=apps.dataset, endpoints=endpoints, tool=results.load_tool, processes=processes
+        )
     if "scaling" in selected:
         points: list[ReadScalingPoint] = []
         for invoices in sizes.read_scaling_sizes:
