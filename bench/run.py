@@ -1,4 +1,4 @@
-"""``python -m bench [--full] [--only ingest,replay,read,freshness,scaling]``:
+"""``python -m bench [--full] [--only ingest,replay,read,freshness,scaling,stream]``:
 runs the benchmarks against the local stack and writes ``bench-report/``
 (report.md, results.json, PNG charts, and the logs of every process)."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench import before, freshness, ingest, read, replay
+from bench import before, freshness, ingest, read, replay, stream
 from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
 from bench.freshness import FreshnessResult
 from bench.ingest import BaselineRun, IngestRun, Stream
@@ -27,6 +27,7 @@ from bench.machine import Machine, describe
 from bench.read import ReadResult
 from bench.replay import ReplaySize
 from bench.report import FLOOR
+from bench.stream import StreamResult
 from deploy import local as stack  # the local Kafka + PostgreSQL
 
 
@@ -63,6 +64,7 @@ class Results(msgspec.Struct, kw_only=True):
     read: ReadResult | None = None
     read_scaling: list[ReadScalingPoint] | None = None
     freshness: FreshnessResult | None = None
+    stream: StreamResult | None = None
     errors: dict[str, str] = msgspec.field(default_factory=dict)
 
 
@@ -268,10 +270,12 @@ async def main_async(args: argparse.Namespace) -> int:
             await _guarded(results, "read", ctx, run_read(ctx, results, args.only))
         if "freshness" in args.only:
             results.freshness = await _guarded(results, "freshness", ctx, freshness.run(ctx))  # type: ignore[assignment]
+        if "stream" in args.only:
+            results.stream = await _guarded(results, "stream", ctx, stream.run(ctx))  # type: ignore[assignment]
         results.seconds = time.monotonic() - started
         (out / "results.json").write_bytes(msgspec.json.format(msgspec.json.encode(results)))
         chart_files = await asyncio.to_thread(charts.draw_all, results, out)
-        (out / "report.md").write_text(report.render(results, chart_files))
+        (out / "report.md").write_text(report.render(results, chart_files) + "\n".join(stream.section(results.stream)))
         ctx.say(f"report written to {out / 'report.md'} in {results.seconds / 60:.1f} min")
     return 1 if results.errors else 0
 
