@@ -32,7 +32,7 @@ import uvicorn
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
-from bench import recompute
+from bench import recompute, series_baseline
 from services import db, keys
 from services.api.filters import InvoiceFilter, Sql
 from services.api.flexprice.endpoints import summary_of_record as currency_summary
@@ -198,6 +198,14 @@ async def v1_summary(request: Request[Any, Any, Any]) -> Response[Any]:
     return _json(V1Summary(asOf=cutoff, knownAt=known_at, summaries=[v1_currency_summary(s, cutoff) for s in found]))
 
 
+@get("/v1/summary/series")
+async def v1_series(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The period series, aggregated over the tenant's invoice rows (bench/series_baseline.py)."""
+    tenant = await _tenant(request)
+    async with request.app.state.pool.acquire() as conn:
+        return _json(await series_baseline.series(conn, tenant, request.query_params))
+
+
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def pool(app: Litestar) -> AsyncIterator[None]:
@@ -212,7 +220,7 @@ def create_app(settings: Settings) -> Litestar:
             await app.state.pool.close()
 
     return Litestar(
-        [live, floor, invoices_summary, customer_summary, v1_summary],
+        [live, floor, invoices_summary, customer_summary, v1_summary, v1_series],
         lifespan=[pool],
         openapi_config=None,
         exception_handlers={ClientGone: _gone},

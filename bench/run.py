@@ -1,4 +1,4 @@
-"""``python -m bench [--full] [--only ingest,replay,read,freshness,scaling,stream]``:
+"""``python -m bench [--full] [--only ingest,replay,read,series,freshness,scaling,stream]``:
 runs the benchmarks against the local stack and writes ``bench-report/``
 (report.md, results.json, PNG charts, and the logs of every process)."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench import before, freshness, ingest, read, replay, stream
+from bench import before, freshness, ingest, read, replay, series, stream
 from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
 from bench.freshness import FreshnessResult
 from bench.ingest import BaselineRun, IngestRun, Stream
@@ -27,6 +27,7 @@ from bench.machine import Machine, describe
 from bench.read import ReadResult
 from bench.replay import ReplaySize
 from bench.report import FLOOR
+from bench.series import SeriesResult
 from bench.stream import StreamResult
 from deploy import local as stack  # the local Kafka + PostgreSQL
 
@@ -63,6 +64,7 @@ class Results(msgspec.Struct, kw_only=True):
     replay: list[ReplaySize] | None = None
     read: ReadResult | None = None
     read_scaling: list[ReadScalingPoint] | None = None
+    series: SeriesResult | None = None
     freshness: FreshnessResult | None = None
     stream: StreamResult | None = None
     errors: dict[str, str] = msgspec.field(default_factory=dict)
@@ -243,7 +245,7 @@ async def main_async(args: argparse.Namespace) -> int:
     admin_url = os.environ.get("BILLING_DATABASE_URL") or stack.database_url()
     bootstrap = os.environ.get("BILLING_KAFKA_BOOTSTRAP") or stack.kafka_bootstrap()
     use_wrk, tool_note = (False, "read benchmarks not selected")
-    if "read" in args.only or "scaling" in args.only:
+    if {"read", "series", "scaling"} & set(args.only):
         use_wrk, tool_note = ensure_wrk(install=not args.no_install)
     started = time.monotonic()
     async with Lab(admin_url, bootstrap, out / "logs") as lab:
@@ -268,6 +270,8 @@ async def main_async(args: argparse.Namespace) -> int:
             await _guarded(results, "replay", ctx, run_replay(ctx, results))
         if "read" in args.only or "scaling" in args.only:
             await _guarded(results, "read", ctx, run_read(ctx, results, args.only))
+        if "series" in args.only:
+            results.series = await _guarded(results, "series", ctx, series.run(ctx))  # type: ignore[assignment]
         if "freshness" in args.only:
             results.freshness = await _guarded(results, "freshness", ctx, freshness.run(ctx))  # type: ignore[assignment]
         if "stream" in args.only:

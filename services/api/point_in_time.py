@@ -14,6 +14,7 @@ endpoint that takes the two parameters.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated
 
 import asyncpg
@@ -220,11 +221,16 @@ class PastDue(msgspec.Struct, frozen=True):
 
     def aging(self) -> list[tuple[int, int]]:
         """(count, balance) per bucket: 1-30, 31-60, 61-90, over 90 days."""
-        sums = [self.at_least.get(n, NO_FIGURES) for n in AGING_THRESHOLDS] + [NO_FIGURES]
-        return [
-            (older.receivable_count - newer.receivable_count, older.receivable_balance - newer.receivable_balance)
-            for older, newer in zip(sums, sums[1:], strict=False)
-        ]
+        sums = (self.at_least.get(n, NO_FIGURES) for n in AGING_THRESHOLDS)
+        return aging([(f.receivable_count, f.receivable_balance) for f in sums])
+
+
+def aging(at_least: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """(count, balance) per aging bucket (1-30, 31-60, 61-90, over 90 days)
+    from the (count, balance) at least N days past due, for each N of
+    AGING_THRESHOLDS: each bucket is the difference of two thresholds."""
+    sums = [*at_least, (0, 0)]
+    return [(older[0] - newer[0], older[1] - newer[1]) for older, newer in zip(sums, sums[1:], strict=False)]
 
 
 def _past_due(records: list[asyncpg.Record]) -> dict[str, PastDue]:

@@ -20,9 +20,9 @@ from projections.batch import InvoiceChange
 from projections.figures import NO_FIGURES, Figures, contribution
 from projections.invoice import InvoiceState
 from projections.timeline import AGING_THRESHOLDS, business_day, state_on
-from services.api.v1.series.flows import FLOW_FIGURES
+from services.api.v1.series.flows import FLOW_FIGURES, PAST_DUE_FIGURES
 from services.api.v1.series.periods import INTERVALS, Period, periods
-from services.api.v1.series.queries import PAST_DUE_FIGURES, CurrencySeries, series_from
+from services.api.v1.series.queries import CurrencySeries, series_from
 from tests.factories import InvoiceBuilder, line
 from tests.projections.harness import Harness
 
@@ -200,7 +200,6 @@ def answered(found: list[CurrencySeries]) -> dict[str, list[dict[str, Any]]]:
     for s in found:
         rows = []
         for p in s.periods:
-            overdue = p.past_due.overdue()
             rows.append(
                 {
                     "invoiced": (p.invoiced_count, p.invoiced_gross),
@@ -208,8 +207,8 @@ def answered(found: list[CurrencySeries]) -> dict[str, list[dict[str, Any]]]:
                     "invoiced - voided": (p.invoiced_count - p.voided_count, p.invoiced_gross - p.voided_gross),
                     "collected": p.collected,
                     "receivable": (p.receivable_count, p.receivable_balance),
-                    "overdue": (overdue.receivable_count, overdue.receivable_balance),
-                    "aging": p.past_due.aging(),
+                    "overdue": (p.overdue_count, p.overdue_balance),
+                    "aging": p.aging,
                 }
             )
         out[s.currency] = rows

@@ -4,6 +4,8 @@ docs/figures.md#series."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Request, Response, get
@@ -19,6 +21,7 @@ from services.api.reading import json_response, reading
 from services.api.v1.series import queries
 from services.api.v1.series.flows import PeriodFlows
 from services.api.v1.series.periods import INTERVALS, MAX_PERIODS, count, periods
+from services.api.v1.series.queries import CurrencySeries
 from services.api.v1.series.schemas import (
     V1Closing,
     V1ClosingOverdue,
@@ -102,14 +105,10 @@ EXAMPLE = {
 }
 
 
-def period(p: PeriodFlows, code: str) -> V1Period:
-    def amount(minor: int) -> str:
-        return money.text(minor, code)
-
-    overdue = p.past_due.overdue()
+def period(p: PeriodFlows, amount: Callable[[int], str]) -> V1Period:
     aging = [
         V1AgingBucket(bucket=label, minDaysPastDue=low, maxDaysPastDue=high, count=aged_count, amount=amount(balance))
-        for (label, low, high), (aged_count, balance) in zip(AGING, p.past_due.aging(), strict=True)
+        for (label, low, high), (aged_count, balance) in zip(AGING, p.aging, strict=True)
     ]
     return V1Period(
         start=p.period.start,
@@ -119,11 +118,19 @@ def period(p: PeriodFlows, code: str) -> V1Period:
         voided=V1Count(count=p.voided_count, grossTotal=amount(p.voided_gross)),
         closing=V1Closing(
             receivable=V1Receivable(count=p.receivable_count, balance=amount(p.receivable_balance)),
-            overdue=V1ClosingOverdue(
-                count=overdue.receivable_count, balance=amount(overdue.receivable_balance), aging=aging
-            ),
+            overdue=V1ClosingOverdue(count=p.overdue_count, balance=amount(p.overdue_balance), aging=aging),
         ),
         dso=p.dso,
+    )
+
+
+def currency_series(s: CurrencySeries) -> V1CurrencySeries:
+    # A series repeats its amounts (zeros above all): each is formatted once.
+    amount = functools.cache(functools.partial(money.text, currency=s.currency))
+    return V1CurrencySeries(
+        currency=s.currency,
+        currencySymbol=CURRENCIES[s.currency].symbol,
+        periods=[period(p, amount) for p in s.periods],
     )
 
 
@@ -184,9 +191,9 @@ async def summary_series(
     async with reading(request, min_position) as read:
         at = (await point_in_time.moment(read.conn, None, known_at)).known_at
         if customer is None:
-            found = await queries.tenant_series(read.conn, read.tenant_id, spans, at, code)
+            found = await queries.tenant_series(read.conn, read.tenant_id, spans, chosen, at, code)
         else:
-            by_customer = await queries.customer_series(read.conn, read.tenant_id, customer, spans, at, code)
+            by_customer = await queries.customer_series(read.conn, read.tenant_id, customer, spans, chosen, at, code)
             if by_customer is None:
                 raise customer_not_found(customer)
             found = by_customer
@@ -194,14 +201,7 @@ async def summary_series(
             from_=first,
             to=last,
             interval=chosen,
-            series=[
-                V1CurrencySeries(
-                    currency=s.currency,
-                    currencySymbol=CURRENCIES[s.currency].symbol,
-                    periods=[period(p, s.currency) for p in s.periods],
-                )
-                for s in found
-            ],
+            series=[currency_series(s) for s in found],
             customerId=customer,
             knownAt=at,
         )

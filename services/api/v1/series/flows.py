@@ -4,47 +4,70 @@ The figures as of the end of a day are cumulative in ``invoiced_*`` (invoices
 ever SENT) and ``received`` (every payment), so what was invoiced, voided and
 collected in a period [s, e] is the difference of the figures as of e and as
 of s - 1; what stands at its close (receivable, overdue) is the figures as of e.
+
+A series adds up hundreds of dated sums per request, so they are plain tuples
+of the few figures it reads rather than whole ``Figures``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import NamedTuple
 
 import msgspec
 
-from projections.figures import Figures
-from services.api.point_in_time import PastDue
+from services.api.point_in_time import aging
 from services.api.v1.series.periods import Period
 
-FLOW_FIGURES: tuple[str, ...] = (
-    "invoice_count",
-    "sent_count",
-    "sent_gross",
-    "invoiced_count",
-    "invoiced_gross",
-    "received",
-    "receivable_count",
-    "receivable_balance",
-)
-"""The figures a series reads (the others stay zero)."""
 
-_TENTH = Decimal("0.1")
+class Totals(NamedTuple):
+    """The summary figures a series reads (docs/figures.md#summary-figures),
+    in the order of FLOW_FIGURES."""
+
+    invoice_count: int = 0
+    sent_count: int = 0
+    sent_gross: int = 0
+    invoiced_count: int = 0
+    invoiced_gross: int = 0
+    received: int = 0
+    receivable_count: int = 0
+    receivable_balance: int = 0
 
 
-def running(start: Figures, changes: Mapping[dt.date, Figures], ends: Iterable[dt.date]) -> list[Figures]:
-    """The figures as of each of ``ends`` (ascending): ``start`` plus the
+FLOW_FIGURES: tuple[str, ...] = Totals._fields
+PAST_DUE_FIGURES: tuple[str, ...] = ("receivable_count", "receivable_balance")
+"""What is at least N days past due: its receivable count and balance."""
+
+Sums = tuple[int, ...]
+"""Figures by position: a ``Totals``, or the ``PAST_DUE_FIGURES``."""
+
+
+def plus(a: Sums, b: Sums) -> Sums:
+    return tuple(map(operator.add, a, b))
+
+
+def minus(a: Sums, b: Sums) -> Sums:
+    return tuple(map(operator.sub, a, b))
+
+
+def running(start: Sums, changes: Mapping[dt.date, Sums], ends: Iterable[dt.date]) -> list[Sums]:
+    """The sums as of each of ``ends`` (ascending): ``start`` plus the
     changes dated on or before it."""
     pending = sorted(changes.items())
     total, i = start, 0
     out = []
     for end in ends:
         while i < len(pending) and pending[i][0] <= end:
-            total = total + pending[i][1]
+            total = plus(total, pending[i][1])
             i += 1
         out.append(total)
     return out
+
+
+_TENTH = Decimal("0.1")
 
 
 class PeriodFlows(msgspec.Struct, frozen=True):
@@ -58,7 +81,9 @@ class PeriodFlows(msgspec.Struct, frozen=True):
     voided_gross: int
     receivable_count: int  # receivable as of its last day
     receivable_balance: int
-    past_due: PastDue  # overdue and aging as of its last day
+    overdue_count: int  # overdue as of its last day
+    overdue_balance: int
+    aging: list[tuple[int, int]]  # (count, balance) per aging bucket then
 
     @property
     def dso(self) -> Decimal | None:
@@ -71,15 +96,19 @@ class PeriodFlows(msgspec.Struct, frozen=True):
 
 
 def flows(
-    periods: Sequence[Period], before: Figures, at_ends: Sequence[Figures], past_due: Sequence[PastDue]
+    periods: Sequence[Period],
+    before: Sums,
+    at_ends: Sequence[Sums],
+    past_due: Sequence[Sequence[Sums]],
 ) -> list[PeriodFlows]:
     """Each period's flows from the figures as of the day before the first
     period (``before``) and as of each period's last day (``at_ends``), with
-    what was past due at each period's last day."""
+    what was at least N days past due at each period's last day, for each N
+    of AGING_THRESHOLDS (``past_due``)."""
     out = []
     previous = before
-    for period, now, late in zip(periods, at_ends, past_due, strict=True):
-        change = now - previous
+    for period, sums, late in zip(periods, at_ends, past_due, strict=True):
+        now, change = Totals._make(sums), Totals._make(minus(sums, previous))
         out.append(
             PeriodFlows(
                 period=period,
@@ -91,8 +120,10 @@ def flows(
                 voided_gross=change.invoiced_gross - change.sent_gross,
                 receivable_count=now.receivable_count,
                 receivable_balance=now.receivable_balance,
-                past_due=late,
+                overdue_count=late[0][0],
+                overdue_balance=late[0][1],
+                aging=aging(late),
             )
         )
-        previous = now
+        previous = sums
     return out
