@@ -71,7 +71,10 @@ class Profile:
 
     def __init__(self) -> None:
         self.stages: dict[str, Stage] = {}
-        self._children: list[list[int]] = []  # per open stage: [cpu, wall] of its children
+        # Per task, per open stage: [cpu, wall] of its children. Per task: a
+        # rebalance callback's statements run while the fetch stage of
+        # another task is open, and belong to neither.
+        self._open: dict[object, list[list[int]]] = {}
 
     @contextmanager
     def stage(self, name: str, rows: list[int] | None = None, backend: int | None = None) -> Iterator[None]:
@@ -79,15 +82,19 @@ class Profile:
         may fill in) adds to the rows the stage carried."""
         cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
         server = _on_cpu_ns(backend)
-        self._children.append([0, 0])
+        task = _current_task()
+        stack = self._open.setdefault(task, [])
+        stack.append([0, 0])
         try:
             yield
         finally:
-            child_cpu, child_wall = self._children.pop()
+            child_cpu, child_wall = stack.pop()
             spent_cpu, spent_wall = time.thread_time_ns() - cpu, time.perf_counter_ns() - wall
-            if self._children:
-                self._children[-1][0] += spent_cpu
-                self._children[-1][1] += spent_wall
+            if stack:
+                stack[-1][0] += spent_cpu
+                stack[-1][1] += spent_wall
+            else:
+                del self._open[task]
             found = self.stages.setdefault(name, Stage())
             found.calls += 1
             found.rows += rows[0] if rows else 0
@@ -112,6 +119,13 @@ class Profile:
 
 
 PROFILE = Profile()
+
+
+def _current_task() -> object:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no event loop running
+        return None
 
 
 def _on_cpu_ns(pid: int | None) -> int:
@@ -221,7 +235,7 @@ def instrument(worker: Worker) -> None:
         setattr(owner, attribute, PROFILE.timed_async(name, getattr(owner, attribute)))
 
 
-async def profile(events: int, out: Path) -> str:
+async def profile(events: int, out: Path, batch_max_records: int | None = None) -> str:
     admin_url = os.environ.get("BILLING_DATABASE_URL") or stack.database_url()
     bootstrap = os.environ.get("BILLING_KAFKA_BOOTSTRAP") or stack.kafka_bootstrap()
     async with Lab(admin_url, bootstrap, out / "logs") as lab:
@@ -230,7 +244,8 @@ async def profile(events: int, out: Path) -> str:
         topic = await lab.topic("profile")
         ends = await loading.publish(bootstrap, topic, records)
         url = await lab.database("profile")
-        settings = lab.settings(url, topic, consumer_group=f"profile-{uuid.uuid4().hex[:8]}")
+        batching = {} if batch_max_records is None else {"batch_max_records": batch_max_records}
+        settings = lab.settings(url, topic, consumer_group=f"profile-{uuid.uuid4().hex[:8]}", **batching)
         worker = ProfiledWorker(settings)
         instrument(worker)
         database = url.rpartition("/")[2]
@@ -310,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=QUICK.ingest_events, help="records in the stream")
     parser.add_argument("--out", type=Path, default=REPO / "bench-report", help="report folder (logs)")
+    parser.add_argument("--batch-max-records", type=int, default=None, help="the worker's setting (default: its own)")
     args = parser.parse_args(argv)
-    text = asyncio.run(profile(args.events, args.out))
+    text = asyncio.run(profile(args.events, args.out, args.batch_max_records))
     print(text)
     (args.out / "profile.md").write_text(text + "\n")
     return 0
