@@ -84,6 +84,12 @@ async def batch_applied(
     await send(conn, notices(invoices, position_token(topic, next_offsets) if next_offsets else None))
 
 
+async def invoices_changed(conn: asyncpg.Connection, invoices: Iterable[InvoiceState]) -> None:
+    """Announce changes made outside a batch of the log (a retried quarantined
+    event, a released held one): no position moved."""
+    await send(conn, notices(invoices, None))
+
+
 async def refetch_everything(conn: asyncpg.Connection, reason: str) -> None:
     """Tell every tenant's subscribers to read everything again (at commit)."""
     await send(conn, [Notice(tenant=EVERY_TENANT, refetch=reason)])

@@ -18,7 +18,7 @@ import asyncpg
 import msgspec
 
 from contracts import ContractError, EventIdentity, Position, decode, event_type, identify
-from projections import versions
+from projections import notify, versions
 from projections.batch import QUARANTINED, BatchFold, Quarantined, event_key
 from projections.projector import RawRecord, incoming
 from projections.store import ProjectionStore, write_log
@@ -185,6 +185,7 @@ async def retry(
         result.quarantined = [q for q in result.quarantined if q.position not in retried]
         await write_log(conn, result)
         await store.write_projection(conn, result)
+        await notify.invoices_changed(conn, result.invoices)
     return report
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from projections import versions
+from projections import notify, versions
 from projections.batch import RELEASED, BatchFold, BatchResult, Incoming, InvoiceKey, Pending
 from projections.projector import BeforeCommit
 from projections.store import ProjectionStore
@@ -96,4 +96,5 @@ async def release_stranded(
             [pending.event.sequence for _, pending in stranded],
         )
         await store.write(conn, result)
+        await notify.invoices_changed(conn, result.invoices)
     return result
