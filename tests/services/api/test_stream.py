@@ -15,8 +15,8 @@ import httpx
 import msgspec
 import pytest
 
-from contracts import InvoiceEventPublisher
-from projections import notify, versions
+from contracts import InvoiceEventPublisher, encode
+from projections import notify, quarantine, versions
 from services import keys
 from services.api.stream.listener import APPLICATION_NAME
 from services.api.stream.tokens import sign
@@ -251,3 +251,21 @@ async def test_a_lost_listen_connection_and_a_switch_over_tell_subscribers_to_re
         async with conn.transaction():
             await versions.switch_to(conn, await versions.active(conn))
         assert (await client.next_of("refetch")).data["reason"] == "switch-over"
+
+
+async def test_a_quarantined_event_applied_by_a_retry_reaches_the_stream(
+    settings: Settings, conn: asyncpg.Connection, api_key: str
+) -> None:
+    fixed = InvoiceBuilder(tenant="acme", customer="cus-retried", currency="GBP")
+    async with api(settings) as url, subscribed(url, bearer(api_key)) as client:
+        await client.next()
+        await project(conn, [b"not json"], topic=settings.topic)
+        # The publisher's bytes were repaired by hand, as an operator may.
+        await conn.execute(
+            "UPDATE billing.quarantine SET raw = $1, kafka_key = $2", encode(fixed.created()), fixed.invoice_id.encode()
+        )
+        [event] = await quarantine.list_events(conn)
+        [report] = await quarantine.retry(conn, [event.id])
+        assert report.outcome == "applied"
+        change = await client.next_of("change")
+        assert change.data["customers"] == ["cus-retried"] and change.data["currencies"] == ["GBP"]
