@@ -32,7 +32,7 @@ import uvicorn
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
-from bench import recompute, series_baseline
+from bench import customers_baseline, recompute, series_baseline
 from services import db, keys
 from services.api.filters import InvoiceFilter, Sql
 from services.api.flexprice.endpoints import summary_of_record as currency_summary
@@ -206,6 +206,14 @@ async def v1_series(request: Request[Any, Any, Any]) -> Response[Any]:
         return _json(await series_baseline.series(conn, tenant, request.query_params))
 
 
+@get("/v1/customers")
+async def v1_customers(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The collections view, aggregated over the tenant's invoice rows (bench/customers_baseline.py)."""
+    tenant = await _tenant(request)
+    async with request.app.state.pool.acquire() as conn:
+        return _json(await customers_baseline.customers(conn, tenant, request.query_params))
+
+
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def pool(app: Litestar) -> AsyncIterator[None]:
@@ -220,7 +228,7 @@ def create_app(settings: Settings) -> Litestar:
             await app.state.pool.close()
 
     return Litestar(
-        [live, floor, invoices_summary, customer_summary, v1_summary, v1_series],
+        [live, floor, invoices_summary, customer_summary, v1_summary, v1_series, v1_customers],
         lifespan=[pool],
         openapi_config=None,
         exception_handlers={ClientGone: _gone},

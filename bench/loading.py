@@ -34,7 +34,7 @@ import asyncpg
 
 from bench import streams, timelines
 from contracts import InvoiceCreated, encode, event_type, invoice_amounts
-from projections import versions
+from projections import standing, versions
 from projections.figures import RECEIVABLE
 from projections.invoice import advance, check_transition, created_state
 from projections.store import (
@@ -306,6 +306,8 @@ async def load_read_models(
         for table, keys, figures in SUMMARY_TABLES:
             await conn.execute(summary_fill_sql(schema, table, keys, figures))
         tables = [table for table, _, _ in SUMMARY_TABLES]
+        await standing.rebuild(conn, schema, today)
+        tables.append("customer_standing")
         await conn.execute(f"INSERT INTO {schema}.invoice_cells {CELLS_SQL.format(schema=schema)}")
         tables.append("invoice_cells")
         if now is not None:

@@ -28,7 +28,7 @@ from services.api.paging import (
 from services.api.params import CURRENCY_CODE, AsOf, MinPosition, Param
 from services.api.problems import BadParameter, problem_responses
 from services.api.reading import json_response, reading
-from services.api.v1.customers.queries import SORTS, Query, Standing, sort_keys, standing_page
+from services.api.v1.customers.queries import SORTS, Query, Standing, StandingPage, sort_keys, standing_page
 from services.api.v1.customers.schemas import (
     V1CustomerList,
     V1CustomerOverdue,
@@ -99,6 +99,43 @@ def _sort(sort_by: str | None, currency: str | None) -> str:
     return chosen
 
 
+def customer_query(
+    as_of: str | None,
+    currency: str | None,
+    has_overdue: str | None,
+    sort_by: str | None,
+    sort_order: str | None,
+    before: str | None,
+    after: str | None,
+    limit: str | None,
+) -> Query:
+    """The request's parameters, checked (any tenant: the reader sets it)."""
+    code = params.currency_code(CURRENCY.name, currency)
+    by = _sort(sort_by, code)
+    order = params.choice(SORT_ORDER.name, sort_order, SORT_ORDERS, "DESC")
+    if before and after:
+        raise BadParameter(BEFORE.name, "give either before or after, not both")
+    types = tuple(k.type for k in sort_keys(by))
+    day = params.as_of(as_of)
+    return Query(
+        tenant_id="",
+        day=day,
+        as_of=as_of is not None and as_of != "",
+        currency=code,
+        has_overdue=params.boolean(HAS_OVERDUE.name, has_overdue),
+        sort_by=by,
+        sort_order=order,
+        limit=page_size(limit),
+        after=decode_cursor(AFTER.name, after, by, order, types) if after else None,
+        before=decode_cursor(BEFORE.name, before, by, order, types) if before else None,
+    )
+
+
+def customer_list(query: Query, found: StandingPage) -> V1CustomerList:
+    pagination = Pagination(after=found.after, before=found.before, totalResultSize=found.total)
+    return V1CustomerList(asOf=query.day, items=[item(row, query.day) for row in found.items], pagination=pagination)
+
+
 @get(
     "/v1/customers",
     summary="Customers ranked by what they owe",
@@ -131,27 +168,7 @@ async def list_customers(
     as of today, read from rows the workers keep (one index scan per page);
     with ``asOf``, the figures at the end of that date by the events' own
     dates, summed from the timelines at request time (slower)."""
-    code = params.currency_code(CURRENCY.name, currency)
-    by = _sort(sort_by, code)
-    order = params.choice(SORT_ORDER.name, sort_order, SORT_ORDERS, "DESC")
-    if before and after:
-        raise BadParameter(BEFORE.name, "give either before or after, not both")
-    types = tuple(k.type for k in sort_keys(by))
-    day = params.as_of(as_of)
-    query = Query(
-        tenant_id="",  # the key's, once read
-        day=day,
-        as_of=as_of is not None and as_of != "",
-        currency=code,
-        has_overdue=params.boolean(HAS_OVERDUE.name, has_overdue),
-        sort_by=by,
-        sort_order=order,
-        limit=page_size(limit),
-        after=decode_cursor(AFTER.name, after, by, order, types) if after else None,
-        before=decode_cursor(BEFORE.name, before, by, order, types) if before else None,
-    )
+    query = customer_query(as_of, currency, has_overdue, sort_by, sort_order, before, after, limit)
     async with reading(request, min_position) as read:
         found = await standing_page(read.conn, msgspec.structs.replace(query, tenant_id=read.tenant_id))
-        pagination = Pagination(after=found.after, before=found.before, totalResultSize=found.total)
-        body = V1CustomerList(asOf=day, items=[item(row, day) for row in found.items], pagination=pagination)
-        return json_response(body, read)
+        return json_response(customer_list(query, found), read)

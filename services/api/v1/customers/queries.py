@@ -200,10 +200,11 @@ async def source(conn: Connection, q: Query) -> str:
     return INDEXED if valid else RECOMPUTED
 
 
-async def standing_page(conn: Connection, q: Query) -> StandingPage:
+async def standing_page(conn: Connection, q: Query, found_in: str | None = None) -> StandingPage:
     """One page of the tenant's customers, the cursors of its neighbours (None
-    at either end) and the size of the whole set."""
-    found_in = await source(conn, q)
+    at either end) and the size of the whole set. ``found_in``: a source of
+    the same columns to read instead (the benchmark's baseline)."""
+    found_in = found_in or await source(conn, q)
     forward = q.before is None
     cursor = q.after or q.before
     rows = await _read(conn, q, found_in, cursor, forward, q.limit + 1)
