@@ -107,9 +107,10 @@ async def run(ctx: Context) -> SeriesResult:
         for name, path in wanted.items():
             served_by = ("product",) if name == SUMMARY else read.APPS
             one = {app: single_ms.get((name, app), 0.0) for app in served_by}
-            shape = {app: _shape(ctx, one[app]) for app in served_by}
+            slow = {app: app == "baseline" and one[app] >= SLOW_MS for app in served_by}
+            shape = {app: _shape(ctx, one[app] if slow[app] else None) for app in served_by}
             for app in served_by:
-                if one[app] < SLOW_MS:  # a slow one was warmed up by the comparison
+                if not slow[app]:  # a slow one was warmed up by the comparison
                     await load(served[app][0], [path], apps.key, 1, shape[app][1], ctx.use_wrk)
                     await read.settle(served[app][1])
             runs: dict[str, list[LoadResult]] = {app: [] for app in served_by}
@@ -156,13 +157,14 @@ def _times(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.2f}x"
 
 
-def _shape(ctx: Context, single_ms: float) -> tuple[float, int, int]:
+def _shape(ctx: Context, slow_ms: float | None) -> tuple[float, int, int]:
     """(seconds, connections, runs) of one app's runs on one endpoint: the
-    mode's, or for a slow baseline runs of a few requests on few connections."""
+    mode's, or for a slow baseline (one request took ``slow_ms``) runs of a
+    few requests on few connections."""
     sizes = ctx.sizes
-    if single_ms < SLOW_MS:
+    if slow_ms is None:
         return sizes.read_seconds, sizes.read_connections, sizes.read_runs
-    single = single_ms / 1000
+    single = slow_ms / 1000
     seconds = min(SLOW_MAX_SECONDS, max(sizes.read_seconds, SLOW_REQUESTS_PER_RUN * single))
     connections = max(1, min(sizes.read_connections, int(seconds / (2 * single))))
     return seconds, connections, sizes.read_slow_baseline_runs
