@@ -192,6 +192,8 @@ def test_api_listens_on_all_addresses_with_liveness_and_readiness_probes(render:
     assert container["args"] == ["api"]
     env = env_of(container)
     assert env["BILLING_API_HOST"] == "0.0.0.0"
+    # One process per pod by default (values.yaml says why); never the node's core count.
+    assert env["BILLING_API_WORKERS"] == "1"
     assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": int(env["BILLING_API_PORT"])}
