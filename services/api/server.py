@@ -10,12 +10,10 @@ caches and metrics; the metrics are written to a directory of this run
 (Prometheus's multiprocess mode: PROMETHEUS_MULTIPROC_DIR, under TMPDIR)
 that every child's /metrics aggregates, removed when the parent exits.
 
-One port shared by accept rather than a SO_REUSEPORT socket per child: the
-kernel hashes each new connection to one of the SO_REUSEPORT sockets
-whatever the child's load, and a socket dies with its child (the connections
-waiting in its queue are reset); a shared socket's queue outlives any child,
-and a busy child takes fewer connections. Both spread keep-alive
-connections alike under load (docs/deployment.md has the figures)."""
+One socket shared by accept rather than a SO_REUSEPORT socket per child:
+measured, both spread keep-alive connections alike, but a SO_REUSEPORT
+socket dies with its child and resets the connections waiting in its queue;
+the shared socket's queue outlives any child (docs/deployment.md, 7.)."""
 
 from __future__ import annotations
 
