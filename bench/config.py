@@ -85,7 +85,7 @@ FULL = Sizes(
     read_slow_baseline_runs=1,
 )
 
-BENCHMARKS = ("ingest", "replay", "read", "series", "freshness", "scaling", "stream")
+BENCHMARKS = ("ingest", "replay", "read", "series", "customers", "freshness", "scaling", "stream")
 SEED = 20_260_101
 
 

@@ -1,4 +1,4 @@
-"""``python -m bench [--full] [--only ingest,replay,read,series,freshness,scaling,stream]``:
+"""``python -m bench [--full] [--only ingest,replay,read,series,customers,freshness,scaling,stream]``:
 runs the benchmarks against the local stack and writes ``bench-report/``
 (report.md, results.json, PNG charts, and the logs of every process)."""
 
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import msgspec
 
-from bench import before, freshness, ingest, read, replay, series, stream
+from bench import before, customers, freshness, ingest, read, replay, series, stream
 from bench.config import BENCHMARKS, FULL, QUICK, Context, Sizes
+from bench.customers import CustomersResult
 from bench.freshness import FreshnessResult
 from bench.ingest import BaselineRun, IngestRun, Stream
 from bench.lab import REPO, Lab
@@ -67,6 +68,7 @@ class Results(msgspec.Struct, kw_only=True):
     series: SeriesResult | None = None
     freshness: FreshnessResult | None = None
     stream: StreamResult | None = None
+    customers: CustomersResult | None = None
     errors: dict[str, str] = msgspec.field(default_factory=dict)
 
 
@@ -245,7 +247,7 @@ async def main_async(args: argparse.Namespace) -> int:
     admin_url = os.environ.get("BILLING_DATABASE_URL") or stack.database_url()
     bootstrap = os.environ.get("BILLING_KAFKA_BOOTSTRAP") or stack.kafka_bootstrap()
     use_wrk, tool_note = (False, "read benchmarks not selected")
-    if {"read", "series", "scaling"} & set(args.only):
+    if {"read", "series", "customers", "scaling"} & set(args.only):
         use_wrk, tool_note = ensure_wrk(install=not args.no_install)
     started = time.monotonic()
     async with Lab(admin_url, bootstrap, out / "logs") as lab:
@@ -272,6 +274,8 @@ async def main_async(args: argparse.Namespace) -> int:
             await _guarded(results, "read", ctx, run_read(ctx, results, args.only))
         if "series" in args.only:
             results.series = await _guarded(results, "series", ctx, series.run(ctx))  # type: ignore[assignment]
+        if "customers" in args.only:
+            results.customers = await _guarded(results, "customers", ctx, customers.run(ctx))  # type: ignore[assignment]
         if "freshness" in args.only:
             results.freshness = await _guarded(results, "freshness", ctx, freshness.run(ctx))  # type: ignore[assignment]
         if "stream" in args.only:
@@ -279,7 +283,11 @@ async def main_async(args: argparse.Namespace) -> int:
         results.seconds = time.monotonic() - started
         (out / "results.json").write_bytes(msgspec.json.format(msgspec.json.encode(results)))
         chart_files = await asyncio.to_thread(charts.draw_all, results, out)
-        (out / "report.md").write_text(report.render(results, chart_files) + "\n".join(stream.section(results.stream)))
+        (out / "report.md").write_text(
+            report.render(results, chart_files)
+            + "\n".join(stream.section(results.stream))
+            + "\n".join(customers.section(results.customers))
+        )
         ctx.say(f"report written to {out / 'report.md'} in {results.seconds / 60:.1f} min")
     return 1 if results.errors else 0
 
