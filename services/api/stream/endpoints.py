@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import asyncpg
 from litestar import Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.response import Stream
 
 from services.api.auth import keys_from_headers
@@ -57,6 +58,13 @@ Every event's `id` and `position` is a position its figures reflect at least, in
 changes are sent."""
 
 
+EXAMPLE = (
+    frames.ready("invoice-events:0=1042,invoice-events:1=998", resumed=False)
+    + frames.change("invoice-events:0=1050,invoice-events:1=998", ["EUR"], ["cus-7"])
+    + frames.HEARTBEAT
+).decode()
+
+
 def _resume(hub: Hub, log: TenantLog, last_event_id: str) -> bytes | None:
     """The event catching a client up from its Last-Event-ID (None: nothing missed)."""
     since = parse_event_id(last_event_id, hub.topic)
@@ -95,7 +103,13 @@ async def _events(
     description=STREAM_DESCRIPTION,
     media_type=EVENT_STREAM,
     responses={
-        200: ResponseSpec(str, description="The event stream (text/event-stream)", media_type=EVENT_STREAM),
+        200: ResponseSpec(
+            str,
+            description="The event stream (text/event-stream)",
+            media_type=EVENT_STREAM,
+            generate_examples=False,
+            examples=[Example(summary="A ready event, a change and a heartbeat", value=EXAMPLE)],
+        ),
         **problem_responses(503),
     },
 )
