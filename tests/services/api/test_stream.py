@@ -269,3 +269,17 @@ async def test_a_quarantined_event_applied_by_a_retry_reaches_the_stream(
         assert report.outcome == "applied"
         change = await client.next_of("change")
         assert change.data["customers"] == ["cus-retried"] and change.data["currencies"] == ["GBP"]
+
+
+async def test_a_process_holds_at_most_its_subscriber_cap_and_frees_a_place_when_a_client_leaves(
+    settings: Settings, api_key: str
+) -> None:
+    async with api(settings, stream_max_subscribers=1) as url:
+        async with subscribed(url, bearer(api_key)) as first:
+            assert (await first.next()).event == "ready"
+            async with subscribed(url, bearer(api_key)) as second:
+                assert second.status == 503
+                assert second.headers is not None and second.headers["retry-after"] == "5"
+        await asyncio.sleep(0.2)  # the server sees the disconnection
+        async with subscribed(url, bearer(api_key)) as again:
+            assert (await again.next()).event == "ready"
