@@ -126,7 +126,11 @@ async def test_every_period_agrees_with_the_point_in_time_summaries(
     client: httpx.AsyncClient, conn: asyncpg.Connection
 ) -> None:
     await project(conn, close_history())
-    for interval, start, end in (("week", "2026-08-26", "2026-11-10"), ("quarter", "2026-05-01", "2027-01-01")):
+    for interval, start, end in (
+        ("week", "2026-08-26", "2026-11-10"),
+        ("quarter", "2026-05-01", "2027-01-01"),
+        ("year", "2025-06-01", "2027-03-31"),
+    ):
         body = await series(client, **{"from": start, "to": end, "interval": interval})
         for currency in ("EUR", "USD"):
             periods = only(body, currency)
