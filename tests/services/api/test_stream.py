@@ -283,3 +283,18 @@ async def test_a_process_holds_at_most_its_subscriber_cap_and_frees_a_place_when
         await asyncio.sleep(0.2)  # the server sees the disconnection
         async with subscribed(url, bearer(api_key)) as again:
             assert (await again.next()).event == "ready"
+
+
+async def test_the_access_log_never_shows_a_stream_token(
+    settings: Settings, api_key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with api(settings) as url, httpx.AsyncClient(base_url=url) as http:
+        token = (await http.post("/v1/stream/tokens", headers=bearer(api_key))).json()["token"]
+        async with subscribed(url, params={"token": token}) as client:
+            assert (await client.next()).event == "ready"
+        async with subscribed(url, params={"token": token + "x"}) as refused:
+            assert refused.status == 401
+        await asyncio.sleep(0.2)  # the access log's lines are written in batches
+    logged = capsys.readouterr()
+    assert "route=/v1/stream" in logged.out or '"route": "/v1/stream"' in logged.out
+    assert token not in logged.out + logged.err and api_key not in logged.out + logged.err
