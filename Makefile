@@ -16,6 +16,7 @@ help:
 	@echo "make run        start the stack, worker and API, publish a demo stream (Ctrl-C stops)"
 	@echo "make test       run the whole test suite against the real Kafka and PostgreSQL"
 	@echo "make test-unit  only the tests that need no services"
+	@echo "make browser    Debian's chromium for the browser tests (make test does it; apt-get, as root)"
 	@echo "make lint       the checks every change passes: ruff (lint, format) and mypy --strict"
 	@echo "make format     rewrite the tree as the checks want it (ruff format, ruff check --fix)"
 	@echo "make fuzz       coverage-guided fuzzing of the event decoder (FUZZ_SECONDS, default 600)"
