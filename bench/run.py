@@ -246,8 +246,8 @@ async def main_async(args: argparse.Namespace) -> int:
     (out / "logs").mkdir(parents=True, exist_ok=True)
     admin_url = os.environ.get("BILLING_DATABASE_URL") or stack.database_url()
     bootstrap = os.environ.get("BILLING_KAFKA_BOOTSTRAP") or stack.kafka_bootstrap()
-    use_wrk, tool_note = (False, "read benchmarks not selected")
-    if {"read", "series", "customers", "scaling"} & set(args.only):
+    use_wrk, tool_note = (False, "no benchmark with HTTP load selected")
+    if {"read", "series", "customers", "scaling", "freshness"} & set(args.only):
         use_wrk, tool_note = ensure_wrk(install=not args.no_install)
     started = time.monotonic()
     async with Lab(admin_url, bootstrap, out / "logs") as lab:
