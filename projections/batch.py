@@ -26,7 +26,7 @@ from typing import TypeVar
 import msgspec
 
 from contracts import ContractError, Decoded, InvoiceEvent, InvoicePaid, Position, Reason, event_type
-from projections.cells import Cell, CellKey, add_move, cell_of
+from projections.cells import Cell, CellKey, CellSums, add_move, cell_of, changed
 from projections.figures import NO_FIGURES, Figures, contribution
 from projections.invoice import InvoiceState, advance, check_transition, first_state, opens_history
 from projections.timeline import AGING_THRESHOLDS, difference, event_day, snapshot
@@ -147,8 +147,8 @@ class BatchResult(msgspec.Struct, kw_only=True):
     payments: list[Payment]
     daily: dict[tuple[str, str, dt.date, int], Figures]
     overdue_from: dict[tuple[str, str, int, dt.date, int], Figures]
-    # Invoice counts and gross totals per filter cell (projections/cells.py).
-    cells: dict[CellKey, Figures]
+    # (invoice count, gross total) changes per filter cell (projections/cells.py).
+    cells: dict[CellKey, tuple[int, int]]
     held_added: list[tuple[InvoiceKey, Pending]]
     held_removed: list[tuple[InvoiceKey, int]]
     quarantined: list[Quarantined]
@@ -449,7 +449,7 @@ class BatchFold:
         receivable: dict[tuple[str, str, dt.date, int], Figures] = {}
         customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures] = {}
         invoices: list[InvoiceState] = []
-        cells: dict[CellKey, Figures] = {}
+        cells: CellSums = {}
         for key in list(self._timeline_before):
             self._write_timeline(key)
         for key, before in self._before.items():
@@ -482,7 +482,7 @@ class BatchFold:
             payments=self._payments,
             daily=_freeze(self._daily),
             overdue_from=_freeze(self._overdue_from),
-            cells=_freeze(cells),
+            cells=changed(cells),
             held_added=[(key, pending) for (key, _), pending in self._held_added.items()],
             held_removed=self._held_removed,
             quarantined=self._quarantined,

@@ -21,7 +21,6 @@ from typing import Final
 
 import msgspec
 
-from projections.figures import Figures
 from projections.invoice import InvoiceState
 
 DUE, ISSUE, SENT = "due", "issue", "sent"
@@ -70,18 +69,30 @@ def month_of(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
-def add_move(
-    into: dict[CellKey, Figures], tenant: str, partition: int, before: Cell | None, after: Cell | None
-) -> None:
-    """Add to ``into`` the deltas that move one invoice from ``before`` to ``after``."""
+CellSums = dict[CellKey, list[int]]
+"""Changes per cell: [invoice count, gross total], added to in place (plain
+lists: a batch adds a few per event, and the write path carries only these two)."""
+
+
+def add_move(into: CellSums, tenant: str, partition: int, before: Cell | None, after: Cell | None) -> None:
+    """Add to ``into`` the changes that move one invoice from ``before`` to ``after``."""
     if before == after:
         return
     for cell, sign in ((before, -1), (after, 1)):
         if cell is None:
             continue
-        delta = Figures(invoice_count=sign, gross_total=sign * cell.gross)
+        gross = sign * cell.gross
         for dimension, date in cell.dates():
             for grain, day in ((DAY, date), (MONTH, month_of(date))):
                 key = (tenant, dimension, grain, day, cell.currency, cell.status, cell.payment_status, partition)
-                current = into.get(key)
-                into[key] = delta if current is None else current + delta
+                sums = into.get(key)
+                if sums is None:
+                    into[key] = [sign, gross]
+                else:
+                    sums[0] += sign
+                    sums[1] += gross
+
+
+def changed(sums: CellSums) -> dict[CellKey, tuple[int, int]]:
+    """The cells whose figures change (moves within a batch can cancel out)."""
+    return {key: (count, gross) for key, (count, gross) in sums.items() if count or gross}

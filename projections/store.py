@@ -14,6 +14,7 @@ import asyncpg
 from contracts import Position, decode
 from projections import standing
 from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Payment, Pending
+from projections.cells import CellKey
 from projections.figures import RECEIVABLE, TOTALS, Figures, is_count
 from projections.invoice import InvoiceState
 
@@ -359,7 +360,7 @@ class ProjectionStore:
         await self._add_sums(conn, "customer_totals", result.customer_totals)
         await self._add_sums(conn, "currency_receivable", result.receivable)
         await self._add_sums(conn, "customer_receivable", result.customer_receivable)
-        await self._add_sums(conn, "invoice_cells", result.cells)
+        await self._add_cells(conn, result.cells)
 
     async def _write_timelines(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         await self._append_recorded(conn, "invoice_changes", CHANGE_COLUMNS, result.changes, change_row)
@@ -390,6 +391,16 @@ class ProjectionStore:
             await conn.copy_records_to_table(
                 table, schema_name=self.schema, columns=(*columns, "recorded_at"), records=recorded
             )
+
+    async def _add_cells(self, conn: asyncpg.Connection, cells: dict[CellKey, tuple[int, int]]) -> None:
+        if not cells:
+            return
+        keys = list(cells)  # the statement orders them (lock order)
+        counts, grosses = zip(*cells.values(), strict=True)
+        fits = max(map(abs, grosses)) <= BIGINT_MAX
+        await conn.execute(
+            self._sums[("invoice_cells", "bigint" if fits else "numeric")], *zip(*keys, strict=True), counts, grosses
+        )
 
     async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, Figures]) -> None:
         if not deltas:
