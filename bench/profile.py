@@ -47,6 +47,7 @@ from bench.report import table
 from deploy import local as stack
 from projections import batch, store
 from services import kafka
+from services.logging import configure
 from services.worker import consumer
 from services.worker.consumer import Prepared, Worker
 
@@ -327,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench-report", help="report folder (logs)")
     parser.add_argument("--batch-max-records", type=int, default=None, help="the worker's setting (default: its own)")
     args = parser.parse_args(argv)
+    # The worker's warnings (a failing batch, a rebalance) still show; its
+    # per-batch lines would bury the table.
+    configure(level="warning")
     text = asyncio.run(profile(args.events, args.out, args.batch_max_records))
     print(text)
     (args.out / "profile.md").write_text(text + "\n")
