@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 
 import httpx
@@ -165,6 +166,7 @@ def _shape(ctx: Context, slow_ms: float | None) -> tuple[float, int, int]:
     if slow_ms is None:
         return sizes.read_seconds, sizes.read_connections, sizes.read_runs
     single = slow_ms / 1000
-    seconds = min(SLOW_MAX_SECONDS, max(sizes.read_seconds, SLOW_REQUESTS_PER_RUN * single))
+    # Whole seconds: wrk takes no fraction of one.
+    seconds = float(math.ceil(min(SLOW_MAX_SECONDS, max(sizes.read_seconds, SLOW_REQUESTS_PER_RUN * single))))
     connections = max(1, min(sizes.read_connections, int(seconds / (2 * single))))
     return seconds, connections, sizes.read_slow_baseline_runs
