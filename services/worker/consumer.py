@@ -11,7 +11,8 @@ Quarantined records are written with what they say of their identity
 (projections.quarantine.identified); every few seconds the worker reports open
 gaps and held events against their cap, releases held events a race between
 partitions left behind (stranded.py) and quarantines those held longer than
-``BILLING_HELD_MAX_AGE_SECONDS`` (projections/held.py). A tenant holding
+``BILLING_HELD_MAX_AGE_SECONDS`` (projections/held.py), and rolls the
+customers' standing rows a new day made stale (day_roll.py). A tenant holding
 ``BILLING_HELD_MAX_PER_TENANT`` events gets its next ones quarantined by the
 batch itself. A revoked partition leaves the worker's metrics at once.
 """
