@@ -17,8 +17,12 @@ the shared socket's queue outlives any child (docs/deployment.md, 7.)."""
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
 import shutil
+import signal
+import sys
 import tempfile
 
 import uvicorn
@@ -33,6 +37,8 @@ from services.settings import Settings
 
 # Prometheus's multiprocess mode: set before a child imports prometheus_client.
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# prctl(2): the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
 
 
 def usable_cores() -> int:
@@ -69,9 +75,21 @@ def child_app() -> ASGIApp:
     """One child's application (``factory``): a spawned process starts afresh,
     so it reads its settings from the environment the parent passed on and
     configures its logging."""
+    _stop_with_supervisor()
     settings = Settings.from_env()
     configure(settings.log_format, settings.log_level)
     return create_app(settings)
+
+
+def _stop_with_supervisor() -> None:
+    """SIGTERM this child when the supervisor dies, however it died (SIGKILL
+    included): no API process outlives it (it finishes its requests first)."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None or prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        return  # not Linux: the supervisor's own stop still stops every child
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        sys.exit("the supervisor stopped before this API process started")
 
 
 class Supervisor(Multiprocess):

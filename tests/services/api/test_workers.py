@@ -24,8 +24,9 @@ pytestmark = pytest.mark.integration
 BILLING = Path(sys.executable).with_name("billing")
 # A request that waits this long for a position the projections never reach.
 SLOW_SECONDS = 3.0
-# Connections opened to see every process answer (each is accepted by one).
-TRIES = 400
+# How long processes get to start (spawned, each imports and builds the app)
+# on a busy machine.
+START_SECONDS = 60.0
 
 
 class Api:
@@ -42,9 +43,11 @@ class Api:
         return process
 
     async def processes(self, count: int, excluding: frozenset[int] = frozenset()) -> dict[int, int]:
-        """Answers by process until ``count`` processes not in ``excluding`` answered."""
+        """Answers by process, each on a new connection (accepted by any
+        process), until ``count`` processes not in ``excluding`` answered."""
         answers: dict[int, int] = {}
-        for _ in range(TRIES):
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
             with contextlib.suppress(httpx.TransportError):
                 pid = await self.live()
                 answers[pid] = answers.get(pid, 0) + 1
@@ -75,10 +78,12 @@ async def billing_api(settings: Settings, *arguments: str) -> AsyncIterator[Api]
         "BILLING_FRESHNESS_WAIT_MAX_MS": str(int(SLOW_SECONDS * 1000)),
         "BILLING_LOG_LEVEL": "warning",
     }
-    process = await asyncio.create_subprocess_exec(str(BILLING), "api", *arguments, env=env)
+    # A session of its own: whatever a test does, its whole group is stopped after.
+    process = await asyncio.create_subprocess_exec(str(BILLING), "api", *arguments, env=env, start_new_session=True)
     api = Api(process, f"http://127.0.0.1:{port}")
     try:
-        for _ in range(600):
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
             assert process.returncode is None, "billing api stopped"
             with contextlib.suppress(httpx.TransportError):
                 await api.live()
@@ -86,9 +91,9 @@ async def billing_api(settings: Settings, *arguments: str) -> AsyncIterator[Api]
             await asyncio.sleep(0.05)
         yield api
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
 
 
 def metrics_dir(pid: int) -> Path:
@@ -158,6 +163,19 @@ async def test_a_stop_signal_lets_in_flight_requests_finish(
         assert not directory.exists()
         with pytest.raises(httpx.TransportError):
             await api.live()
+
+
+async def test_processes_stop_when_the_supervisor_is_killed(settings: Settings) -> None:
+    async with billing_api(settings, "--workers", "2") as api:
+        children = set(await api.processes(2))
+        api.process.kill()  # SIGKILL: it cannot pass anything on
+        await api.process.wait()
+        deadline = time.monotonic() + 20
+        for _ in range(200):
+            if not any(running(pid) for pid in children) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert not any(running(pid) for pid in children)
 
 
 async def test_one_worker_runs_no_supervisor(settings: Settings) -> None:
