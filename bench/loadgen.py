@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -119,7 +120,8 @@ def run_wrk(
                 "-c",
                 str(connections),
                 "-d",
-                f"{seconds:g}s",
+                # wrk takes whole seconds ("8.5s" is a usage error).
+                f"{math.ceil(seconds)}s",
                 "--timeout",
                 f"{TIMEOUT_SECONDS}s",
                 "-s",
