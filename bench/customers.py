@@ -14,9 +14,9 @@ recompute the batch's customers), on fresh databases, runs interleaved."""
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
@@ -25,9 +25,18 @@ import msgspec
 
 from bench import read, streams
 from bench.config import SEED, Context
-from bench.loadgen import LoadResult, load
 from bench.read import Apps, ReadDataset
 from bench.report import milliseconds
+from bench.series import (
+    BASELINE_FACTOR,
+    SUMMARY,
+    SUMMARY_FACTOR,
+    SeriesRuns,
+    _compare,
+    _ratio,
+    _times,
+    measure,
+)
 from bench.stats import median
 from contracts import encode
 from projections import positions, standing
@@ -36,14 +45,7 @@ from projections.projector import Projector, RawRecord, incoming
 CURRENCY = "EUR"
 FIRST = "customers: first page"
 DEEP = "customers: deep page"
-SUMMARY = "/v1/summary (unfiltered)"
 DEEP_PAGES = 50
-# Targets (issue 13): ranking p50 at most this many times the unfiltered
-# summary's, and at least this many times faster than the baseline.
-SUMMARY_FACTOR = 2.0
-BASELINE_FACTOR = 20.0
-# A request slower than this is loaded with few connections (a run of a few requests).
-SLOW_MS = 500.0
 # Ingest cost: events folded per run, per batch (one partition's batch), runs of each.
 INGEST_EVENTS = {"quick": 60_000, "full": 300_000}
 INGEST_BATCH = 5_000
@@ -51,24 +53,14 @@ INGEST_RUNS = 2
 INGEST_TOPIC = "bench-standing"
 
 
-class CustomerRuns(msgspec.Struct, frozen=True):
-    endpoint: str
-    app: str
-    path: str
-    runs: list[LoadResult]
-    connections: int
-    single_ms: float
-
-    @property
-    def p50_ms(self) -> float | None:
-        values = [r.p50_ms for r in self.runs if r.p50_ms is not None]
-        return median(values) if values else None
-
-
 class IngestCost(msgspec.Struct, frozen=True):
     events: int
     with_standing: list[float]  # events/s per run
     without_standing: list[float]
+    # Of each run with them, the share of the batches' time spent locking and
+    # recomputing the standing rows (a profile, steadier than the throughputs
+    # on a busy machine).
+    standing_share: list[float]
 
     @property
     def cost(self) -> float | None:
@@ -81,7 +73,7 @@ class CustomersResult(msgspec.Struct, frozen=True):
     dataset: ReadDataset
     customers: int  # of the queried tenant in CURRENCY
     deep_page: int
-    endpoints: list[CustomerRuns]
+    endpoints: list[SeriesRuns]
     identical_answers: bool
     differences: list[str]
     versus_summary: dict[str, float | None]
@@ -104,72 +96,24 @@ async def _paths(apps: Apps) -> tuple[dict[str, str], int]:
     return {FIRST: first, DEEP: deep, SUMMARY: "/v1/summary"}, page
 
 
-async def _compare(apps: Apps, wanted: dict[str, str]) -> tuple[list[str], dict[tuple[str, str], float]]:
-    """The baseline's answers must be the product's; and one request's time of each."""
-    differences, single_ms = [], {}
-    async with httpx.AsyncClient(timeout=600) as client:
-        for name, path in wanted.items():
-            apps_of = [("product", apps.product_url)]
-            if name != SUMMARY:
-                apps_of.append(("baseline", apps.baseline_url))
-            answers = []
-            for app, base in apps_of:
-                started = time.perf_counter()
-                response = await client.get(base + path, headers={"x-api-key": apps.key})
-                single_ms[name, app] = (time.perf_counter() - started) * 1000
-                answers.append((response.status_code, json.loads(response.content)))
-            if len(answers) == 2 and answers[0] != answers[1]:
-                differences.append(f"{name}: product {answers[0]!r:.400} baseline {answers[1]!r:.400}")
-    return differences, single_ms
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    return None if numerator is None or not denominator else numerator / denominator
-
-
-async def _measure(
-    ctx: Context, apps: Apps, wanted: dict[str, str], single_ms: dict[tuple[str, str], float]
-) -> list[CustomerRuns]:
-    sizes = ctx.sizes
-    served = {"product": (apps.product_url, apps.product), "baseline": (apps.baseline_url, apps.baseline)}
-    measured: list[CustomerRuns] = []
-    for name, path in wanted.items():
-        served_by = ("product",) if name == SUMMARY else read.APPS
-        connections = {app: sizes.read_connections if single_ms[name, app] < SLOW_MS else 2 for app in served_by}
-        runs: dict[str, list[LoadResult]] = {app: [] for app in served_by}
-        for app in served_by:  # warm up
-            await load(served[app][0], [path], apps.key, 1, connections[app], ctx.use_wrk)
-            await read.settle(served[app][1])
-        for _ in range(sizes.read_runs):
-            for app in served_by:
-                result = await load(served[app][0], [path], apps.key, sizes.read_seconds, connections[app], ctx.use_wrk)
-                runs[app].append(result)
-                await read.settle(served[app][1])
-        for app in served_by:
-            found = CustomerRuns(name, app, path, runs[app], connections[app], single_ms[name, app])
-            measured.append(found)
-            last = found.runs[-1]
-            ctx.say(
-                f"customers {apps.dataset.invoices:,} {name} {app}: p50 {milliseconds(found.p50_ms)}"
-                f" (median of {len(found.runs)} runs), p99 {milliseconds(last.p99_ms)},"
-                f" {last.requests_per_second:,.1f} req/s ({connections[app]} connections), errors {last.errors}"
-            )
-    return measured
-
-
 # Ingest cost ------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def standing_maintenance(enabled: bool) -> Iterator[None]:
-    """The projector with or without the standing rows' lock-and-recompute."""
+def standing_maintenance(enabled: bool, spent: list[float]) -> Iterator[None]:
+    """The projector with or without the standing rows' lock-and-recompute;
+    with them, the seconds they take are added to ``spent[0]``."""
     kept = standing.refresh
 
     async def skipped(*_: object, **__: object) -> None:
         return None
 
-    if not enabled:
-        standing.refresh = skipped
+    async def timed(*args: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        await kept(*args, **kwargs)
+        spent[0] += time.perf_counter() - started
+
+    standing.refresh = timed if enabled else skipped
     try:
         yield
     finally:
@@ -193,13 +137,15 @@ def _batches(events: int, ctx: Context) -> list[tuple[int, int, list[RawRecord]]
 
 async def _fold(
     ctx: Context, batches: Sequence[tuple[int, int, list[RawRecord]]], events: int, with_standing: bool
-) -> float:
+) -> tuple[float, float]:
+    """(events/s, the share of the time spent on the standing rows)."""
     url = await ctx.lab.database("standing_ingest")
     conn = await asyncpg.connect(url)
     try:
         await positions.claim(conn, INGEST_TOPIC, list(range(streams.PARTITIONS)))
         projector = Projector(INGEST_TOPIC)
-        with standing_maintenance(with_standing):
+        spent = [0.0]
+        with standing_maintenance(with_standing, spent):
             started = time.perf_counter()
             for partition, offset, records in batches:
                 await projector.apply(conn, [incoming(r) for r in records], {partition: offset})
@@ -207,7 +153,7 @@ async def _fold(
     finally:
         await conn.close()
         await ctx.lab.drop_database(url)
-    return events / seconds
+    return events / seconds, spent[0] / seconds
 
 
 async def ingest_cost(ctx: Context) -> IngestCost:
@@ -215,14 +161,18 @@ async def ingest_cost(ctx: Context) -> IngestCost:
     batches = _batches(events, ctx)
     on: list[float] = []
     off: list[float] = []
+    share: list[float] = []
     for _ in range(INGEST_RUNS):
-        off.append(await _fold(ctx, batches, events, with_standing=False))
-        on.append(await _fold(ctx, batches, events, with_standing=True))
-    cost = IngestCost(events, on, off)
+        off.append((await _fold(ctx, batches, events, with_standing=False))[0])
+        rate, spent = await _fold(ctx, batches, events, with_standing=True)
+        on.append(rate)
+        share.append(spent)
+    cost = IngestCost(events, on, off, share)
     ctx.say(
         f"customers: ingest of {events:,} events (one connection, batches of {INGEST_BATCH:,}) "
         f"{median(on):,.0f} events/s with the standing rows, {median(off):,.0f} without"
-        f" ({(cost.cost or 0) * 100:.1f}% of the throughput)"
+        f" ({(cost.cost or 0) * 100:.1f}% of the throughput); the standing rows took"
+        f" {median(share) * 100:.1f}% of the batches' time"
     )
     return cost
 
@@ -236,7 +186,7 @@ async def run(ctx: Context) -> CustomersResult:
             customers = (await client.get(count_path)).json()["pagination"]["totalResultSize"]
         ctx.say(f"customers: {customers:,} {CURRENCY} customers of the tenant; deep page {deep_page}")
         differences, single_ms = await _compare(apps, wanted)
-        measured = await _measure(ctx, apps, wanted, single_ms)
+        measured = await measure(ctx, apps, wanted, single_ms, "customers")
     finally:
         await read.stop_apps(ctx, apps)
     p50 = {(m.endpoint, m.app): m.p50_ms for m in measured}
@@ -262,10 +212,6 @@ async def run(ctx: Context) -> CustomersResult:
     return result
 
 
-def _times(ratio: float | None) -> str:
-    return "n/a" if ratio is None else f"{ratio:.2f}x"
-
-
 def section(result: CustomersResult | None) -> list[str]:
     """The report's section (markdown lines)."""
     if result is None:
@@ -281,7 +227,7 @@ def section(result: CustomersResult | None) -> list[str]:
         f"rows per request (identical bodies: {'yes' if result.identical_answers else 'NO'}), and the unfiltered "
         "/v1/summary in the same run.",
         "",
-        "| request | app | p50 ms | p99 ms | requests/s | connections |",
+        "| request | app | p50 | p99 | requests/s | connections |",
         "|---|---|---|---|---|---|",
     ]
     for m in result.endpoints:
@@ -302,6 +248,8 @@ def section(result: CustomersResult | None) -> list[str]:
         out.append(
             f"- Ingest, {i.events:,} events folded by the projector on one connection: "
             f"{median(i.with_standing):,.0f} events/s with the standing rows, {median(i.without_standing):,.0f} "
-            f"without ({(i.cost or 0) * 100:.1f}% of the throughput)."
+            f"without ({(i.cost or 0) * 100:.1f}% of the throughput); locking and recomputing the standing rows "
+            f"took {median(i.standing_share) * 100:.1f}% of the batches' time (runs: "
+            f"{', '.join(f'{x * 100:.1f}%' for x in i.standing_share)})."
         )
     return out

@@ -102,36 +102,8 @@ async def run(ctx: Context) -> SeriesResult:
     apps = await read.start_apps(ctx, sizes.read_invoices, point_in_time=True)
     try:
         wanted = paths(ctx.today)
-        served = {"product": (apps.product_url, apps.product), "baseline": (apps.baseline_url, apps.baseline)}
         differences, single_ms = await _compare(apps, wanted)
-        measured: list[SeriesRuns] = []
-        for name, path in wanted.items():
-            served_by = ("product",) if name == SUMMARY else read.APPS
-            one = {app: single_ms.get((name, app), 0.0) for app in served_by}
-            slow = {app: app == "baseline" and one[app] >= SLOW_MS for app in served_by}
-            shape = {app: _shape(ctx, one[app] if slow[app] else None) for app in served_by}
-            for app in served_by:
-                if not slow[app]:  # a slow one was warmed up by the comparison
-                    await load(served[app][0], [path], apps.key, 1, shape[app][1], ctx.use_wrk)
-                    await read.settle(served[app][1])
-            runs: dict[str, list[LoadResult]] = {app: [] for app in served_by}
-            for index in range(sizes.read_runs):
-                for app in served_by:
-                    seconds, connections, most = shape[app]
-                    if index >= most:
-                        continue
-                    runs[app].append(await load(served[app][0], [path], apps.key, seconds, connections, ctx.use_wrk))
-                    await read.settle(served[app][1])
-            for app in served_by:
-                seconds, connections, _ = shape[app]
-                found = SeriesRuns(name, app, path, runs[app], connections, seconds, one[app])
-                measured.append(found)
-                last = found.runs[-1]
-                ctx.say(
-                    f"series {apps.dataset.invoices:,} {name} {app}: p50 {milliseconds(found.p50_ms)}"
-                    f" (median of {len(found.runs)} runs), p99 {milliseconds(last.p99_ms)},"
-                    f" {last.requests_per_second:,.1f} req/s ({connections} connections), errors {last.errors}"
-                )
+        measured = await measure(ctx, apps, wanted, single_ms, "series")
     finally:
         await read.stop_apps(ctx, apps)
     p50 = {(m.endpoint, m.app): m.p50_ms for m in measured}
@@ -152,6 +124,44 @@ async def run(ctx: Context) -> SeriesResult:
     if differences:
         ctx.say(f"series: the baseline's answers differ: {differences}")
     return result
+
+
+async def measure(
+    ctx: Context, apps: Apps, wanted: dict[str, str], single_ms: dict[tuple[str, str], float], part: str
+) -> list[SeriesRuns]:
+    """Each path's runs on both apps (SUMMARY on the product only), alternated:
+    the mode's runs, or runs of a few requests for a slow baseline."""
+    sizes = ctx.sizes
+    served = {"product": (apps.product_url, apps.product), "baseline": (apps.baseline_url, apps.baseline)}
+    measured: list[SeriesRuns] = []
+    for name, path in wanted.items():
+        served_by = ("product",) if name == SUMMARY else read.APPS
+        one = {app: single_ms.get((name, app), 0.0) for app in served_by}
+        slow = {app: app == "baseline" and one[app] >= SLOW_MS for app in served_by}
+        shape = {app: _shape(ctx, one[app] if slow[app] else None) for app in served_by}
+        for app in served_by:
+            if not slow[app]:  # a slow one was warmed up by the comparison
+                await load(served[app][0], [path], apps.key, 1, shape[app][1], ctx.use_wrk)
+                await read.settle(served[app][1])
+        runs: dict[str, list[LoadResult]] = {app: [] for app in served_by}
+        for index in range(sizes.read_runs):
+            for app in served_by:
+                seconds, connections, most = shape[app]
+                if index >= most:
+                    continue
+                runs[app].append(await load(served[app][0], [path], apps.key, seconds, connections, ctx.use_wrk))
+                await read.settle(served[app][1])
+        for app in served_by:
+            seconds, connections, _ = shape[app]
+            found = SeriesRuns(name, app, path, runs[app], connections, seconds, one[app])
+            measured.append(found)
+            last = found.runs[-1]
+            ctx.say(
+                f"{part} {apps.dataset.invoices:,} {name} {app}: p50 {milliseconds(found.p50_ms)}"
+                f" (median of {len(found.runs)} runs), p99 {milliseconds(last.p99_ms)},"
+                f" {last.requests_per_second:,.1f} req/s ({connections} connections), errors {last.errors}"
+            )
+    return measured
 
 
 def _times(ratio: float | None) -> str:

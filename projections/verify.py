@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 
 from contracts import ContractError, decode
+from projections import standing
 from projections.figures import NO_FIGURES, RECEIVABLE, TOTALS, Figures
 from projections.invoice import InvoiceState, advance, check_transition, first_state
 from projections.store import CELL_TABLES, INVOICE_COLUMNS, SUM_TABLES, TIMELINE_SUM_TABLES, invoice_row
@@ -357,18 +358,7 @@ async def verify_payments(conn: asyncpg.Connection, schema: str) -> list[Differe
 # The customers' standing (projections/standing.py), defined again over the
 # invoice rows, overdue as of each row's own as_of_day.
 _RECEIVABLE = "status = 'SENT' AND balance > 0"
-STANDING_COLUMNS = (
-    "customer_name",
-    "invoice_count",
-    "revenue",
-    "receivable_count",
-    "receivable_balance",
-    "overdue_count",
-    "overdue_balance",
-    "oldest_due_date",
-    "last_paid_at",
-    "stale_from",
-)
+STANDING_COLUMNS = (*standing.FIGURE_COLUMNS, "stale_from")
 STANDING_LIVE = (
     f"SELECT tenant_id, currency, customer_id, {', '.join(STANDING_COLUMNS)} FROM {{schema}}.customer_standing"
 )
