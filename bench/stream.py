@@ -91,6 +91,8 @@ class Phase(msgspec.Struct, frozen=True):
 
 class StreamResult(msgspec.Struct, frozen=True):
     phases: list[Phase]
+    # A phase that failed (the other is still reported), by mode.
+    errors: dict[str, str] = {}
 
 
 # The clients ---------------------------------------------------------------
@@ -210,6 +212,18 @@ async def clients_main(args: argparse.Namespace, pairs: list[tuple[str, str]]) -
 # The harness ---------------------------------------------------------------
 
 
+async def _watch(
+    http: httpx.AsyncClient, api_url: str, key: str, visible: list[tuple[float, dict[int, int]]]
+) -> dict[int, int]:
+    """One look at the positions the API reflects (none when it is too busy to answer in time)."""
+    try:
+        positions = await api_positions(http, api_url, key)
+    except httpx.TimeoutException:
+        return {}
+    visible.append((time.monotonic(), positions))
+    return positions
+
+
 def _rss_mb(pid: int, field: str = "VmRSS") -> float:
     return (status_kb(pid, field) or 0) / 1024
 
@@ -246,6 +260,7 @@ async def run(ctx: Context) -> StreamResult:
     worker = lab.billing("stream-worker", ["worker"], settings)
     database = url.rpartition("/")[2]
     phases: list[Phase] = []
+    errors: dict[str, str] = {}
     try:
         warm = streams.records(2_000, SEED + 30, ctx.today)
         ends = await loading.publish(lab.kafka_bootstrap, topic, warm)
@@ -253,7 +268,12 @@ async def run(ctx: Context) -> StreamResult:
             await _caught_up(http, api_url, tenant_keys[0][1], ends, worker)
             for index, mode in enumerate(("stream", "poll")):
                 rig = Rig(settings, api, api_url, worker, database, tenant_keys, http)
-                phases.append(await _phase(ctx, rig, mode, SEED + 31 + index))
+                try:
+                    phases.append(await _phase(ctx, rig, mode, SEED + 31 + index))
+                except Exception as error:  # noqa: BLE001 - reported; the other phase stands
+                    errors[mode] = repr(error)[:500]
+                    ctx.say(f"stream benchmark, {mode} FAILED: {error!r}")
+                    continue
                 ctx.say(
                     f"stream benchmark, {mode}: p50 {phases[-1].p50_ms:.0f} ms, p99 {phases[-1].p99_ms:.0f} ms, "
                     f"API RSS {phases[-1].api_rss_connected_mb:.0f} MB"
@@ -262,7 +282,7 @@ async def run(ctx: Context) -> StreamResult:
         worker.stop()
         api.stop()
     await lab.drop_database(url)
-    return StreamResult(phases)
+    return StreamResult(phases, errors)
 
 
 class Rig:
@@ -372,7 +392,7 @@ async def _phase(ctx: Context, rig: Rig, mode: str, seed: int) -> Phase:
         visible: list[tuple[float, dict[int, int]]] = []
         while publisher.running():
             rss_peak = max(rss_peak, _rss_mb(api.pid))
-            visible.append((time.monotonic(), await api_positions(http, api_url, key)))
+            await _watch(http, api_url, key, visible)
             await asyncio.sleep(WATCH_SECONDS)
         cpu = await sampler.stop()
         if publisher.popen.wait() != 0:
@@ -383,8 +403,7 @@ async def _phase(ctx: Context, rig: Rig, mode: str, seed: int) -> Phase:
             wanted[partition] = max(wanted.get(partition, -1), offset)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            positions = await api_positions(http, api_url, key)
-            visible.append((time.monotonic(), positions))
+            positions = await _watch(http, api_url, key, visible)
             if all(positions.get(p, 0) > o for p, o in wanted.items()):
                 break
             await asyncio.sleep(WATCH_SECONDS)
@@ -500,6 +519,7 @@ def section(result: StreamResult | None) -> list[str]:
             f"Memory the subscribers hold in the API: {s.api_rss_connected_mb - s.api_rss_idle_mb:.0f} MB "
             f"({(s.api_rss_connected_mb - s.api_rss_idle_mb) * 1024 / max(s.connected, 1):.0f} kB each).",
         ]
+    out += [f"The {mode} phase failed: {error}" for mode, error in result.errors.items()]
     return [*out, ""]
 
 
