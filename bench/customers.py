@@ -162,11 +162,16 @@ async def ingest_cost(ctx: Context) -> IngestCost:
     on: list[float] = []
     off: list[float] = []
     share: list[float] = []
-    for _ in range(INGEST_RUNS):
-        off.append((await _fold(ctx, batches, events, with_standing=False))[0])
-        rate, spent = await _fold(ctx, batches, events, with_standing=True)
-        on.append(rate)
-        share.append(spent)
+    for index in range(INGEST_RUNS):
+        # Alternate which goes first (off, on, on, off …): a machine whose
+        # load drifts favours neither.
+        for with_standing in (False, True) if index % 2 == 0 else (True, False):
+            rate, spent = await _fold(ctx, batches, events, with_standing)
+            if with_standing:
+                on.append(rate)
+                share.append(spent)
+            else:
+                off.append(rate)
     cost = IngestCost(events, on, off, share)
     ctx.say(
         f"customers: ingest of {events:,} events (one connection, batches of {INGEST_BATCH:,}) "
