@@ -71,6 +71,9 @@ def processes() -> list[tuple[int, int, str]]:
     return found
 
 
+OTHER_DATABASES = "postgres backends (other databases)"
+
+
 def postgres_group(pid: int, database: str | None) -> str:
     """Which kind of PostgreSQL process this is, from its title
     (``postgres: billing bench_x 127.0.0.1(5432) idle`` for a backend)."""
@@ -79,7 +82,7 @@ def postgres_group(pid: int, database: str | None) -> str:
         return "postgres backends (benchmark database)"
     parts = title.split()
     if len(parts) >= 3 and parts[0] == "postgres:" and "(" in title:
-        return "postgres backends (other databases)"
+        return OTHER_DATABASES
     return "postgres background (WAL, checkpoints, autovacuum)"
 
 
@@ -193,8 +196,10 @@ def stack_groups(
 def cpu_per_event(shares: Sequence[CpuShare], seconds: float, events: int) -> list[tuple[str, float]]:
     """Each process group's CPU in microseconds per event over a run of
     ``seconds`` that handled ``events``, then the sum of the run's own groups
-    (the machine's other users and the idle time left out)."""
+    (the machine's other users, other databases' backends and the idle time
+    left out of it)."""
     own = [
         (s.group, s.cpu_percent / 100 * seconds * 1e6 / max(events, 1)) for s in shares if s.group not in (OTHERS, IDLE)
     ]
-    return [*own, ("all of the run's processes", sum(v for _, v in own))]
+    total = sum(v for group, v in own if group != OTHER_DATABASES)
+    return [*own, ("all of the run's processes", total)]

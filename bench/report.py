@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from bench.procstat import IDLE, OTHERS, CpuShare, cpu_per_event
+from bench.procstat import IDLE, OTHER_DATABASES, OTHERS, CpuShare, cpu_per_event
 from bench.stats import median, ratio
 
 if TYPE_CHECKING:
@@ -139,9 +139,12 @@ CPU_KINDS = ("service (python)", "PostgreSQL", "Kafka", "harness and API")
 def cpu_kinds(shares: Sequence[CpuShare], seconds: float, events: int) -> dict[str, float]:
     """CPU µs per event by kind of process: the service's worker or replay
     processes, PostgreSQL (backends and background), Kafka, the harness and
-    the API that watch the run; then all of them."""
+    the API that watch the run; then all of them. Backends of other databases
+    are other people's work on a shared server: left out."""
     found = dict.fromkeys(CPU_KINDS, 0.0)
     for group, us in cpu_per_event(shares, seconds, events)[:-1]:
+        if group == OTHER_DATABASES:
+            continue
         if group.startswith("postgres"):
             found["PostgreSQL"] += us
         elif group.startswith("kafka"):

@@ -17,6 +17,7 @@ SHARES = [
     CpuShare("postgres backends (benchmark database)", 50.0, 2),
     CpuShare("postgres background (WAL, checkpoints, autovacuum)", 10.0, 1),
     CpuShare("kafka (java)", 20.0, 1),
+    CpuShare("postgres backends (other databases)", 40.0, 9),
     CpuShare("billing api (python)", 4.0, 1),
     CpuShare("benchmark harness (load, polling)", 6.0, 1),
     CpuShare(OTHERS, 30.0, 0),
@@ -30,6 +31,8 @@ def test_cpu_per_event_is_each_groups_cpu_time_over_the_events() -> None:
     assert found["billing worker (python)"] == pytest.approx(80.0)
     assert found["kafka (java)"] == pytest.approx(20.0)
     assert OTHERS not in found and IDLE not in found
+    assert found["postgres backends (other databases)"] == pytest.approx(40.0)
+    # Other databases' backends are other people's work on the same server.
     assert found["all of the run's processes"] == pytest.approx(170.0)
 
 
