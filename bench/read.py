@@ -34,7 +34,7 @@ from bench import loading, streams, timelines
 from bench.config import SEED, Context, Sizes
 from bench.lab import Process
 from bench.loadgen import LoadResult, load
-from bench.procstat import CpuSampler, CpuShare, cpu_ticks, processes, stack_groups
+from bench.procstat import IDLE, CpuSampler, CpuShare, cpu_ticks, processes, stack_groups
 from bench.report import (
     FILTERED,
     FILTERED_CUSTOMER,
@@ -48,6 +48,7 @@ from bench.report import (
     V1_MIDDLE,
     V1_SUMMARIES,
     _med,
+    cpu_table,
     milliseconds,
     number,
     table,
@@ -511,6 +512,19 @@ def processes_section(result: ReadResult | None, cores: int) -> list[str]:
         "",
         table(header, rows),
         "",
+        *[
+            line
+            for entry in result.processes
+            if entry.processes > 1
+            for line in (
+                f"CPU during the last run of the {entry.endpoint} with {entry.processes} API processes (idle:"
+                f" {sum(c.cpu_percent for c in entry.cpu if c.group == IDLE):.0f}% of one core; with none left,"
+                " the CPU that the API processes get bounds the ratio, not their number):",
+                "",
+                cpu_table(entry.cpu, cores),
+                "",
+            )
+        ],
     ]
 
 
