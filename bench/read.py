@@ -211,13 +211,14 @@ def plan(sizes: Sizes, endpoint: str, app: str, single_ms: float | None, runs: i
 
 
 async def settle(process: Process, max_seconds: float = 120.0) -> None:
-    """Wait until the process stops using the CPU (answers of a finished run
-    still being computed would slow the next run down)."""
+    """Wait until the process (and its children, if any) stops using the CPU
+    (answers of a finished run still being computed would slow the next run
+    down)."""
     deadline = time.monotonic() + max_seconds
-    before = cpu_ticks(process.pid)
+    before = _family_ticks(process.pid)
     while before is not None and time.monotonic() < deadline:
         await asyncio.sleep(0.25)
-        after = cpu_ticks(process.pid)
+        after = _family_ticks(process.pid)
         if after is None or after - before <= 2:
             return
         before = after
@@ -401,18 +402,6 @@ def _family_ticks(pid: int) -> int | None:
     return None if ticks[0] is None else sum(t for t in ticks if t is not None)
 
 
-async def settle_family(process: Process, max_seconds: float = 120.0) -> None:
-    """``settle`` for a process and its children."""
-    deadline = time.monotonic() + max_seconds
-    before = _family_ticks(process.pid)
-    while before is not None and time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        after = _family_ticks(process.pid)
-        if after is None or after - before <= 2:
-            return
-        before = after
-
-
 async def measure_processes(ctx: Context, apps: Apps, runs: int, seconds: float) -> list[ProcessesRuns]:
     """PROCESS_ENDPOINTS served by one API process (the product app of the
     other runs) and by ``billing api --workers N`` (N: the usable cores) on
@@ -432,7 +421,7 @@ async def measure_processes(ctx: Context, apps: Apps, runs: int, seconds: float)
             cpu: dict[int, list[CpuShare]] = {}
             for _, api, base in served:
                 await load(base, paths[endpoint], apps.key, 1, ctx.sizes.read_connections, ctx.use_wrk)
-                await settle_family(api)
+                await settle(api)
             for _ in range(runs):
                 for count, api, base in served:
                     label = f"billing api, {count} process{'es' if count > 1 else ''} (python)"
@@ -444,7 +433,7 @@ async def measure_processes(ctx: Context, apps: Apps, runs: int, seconds: float)
                     )
                     cpu[count] = await sampler.stop()
                     measured[count].append(result)
-                    await settle_family(api)
+                    await settle(api)
             for count, _, _ in served:
                 results.append(ProcessesRuns(endpoint, count, measured[count], cpu[count]))
                 best = measured[count][-1]
