@@ -180,6 +180,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("batch_max_records", 1),
             ("held_max_per_tenant", 1),
             ("api_workers", 0),
+            ("stream_token_seconds", 1),
+            ("stream_coalesce_ms", 0),
+            ("stream_queue_events", 1),
+            ("stream_max_subscribers", 1),
         ):
             if getattr(self, name) < low:
                 raise SettingsError(f"{variable(name)}={getattr(self, name)}: expected an integer of at least {low}")
@@ -188,11 +192,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"{variable('topic_retention_ms')}={self.topic_retention_ms}: expected milliseconds (> 0), or -1 for"
                 " no time limit"
             )
-        if not 0 < self.held_max_age_seconds < float("inf"):
-            raise SettingsError(
-                f"{variable('held_max_age_seconds')}={self.held_max_age_seconds}: expected a number of seconds"
-                " (> 0, finite)"
-            )
+        for name in ("held_max_age_seconds", "stream_heartbeat_seconds"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise SettingsError(
+                    f"{variable(name)}={getattr(self, name)}: expected a number of seconds (> 0, finite)"
+                )
         for name in ("worker_metrics_port", "api_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise SettingsError(f"{variable(name)}={getattr(self, name)}: expected a port number (0-65535)")
