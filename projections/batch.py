@@ -147,8 +147,8 @@ class BatchResult(msgspec.Struct, kw_only=True):
     payments: list[Payment]
     daily: dict[tuple[str, str, dt.date, int], Figures]
     overdue_from: dict[tuple[str, str, int, dt.date, int], Figures]
-    # (invoice count, gross total) changes per filter cell (projections/cells.py).
-    cells: dict[CellKey, tuple[int, int]]
+    # Changes per filter cell row, one per cells.FIGURES column (projections/cells.py).
+    cells: dict[CellKey, list[int]]
     held_added: list[tuple[InvoiceKey, Pending]]
     held_removed: list[tuple[InvoiceKey, int]]
     quarantined: list[Quarantined]

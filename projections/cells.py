@@ -2,16 +2,19 @@
 
 A filtered summary ("SENT invoices due before D", "EUR invoices issued in
 March") is a count and a gross total over the invoices matching the filter.
-Instead of aggregating invoice rows per request, the workers keep those two
-figures per *cell*: the invoices sharing a currency, a status, a payment
-status and one date of one *dimension* (due, issue or sent date). A date
-range is then a handful of index ranges: whole months from the month-grain
-rows, the partial months at the ends from the day-grain rows.
+Instead of aggregating invoice rows per request, the workers keep those
+figures per *cell*: the invoices sharing a currency and one date of one
+*dimension* (due, issue or sent date), counted apart per status and payment
+status (a pair of columns per combination). A date range is then a handful of
+index ranges: whole months from the month-grain rows, the partial months at
+the ends from the day-grain rows; a status filter picks the columns.
 
 Each invoice sits in one cell per dimension and grain (none for the sent date
-while it was never sent); a batch moves it from its old cells to its new ones
-as -1/+1 deltas, so cells add up like every other summary row (sharded by
-partition, summed on read).
+while it was never sent). A batch moves it between columns of the same row
+when only its status changes (the usual case: -1 in one column, +1 in
+another), so an event changes about one row per dimension and grain; the
+rows add up like every other summary row (sharded by partition, summed on
+read).
 """
 
 from __future__ import annotations
@@ -21,17 +24,37 @@ from typing import Final
 
 import msgspec
 
-from projections.invoice import InvoiceState
+from projections.invoice import DRAFT, PAID, PARTIALLY_PAID, SENT, UNPAID, VOIDED, InvoiceState
 
-DUE, ISSUE, SENT = "due", "issue", "sent"
-DIMENSIONS: Final[tuple[str, ...]] = (DUE, ISSUE, SENT)
+DUE, ISSUE, SENT_ON = "due", "issue", "sent"
+DIMENSIONS: Final[tuple[str, ...]] = (DUE, ISSUE, SENT_ON)
 DAY, MONTH = "day", "month"
 GRAINS: Final[tuple[str, ...]] = (DAY, MONTH)
 
-CellKey = tuple[str, str, str, dt.date, str, str, str, int]
-"""(tenant, dimension, grain, day, currency, status, payment status, partition):
-the invoice_cells table's key, in its column order. A month-grain row's day
-is the first of its month."""
+COMBINATIONS: Final[tuple[tuple[str, str], ...]] = tuple(
+    (status, payment) for status in (DRAFT, SENT, VOIDED) for payment in (UNPAID, PARTIALLY_PAID, PAID)
+)
+"""Every (status, payment status) an invoice can have, in column order."""
+_COLUMN: Final[dict[tuple[str, str], int]] = {combination: i for i, combination in enumerate(COMBINATIONS)}
+
+
+def count_column(status: str, payment_status: str) -> str:
+    return f"{status.lower()}_{payment_status.lower()}_count"
+
+
+def gross_column(status: str, payment_status: str) -> str:
+    return f"{status.lower()}_{payment_status.lower()}_gross"
+
+
+FIGURES: Final[tuple[str, ...]] = tuple(
+    column for combination in COMBINATIONS for column in (count_column(*combination), gross_column(*combination))
+)
+"""The figure columns of invoice_cells: count, then gross, per combination."""
+
+CellKey = tuple[str, str, str, dt.date, str, int]
+"""(tenant, dimension, grain, day, currency, partition): the invoice_cells
+table's key, in its column order. A month-grain row's day is the first of
+its month."""
 
 
 class Cell(msgspec.Struct, frozen=True, gc=False):
@@ -48,7 +71,7 @@ class Cell(msgspec.Struct, frozen=True, gc=False):
     def dates(self) -> tuple[tuple[str, dt.date], ...]:
         """(dimension, date) of each dimension the invoice has a date in."""
         pairs = ((DUE, self.due_date), (ISSUE, self.issue_date))
-        return pairs if self.sent_date is None else (*pairs, (SENT, self.sent_date))
+        return pairs if self.sent_date is None else (*pairs, (SENT_ON, self.sent_date))
 
 
 def cell_of(state: InvoiceState | None) -> Cell | None:
@@ -70,8 +93,8 @@ def month_of(day: dt.date) -> dt.date:
 
 
 CellSums = dict[CellKey, list[int]]
-"""Changes per cell: [invoice count, gross total], added to in place (plain
-lists: a batch adds a few per event, and the write path carries only these two)."""
+"""Changes per cell row, one value per column of FIGURES, added to in place
+(plain lists: a batch adds a few per event)."""
 
 
 def add_move(into: CellSums, tenant: str, partition: int, before: Cell | None, after: Cell | None) -> None:
@@ -81,18 +104,18 @@ def add_move(into: CellSums, tenant: str, partition: int, before: Cell | None, a
     for cell, sign in ((before, -1), (after, 1)):
         if cell is None:
             continue
+        column = 2 * _COLUMN[(cell.status, cell.payment_status)]
         gross = sign * cell.gross
         for dimension, date in cell.dates():
             for grain, day in ((DAY, date), (MONTH, month_of(date))):
-                key = (tenant, dimension, grain, day, cell.currency, cell.status, cell.payment_status, partition)
+                key = (tenant, dimension, grain, day, cell.currency, partition)
                 sums = into.get(key)
                 if sums is None:
-                    into[key] = [sign, gross]
-                else:
-                    sums[0] += sign
-                    sums[1] += gross
+                    sums = into[key] = [0] * len(FIGURES)
+                sums[column] += sign
+                sums[column + 1] += gross
 
 
-def changed(sums: CellSums) -> dict[CellKey, tuple[int, int]]:
-    """The cells whose figures change (moves within a batch can cancel out)."""
-    return {key: (count, gross) for key, (count, gross) in sums.items() if count or gross}
+def changed(sums: CellSums) -> dict[CellKey, list[int]]:
+    """The cell rows whose figures change (moves within a batch can cancel out)."""
+    return {key: values for key, values in sums.items() if any(values)}

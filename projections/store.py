@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from contracts import Position, decode
-from projections import standing
+from projections import cells, standing
 from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Payment, Pending
 from projections.cells import CellKey
 from projections.figures import RECEIVABLE, TOTALS, Figures, is_count
@@ -145,17 +145,8 @@ TIMELINE_SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...
 _TEXT = "text"
 CELL_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "invoice_cells": (
-        (
-            _TENANT,
-            ("dimension", _TEXT),
-            ("grain", _TEXT),
-            _DAY,
-            _CURRENCY,
-            ("status", _TEXT),
-            ("payment_status", _TEXT),
-            _PARTITION,
-        ),
-        ("invoice_count", "gross_total"),
+        (_TENANT, ("dimension", _TEXT), ("grain", _TEXT), _DAY, _CURRENCY, _PARTITION),
+        cells.FIGURES,
     )
 }
 ALL_SUM_TABLES = {**SUM_TABLES, **TIMELINE_SUM_TABLES, **CELL_TABLES}
@@ -392,15 +383,14 @@ class ProjectionStore:
                 table, schema_name=self.schema, columns=(*columns, "recorded_at"), records=recorded
             )
 
-    async def _add_cells(self, conn: asyncpg.Connection, cells: dict[CellKey, tuple[int, int]]) -> None:
-        if not cells:
+    async def _add_cells(self, conn: asyncpg.Connection, rows: dict[CellKey, list[int]]) -> None:
+        if not rows:
             return
-        keys = list(cells)  # the statement orders them (lock order)
-        counts, grosses = zip(*cells.values(), strict=True)
-        fits = max(map(abs, grosses)) <= BIGINT_MAX
-        await conn.execute(
-            self._sums[("invoice_cells", "bigint" if fits else "numeric")], *zip(*keys, strict=True), counts, grosses
-        )
+        figures = list(zip(*rows.values(), strict=True))
+        fits = all(max(map(abs, column)) <= BIGINT_MAX for column in figures)
+        # The statement orders the rows (lock order).
+        keys = zip(*rows, strict=True)
+        await conn.execute(self._sums[("invoice_cells", "bigint" if fits else "numeric")], *keys, *figures)
 
     async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, Figures]) -> None:
         if not deltas:

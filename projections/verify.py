@@ -23,7 +23,7 @@ import asyncpg
 import msgspec
 
 from contracts import ContractError, decode
-from projections import standing
+from projections import cells, standing
 from projections.figures import NO_FIGURES, RECEIVABLE, TOTALS, Figures
 from projections.invoice import InvoiceState, advance, check_transition, first_state
 from projections.store import CELL_TABLES, INVOICE_COLUMNS, SUM_TABLES, TIMELINE_SUM_TABLES, invoice_row
@@ -300,15 +300,22 @@ async def verify_timeline_sums(conn: asyncpg.Connection, schema: str) -> list[Di
 # The filter cells (projections/cells.py), defined again over the invoice rows:
 # each invoice counted once per dimension it has a date in, at both grains.
 # Per partition, as the workers' shards are.
-CELLS_SQL = """
-SELECT tenant_id, d.dimension, g.grain, g.day, currency, status, payment_status, partition,
-       count(*) AS invoice_count, sum(gross) AS gross_total
+_COMBINATION = "status = '{}' AND payment_status = '{}'"
+CELLS_SQL = (
+    "SELECT tenant_id, d.dimension, g.grain, g.day, currency, partition, "
+    + ", ".join(
+        f"count(*) FILTER (WHERE {_COMBINATION.format(*c)}), "
+        f"coalesce(sum(gross) FILTER (WHERE {_COMBINATION.format(*c)}), 0)"
+        for c in cells.COMBINATIONS
+    )
+    + """
 FROM {schema}.invoices
 CROSS JOIN LATERAL (VALUES ('due', due_date), ('issue', issue_date), ('sent', sent_date)) AS d(dimension, date)
 CROSS JOIN LATERAL (VALUES ('day', d.date), ('month', date_trunc('month', d.date)::date)) AS g(grain, day)
 WHERE d.date IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+GROUP BY 1, 2, 3, 4, 5, 6
 """
+)
 
 
 async def verify_cells(conn: asyncpg.Connection, schema: str) -> list[Difference]:

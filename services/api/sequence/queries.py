@@ -43,8 +43,8 @@ async def currency_totals(conn: Connection, tenant_id: str, f: InvoiceFilter) ->
     if f.is_empty:
         records = await conn.fetch(CURRENCY_TOTALS, tenant_id)
     elif cells is not None:
-        sql = filter_cells.cell_sql(tenant_id, f, cells)
-        records = await conn.fetch(filter_cells.CELL_TOTALS.format(where=sql.where), *sql.args)
+        query, args = filter_cells.cell_query(tenant_id, f, cells)
+        records = await conn.fetch(query, *args)
     else:
         sql = Sql(tenant_id).invoice_filter(f)
         records = await conn.fetch(FILTERED_TOTALS.format(where=sql.where), *sql.args)
