@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Mapping
 
 import msgspec
+from prometheus_client import Counter, Gauge
 
 from projections.notify import EVERY_TENANT, MANY, Notice, position_token
 from services.api.stream import frames
@@ -41,6 +42,13 @@ HISTORY_EVENTS = 64
 MAX_CUSTOMERS = 500
 
 Offsets = dict[int, int]
+
+SUBSCRIBERS = Gauge(
+    "billing_stream_subscribers", "Live stream subscribers the API process holds", multiprocess_mode="livesum"
+)
+# Per event queued for a subscriber (one change to ten subscribers counts ten).
+QUEUED = Counter("billing_stream_events_total", "Live stream events queued for subscribers", ["event"])
+OVERFLOWS = Counter("billing_stream_overflows_total", "Subscribers that fell behind and were told to refetch")
 
 
 def beyond(position: Mapping[int, int], other: Mapping[int, int]) -> bool:
@@ -78,6 +86,7 @@ class Subscriber:
         if len(self.frames) >= self.limit:
             self.frames.clear()
             frame, self.overflowed = refetch, True
+            OVERFLOWS.inc()
         self.frames.append(frame)
         self.wake.set()
 
@@ -159,6 +168,7 @@ class Hub:
         log.subscribers.add(subscriber)
         log.idle_since = None
         self.subscribers += 1
+        SUBSCRIBERS.inc()
         return subscriber, log, new
 
     def start(self, log: TenantLog, position: Mapping[int, int]) -> None:
@@ -175,6 +185,7 @@ class Hub:
             return
         log.subscribers.discard(subscriber)
         self.subscribers -= 1
+        SUBSCRIBERS.dec()
         if not log.subscribers:
             log.idle_since = time.monotonic()
 
@@ -230,6 +241,7 @@ class Hub:
         log.last_sent = time.monotonic()
         log.record(entry)
         self._offer(log, self.change_frame(entry), frames.refetch(self.token(entry.position), "overflow"))
+        QUEUED.labels("change").inc(len(log.subscribers))
 
     def refetch_everyone(self, reason: str, position: Mapping[int, int] | None) -> None:
         """Every subscriber reads everything again; the histories restart
@@ -238,6 +250,7 @@ class Hub:
             log.reset(position)
             frame = frames.refetch(self.token(log.position), reason)
             self._offer(log, frame, frame)
+            QUEUED.labels("refetch").inc(len(log.subscribers))
 
     def change_frame(self, entry: Entry) -> bytes:
         customers = None if entry.customers is None else sorted(entry.customers)

@@ -298,3 +298,26 @@ async def test_the_access_log_never_shows_a_stream_token(
     logged = capsys.readouterr()
     assert "route=/v1/stream" in logged.out or '"route": "/v1/stream"' in logged.out
     assert token not in logged.out + logged.err and api_key not in logged.out + logged.err
+
+
+async def test_the_metrics_count_the_subscribers_and_the_events_queued_for_them(
+    settings: Settings, conn: asyncpg.Connection, api_key: str
+) -> None:
+    def value(metrics: str, name: str) -> float:
+        return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name))
+
+    async with api(settings) as url, httpx.AsyncClient(base_url=url) as http:
+        before = (await http.get("/metrics")).text
+        async with subscribed(url, bearer(api_key)) as one, subscribed(url, bearer(api_key)) as two:
+            await one.next()
+            await two.next()
+            await project(conn, [InvoiceBuilder(tenant="acme").created()], topic=settings.topic)
+            await one.next_of("change")
+            await two.next_of("change")
+            during = (await http.get("/metrics")).text
+        await asyncio.sleep(0.2)
+        after = (await http.get("/metrics")).text
+    subscribers = "billing_stream_subscribers"
+    assert value(during, subscribers) == value(before, subscribers) + 2 == value(after, subscribers) + 2
+    changes = 'billing_stream_events_total{event="change"}'
+    assert value(during, changes) >= value(before, changes) + 2
