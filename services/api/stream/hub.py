@@ -240,8 +240,9 @@ class Hub:
         log.pending, log.currencies, log.customers = False, set(), set()
         log.last_sent = time.monotonic()
         log.record(entry)
-        self._offer(log, self.change_frame(entry), frames.refetch(self.token(entry.position), "overflow"))
-        QUEUED.labels("change").inc(len(log.subscribers))
+        if log.subscribers:  # else kept only for a client that resumes
+            self._offer(log, self.change_frame(entry), frames.refetch(self.token(entry.position), "overflow"))
+            QUEUED.labels("change").inc(len(log.subscribers))
 
     def refetch_everyone(self, reason: str, position: Mapping[int, int] | None) -> None:
         """Every subscriber reads everything again; the histories restart
