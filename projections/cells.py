@@ -5,16 +5,17 @@ March") is a count and a gross total over the invoices matching the filter.
 Instead of aggregating invoice rows per request, the workers keep those
 figures per *cell*: the invoices sharing a currency and one date of one
 *dimension* (due, issue or sent date), counted apart per status and payment
-status (a pair of columns per combination). A date range is then a handful of
-index ranges: whole months from the month-grain rows, the partial months at
-the ends from the day-grain rows; a status filter picks the columns.
+status (a pair of columns per combination). A date range is then one index
+range of rows (one per day, currency and partition: their number grows with
+the days covered, not with the invoices); a status filter picks the columns.
 
-Each invoice sits in one cell per dimension and grain (none for the sent date
-while it was never sent). A batch moves it between columns of the same row
-when only its status changes (the usual case: -1 in one column, +1 in
-another), so an event changes about one row per dimension and grain; the
-rows add up like every other summary row (sharded by partition, summed on
-read).
+Each invoice sits in one cell per dimension (none for the sent date while it
+was never sent). A batch moves it between columns of the same row when only
+its status changes (the usual case: -1 in one column, +1 in another), so an
+event changes about one row; the rows add up like every other summary row
+(sharded by partition, summed on read). Months could be kept as well, for
+ranges of many years, at the price of a second row per change on the write
+path: the ingest cost decides against it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from projections.invoice import DRAFT, PAID, PARTIALLY_PAID, SENT, UNPAID, VOIDE
 
 DUE, ISSUE, SENT_ON = "due", "issue", "sent"
 DIMENSIONS: Final[tuple[str, ...]] = (DUE, ISSUE, SENT_ON)
-DAY, MONTH = "day", "month"
-GRAINS: Final[tuple[str, ...]] = (DAY, MONTH)
 
 COMBINATIONS: Final[tuple[tuple[str, str], ...]] = tuple(
     (status, payment) for status in (DRAFT, SENT, VOIDED) for payment in (UNPAID, PARTIALLY_PAID, PAID)
@@ -51,10 +50,9 @@ FIGURES: Final[tuple[str, ...]] = tuple(
 )
 """The figure columns of invoice_cells: count, then gross, per combination."""
 
-CellKey = tuple[str, str, str, dt.date, str, int]
-"""(tenant, dimension, grain, day, currency, partition): the invoice_cells
-table's key, in its column order. A month-grain row's day is the first of
-its month."""
+CellKey = tuple[str, str, dt.date, str, int]
+"""(tenant, dimension, day, currency, partition): the invoice_cells table's
+key, in its column order."""
 
 
 class Cell(msgspec.Struct, frozen=True, gc=False):
@@ -88,10 +86,6 @@ def cell_of(state: InvoiceState | None) -> Cell | None:
     )
 
 
-def month_of(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
 CellSums = dict[CellKey, list[int]]
 """Changes per cell row, one value per column of FIGURES, added to in place
 (plain lists: a batch adds a few per event)."""
@@ -106,14 +100,13 @@ def add_move(into: CellSums, tenant: str, partition: int, before: Cell | None, a
             continue
         column = 2 * _COLUMN[(cell.status, cell.payment_status)]
         gross = sign * cell.gross
-        for dimension, date in cell.dates():
-            for grain, day in ((DAY, date), (MONTH, month_of(date))):
-                key = (tenant, dimension, grain, day, cell.currency, partition)
-                sums = into.get(key)
-                if sums is None:
-                    sums = into[key] = [0] * len(FIGURES)
-                sums[column] += sign
-                sums[column + 1] += gross
+        for dimension, day in cell.dates():
+            key = (tenant, dimension, day, cell.currency, partition)
+            sums = into.get(key)
+            if sums is None:
+                sums = into[key] = [0] * len(FIGURES)
+            sums[column] += sign
+            sums[column + 1] += gross
 
 
 def changed(sums: CellSums) -> dict[CellKey, list[int]]:

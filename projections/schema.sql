@@ -154,14 +154,12 @@ CREATE TABLE {schema}.customer_receivable (
 
 -- Filtered summaries (projections/cells.py): invoice count and gross total per
 -- currency and one date of one dimension (due, issue, sent), apart per status
--- and payment status (a pair of columns each), at day grain and at month
--- grain (day = the first of the month). A date range sums whole months from
--- the month rows and the partial months at its ends from the day rows: a few
--- hundred rows, however many invoices; a status filter picks the columns.
+-- and payment status (a pair of columns each). A date range is one index
+-- range: a row per day, currency and partition, however many invoices; a
+-- status filter picks the columns.
 CREATE TABLE {schema}.invoice_cells (
     tenant_id      text    NOT NULL,
     dimension      text    NOT NULL,
-    grain          text    NOT NULL,
     day            date    NOT NULL,
     currency       text    NOT NULL,
     partition      integer NOT NULL,
@@ -183,7 +181,7 @@ CREATE TABLE {schema}.invoice_cells (
     voided_partially_paid_gross  numeric NOT NULL DEFAULT 0,
     voided_paid_count            bigint  NOT NULL DEFAULT 0,
     voided_paid_gross            numeric NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, dimension, grain, day, currency, partition)
+    PRIMARY KEY (tenant_id, dimension, day, currency, partition)
 );
 
 -- Time (docs/figures.md#as-of): every invoice's contribution to the figures

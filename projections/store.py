@@ -145,7 +145,7 @@ TIMELINE_SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...
 _TEXT = "text"
 CELL_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "invoice_cells": (
-        (_TENANT, ("dimension", _TEXT), ("grain", _TEXT), _DAY, _CURRENCY, _PARTITION),
+        (_TENANT, ("dimension", _TEXT), _DAY, _CURRENCY, _PARTITION),
         cells.FIGURES,
     )
 }

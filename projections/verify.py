@@ -298,11 +298,11 @@ async def verify_timeline_sums(conn: asyncpg.Connection, schema: str) -> list[Di
 
 
 # The filter cells (projections/cells.py), defined again over the invoice rows:
-# each invoice counted once per dimension it has a date in, at both grains.
+# each invoice counted once per dimension it has a date in.
 # Per partition, as the workers' shards are.
 _COMBINATION = "status = '{}' AND payment_status = '{}'"
 CELLS_SQL = (
-    "SELECT tenant_id, d.dimension, g.grain, g.day, currency, partition, "
+    "SELECT tenant_id, d.dimension, d.day, currency, partition, "
     + ", ".join(
         f"count(*) FILTER (WHERE {_COMBINATION.format(*c)}), "
         f"coalesce(sum(gross) FILTER (WHERE {_COMBINATION.format(*c)}), 0)"
@@ -310,10 +310,9 @@ CELLS_SQL = (
     )
     + """
 FROM {schema}.invoices
-CROSS JOIN LATERAL (VALUES ('due', due_date), ('issue', issue_date), ('sent', sent_date)) AS d(dimension, date)
-CROSS JOIN LATERAL (VALUES ('day', d.date), ('month', date_trunc('month', d.date)::date)) AS g(grain, day)
-WHERE d.date IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6
+CROSS JOIN LATERAL (VALUES ('due', due_date), ('issue', issue_date), ('sent', sent_date)) AS d(dimension, day)
+WHERE d.day IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5
 """
 )
 
