@@ -56,9 +56,12 @@ class Api:
             await asyncio.sleep(0.02)
         raise AssertionError(f"{count} processes did not answer: {answers}")
 
-    async def requests_total(self, path: str) -> float:
+    async def metrics(self) -> str:
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
-            text = (await client.get("/metrics")).text
+            return (await client.get("/metrics")).text
+
+    async def requests_total(self, path: str) -> float:
+        text = await self.metrics()
         return sum(
             sample.value
             for family in text_string_to_metric_families(text)
@@ -121,6 +124,8 @@ async def test_two_processes_serve_one_port_and_metrics_add_up(settings: Setting
         assert await api.requests_total("/health/live") == before + sum(answers.values())
         more = await api.processes(2)
         assert await api.requests_total("/health/live") == before + sum(answers.values()) + sum(more.values())
+        # Every series is the server's: none is left per process.
+        assert 'pid="' not in await api.metrics()
 
 
 async def test_a_killed_process_is_replaced(settings: Settings) -> None:
