@@ -67,7 +67,12 @@ def server(settings: Settings, port: int | None = None) -> uvicorn.Server:
 async def serve(settings: Settings) -> bool:
     """One process on this event loop; False if the application did not start."""
     api = server(settings)
-    await api.serve()
+    try:
+        await api.serve()
+    except SystemExit as stop:
+        # uvicorn's own exit when the application's startup fails (logged).
+        if stop.code != STARTUP_FAILURE:
+            raise
     return api.started
 
 

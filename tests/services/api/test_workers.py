@@ -16,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.cli import API_START_FAILED, EXIT_DATABASE
 from services.settings import Settings
 from tests.conftest import free_port
 
@@ -195,3 +196,27 @@ async def test_workers_setting_is_the_default(settings: Settings) -> None:
     settings = Settings.from_env(settings.to_env(), api_workers=3)
     async with billing_api(settings) as api:
         assert len(await api.processes(3)) == 3
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_failed_start_is_a_database_error(settings: Settings, workers: str) -> None:
+    # The pool opens a connection at start (BILLING_DB_POOL_MIN=1) to a database that does not exist.
+    missing = settings.database_url.rpartition("/")[0] + "/no_such_database"
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "BILLING_DATABASE_URL": missing,
+        "BILLING_DB_POOL_MIN": "1",
+        "BILLING_API_PORT": str(free_port()),
+        "BILLING_LOG_LEVEL": "critical",
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(BILLING), "api", "--workers", workers, env=env, stderr=asyncio.subprocess.PIPE, start_new_session=True
+    )
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), START_SECONDS)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == EXIT_DATABASE
+    assert stderr.decode().strip().splitlines()[-1] == f"billing api: {API_START_FAILED}"
