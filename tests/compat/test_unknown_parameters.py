@@ -74,15 +74,17 @@ async def test_every_parameter_the_document_lists_is_taken(history_api: ModuleAp
     document = (await history_api.acme.get("/schema/openapi.json")).json()
     checked = 0
     for path, item in document["paths"].items():
-        if path.startswith("/schema") or "{" in path:
+        operation = item.get("get")  # the reads; the one POST (stream tokens) takes no query
+        if path.startswith("/schema") or "{" in path or operation is None:
             continue
-        operation = item["get"]
         for parameter in operation.get("parameters", []):
             if parameter["in"] != "query":
                 continue
-            response = await history_api.acme.get(path, params={parameter["name"]: "x"})
-            if response.status_code == 400:
-                assert "unknown query parameter" not in response.json()["detail"], (path, parameter["name"])
+            # Streamed: an event stream that accepts the parameter answers 200 and stays open.
+            async with history_api.acme.stream("GET", path, params={parameter["name"]: "x"}) as response:
+                if response.status_code == 400:
+                    await response.aread()
+                    assert "unknown query parameter" not in response.json()["detail"], (path, parameter["name"])
             checked += 1
     assert checked > 60
 
