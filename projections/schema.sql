@@ -262,11 +262,13 @@ CREATE TABLE {schema}.payments (
 CREATE INDEX payments_by_paid_at ON {schema}.payments (tenant_id, currency, paid_at);
 
 -- The collections view (GET /v1/customers; projections/standing.py): one row
--- per tenant, currency and customer, recomputed whole by every transaction
--- that changes the customer's invoices, overdue as of as_of_day and right
--- until stale_from (null: no receivable balance falls due later).
+-- per tenant, currency and customer, to which every transaction that changes
+-- the customer's invoices adds its changes (recomputing it whole only where
+-- deltas cannot), overdue as of as_of_day and right until stale_from (null:
+-- no receivable balance falls due later).
 -- oldest_due_date is the oldest due date among the overdue invoices
 -- ('infinity' when none is overdue, so those rows sort after every overdue one).
+-- name_issue_date and name_invoice_id: the invoice the name is from.
 CREATE TABLE {schema}.customer_standing (
     tenant_id           text        NOT NULL,
     currency            text        NOT NULL,
@@ -282,6 +284,8 @@ CREATE TABLE {schema}.customer_standing (
     last_paid_at        timestamptz,
     as_of_day           date        NOT NULL DEFAULT '-infinity',
     stale_from          date,
+    name_issue_date     date,
+    name_invoice_id     text,
     PRIMARY KEY (tenant_id, currency, customer_id)
 );
 -- One index per sort, ties by customer id: each page is one index scan.

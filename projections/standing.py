@@ -3,35 +3,50 @@ collections view ranks by (GET /v1/customers; docs/figures.md#customers):
 invoice count, revenue, receivable, overdue as of ``as_of_day`` with its
 oldest due date, the latest payment and the customer's name.
 
-Why it is recomputed rather than added to: the ranking needs one row per
-customer, so that each sort is one index scan, but events are keyed by
-invoice, so one customer's invoices are folded by workers owning different
-partitions, at the same time. Deltas added to one shared row would be exact
-(additions commute) but overdue cannot be a delta: it moves with the date.
-So each transaction that changes a customer's invoices
+The ranking needs one row per customer, so that each sort is one index scan,
+but events are keyed by invoice, so one customer's invoices are folded by
+workers owning different partitions, at the same time. Each transaction that
+changes a customer's invoices therefore, as the last writes of its batch,
 
-1. locks the customer's standing rows, inserting the missing ones, in one
-   statement that walks the keys in sorted order (``INSERT … ON CONFLICT DO
-   UPDATE`` locks an existing row and a new row alike), as the last writes of
-   the batch (the locks are held only until the commit that follows);
-2. in a later statement recomputes the rows whole from the per-partition sums
+1. adds its changes to the customer's rows, in one ``INSERT … ON CONFLICT DO
+   UPDATE`` that walks the keys in sorted order (it inserts a missing row and
+   locks an existing one alike, until the commit that follows):
+   - the sums (invoice count, revenue, receivable and overdue count and
+     balance) by delta: a receivable change counts as overdue when its due
+     date is before the batch's day, which is the row's ``as_of_day``
+     whenever the delta is kept (below);
+   - the latest payment as ``GREATEST``, the name as the one of the newest
+     named invoice (its issue date and id are kept beside it to compare);
+   - the oldest overdue due date and ``stale_from`` as ``LEAST`` of the stored
+     one and the due dates a change makes receivable;
+2. recomputes whole, in a later statement, the rows the deltas cannot keep
+   exact: a row of another day (stale, or of a worker whose clock differs),
+   and a row where a change empties the due date that is its oldest overdue
+   one or its next one (``stale_from`` - 1): only the due dates themselves
+   tell which is next. The recompute reads the per-partition sums
    (customer_totals, customer_receivable) and the invoice rows.
 
-Exact under concurrent workers: every writer of a customer's sums or invoices
-takes the customer's row lock before it commits. Under READ COMMITTED each
-statement sees everything committed before it started, so the recompute
-(run while holding the lock) sees every transaction that locked the row before
-(they committed to release it) plus its own writes; a transaction that changes
-the customer's sums and has not committed yet will take the lock after us and
-recompute after our commit, seeing ours. The last one to hold the lock
-therefore writes the row from every committed change.
+Exact under concurrent workers: the sums, the maxima and the minima that are
+added are commutative and associative, and ``ON CONFLICT DO UPDATE`` applies
+them to the newest committed version of the row (it waits for a writer that
+holds it), so the order of the transactions does not matter. A recompute
+runs while its transaction holds the row's lock; under READ COMMITTED its
+statement sees every transaction that changed the customer before (each
+holds the row's lock until its commit, and we hold it now), plus its own
+writes; a transaction that changes the customer and has not committed yet
+will take the lock after our commit and add its delta to the row we wrote,
+which does not count it. Each change therefore reaches the row exactly once:
+by its own delta or through a recompute that sees its commit.
 
 No deadlock: the rows are the only rows two workers share (sums are sharded
 by partition, invoices belong to one partition), every transaction locks them
 in one statement in the same total order (the database's sort of the key),
 and the day roll locks stale rows with SKIP LOCKED and holds nothing else.
 A new row is not a hazard either: the same statement inserts it in key order,
-so a second writer waits for it exactly as for an existing row's lock.
+so a second writer waits for it exactly as for an existing row's lock. A new
+row holds the batch's deltas: a customer's row exists from the first
+transaction that changed any of its invoices on (a rebuild writes every row;
+verify reports a missing one).
 
 Overdue is stored as of ``as_of_day`` and stays right until ``stale_from``,
 the day after the earliest due date on or after ``as_of_day`` among the
@@ -45,12 +60,12 @@ otherwise recomputes the same figures at request time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
 
 from projections import versions
-from projections.invoice import InvoiceState
+from projections.batch import BatchResult
 
 StandingKey = tuple[str, str, str]  # (tenant_id, currency, customer_id)
 
@@ -71,12 +86,16 @@ FIGURE_COLUMNS: tuple[str, ...] = (
     "oldest_due_date",
     "last_paid_at",
 )
+# Which invoice the name is from (the newest named one: a later batch's
+# invoice replaces it only if newer).
+NAME_KEY_COLUMNS: tuple[str, ...] = ("name_issue_date", "name_invoice_id")
 
 # The standing of a set of customers ({keys}: a query of (tenant_id,
 # currency, customer_id); {day}: the day overdue is counted at), from the
-# current sums and invoice rows of version {schema}. The read API answers
-# from it too when rows are stale.
-COMPUTED = """
+# current sums and invoice rows of version {schema}; {name_key}: whether the
+# name's invoice is a column too. The read API answers from it too when rows
+# are stale.
+_COMPUTED = """
 WITH k AS ({keys}),
 totals AS (
     SELECT t.tenant_id, t.currency, t.customer_id, sum(t.invoice_count) AS invoice_count,
@@ -104,43 +123,99 @@ SELECT k.tenant_id, k.currency, k.customer_id, i.customer_name,
        coalesce(t.receivable_count, 0) AS receivable_count, coalesce(t.receivable_balance, 0) AS receivable_balance,
        coalesce(o.overdue_count, 0) AS overdue_count, coalesce(o.overdue_balance, 0) AS overdue_balance,
        coalesce(o.oldest_due_date, 'infinity') AS oldest_due_date, i.last_paid_at,
-       {day}::date AS as_of_day, o.stale_from
+       {day}::date AS as_of_day, o.stale_from{name_key}
 FROM k
 LEFT JOIN totals t USING (tenant_id, currency, customer_id)
 LEFT JOIN overdue o USING (tenant_id, currency, customer_id)
 CROSS JOIN LATERAL (
-    -- The name on the customer's latest invoice that has one; the latest payment.
-    SELECT (array_agg(customer_name ORDER BY issue_date DESC, invoice_id DESC)
-                FILTER (WHERE customer_name IS NOT NULL))[1] AS customer_name,
-           max(last_paid_at) AS last_paid_at
-    FROM {schema}.invoices
-    WHERE tenant_id = k.tenant_id AND customer_id = k.customer_id AND currency = k.currency
+    -- The name on the customer's latest invoice that has one, and that
+    -- invoice; the latest payment.
+    SELECT named[1][1] AS customer_name, named[1][2]::date AS name_issue_date, named[1][3] AS name_invoice_id,
+           last_paid_at
+    FROM (
+        SELECT (array_agg(ARRAY[customer_name, issue_date::text, invoice_id] ORDER BY issue_date DESC, invoice_id DESC)
+                    FILTER (WHERE customer_name IS NOT NULL))[1:1] AS named,
+               max(last_paid_at) AS last_paid_at
+        FROM {schema}.invoices
+        WHERE tenant_id = k.tenant_id AND customer_id = k.customer_id AND currency = k.currency
+    ) n
 ) i
 """
+COMPUTED = _COMPUTED.replace("{name_key}", "")
+_NAMED = _COMPUTED.replace("{name_key}", ", " + ", ".join(f"i.{c}" for c in NAME_KEY_COLUMNS))
 BATCH_KEYS = "SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS k(tenant_id, currency, customer_id)"
 EVERY_KEY = "SELECT DISTINCT tenant_id, currency, customer_id FROM {schema}.customer_totals"
+_ALL = (*FIGURE_COLUMNS, "as_of_day", "stale_from", *NAME_KEY_COLUMNS)
 
-# Step 1: the rows of the keys, locked in key order (new ones inserted).
-LOCK = """
-INSERT INTO {schema}.customer_standing AS s (tenant_id, currency, customer_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 1, 2, 3
-ON CONFLICT (tenant_id, currency, customer_id) DO UPDATE SET as_of_day = s.as_of_day
+# Step 1: the batch's changes added to the rows, in key order (new ones
+# inserted); the keys whose rows need step 2. $1: the batch's day; per key:
+# the sums' deltas, the earliest due date the batch makes receivable before
+# the day and on or after it (as the stale_from it gives), the earliest it
+# empties (likewise), the latest payment, the newest named invoice.
+_DELTA_ARRAYS = (
+    ("tenant_id", "text"),
+    ("currency", "text"),
+    ("customer_id", "text"),
+    ("invoice_count", "bigint"),
+    ("revenue", "{money}"),
+    ("receivable_count", "bigint"),
+    ("receivable_balance", "{money}"),
+    ("overdue_count", "bigint"),
+    ("overdue_balance", "{money}"),
+    ("oldest_due_date", "date"),
+    ("stale_from", "date"),
+    ("oldest_emptied", "date"),
+    ("stale_emptied", "date"),
+    ("last_paid_at", "timestamptz"),
+    ("customer_name", "text"),
+    ("name_issue_date", "date"),
+    ("name_invoice_id", "text"),
+)
+_SUMS = ("invoice_count", "revenue", "receivable_count", "receivable_balance", "overdue_count", "overdue_balance")
+_INSERTED = tuple(c for c, _ in _DELTA_ARRAYS if c not in ("oldest_emptied", "stale_emptied"))
+_NEWER_NAME = (
+    "excluded.name_issue_date IS NOT NULL AND (s.name_issue_date IS NULL"
+    " OR (excluded.name_issue_date, excluded.name_invoice_id) > (s.name_issue_date, s.name_invoice_id))"
+)
+_NAME_SET = ", ".join(
+    f"{c} = CASE WHEN {_NEWER_NAME} THEN excluded.{c} ELSE s.{c} END" for c in ("customer_name", *NAME_KEY_COLUMNS)
+)
+_ADD = f"""
+WITH d AS (
+    SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_DELTA_ARRAYS, start=2))})
+        AS d({", ".join(c for c, _ in _DELTA_ARRAYS)})
+),
+u AS (
+    INSERT INTO {{schema}}.customer_standing AS s ({", ".join(_INSERTED)}, as_of_day)
+    SELECT {", ".join(_INSERTED)}, $1::date FROM d ORDER BY 1, 2, 3
+    ON CONFLICT (tenant_id, currency, customer_id) DO UPDATE SET
+        {", ".join(f"{c} = s.{c} + excluded.{c}" for c in _SUMS)},
+        oldest_due_date = LEAST(s.oldest_due_date, excluded.oldest_due_date),
+        stale_from = LEAST(s.stale_from, excluded.stale_from),
+        last_paid_at = GREATEST(s.last_paid_at, excluded.last_paid_at),
+        {_NAME_SET}
+    RETURNING tenant_id, currency, customer_id, oldest_due_date, stale_from, as_of_day
+)
+SELECT u.tenant_id, u.currency, u.customer_id FROM u JOIN d USING (tenant_id, currency, customer_id)
+WHERE u.as_of_day <> $1 OR d.oldest_emptied <= u.oldest_due_date
+   OR d.stale_emptied <= coalesce(u.stale_from, 'infinity')
+ORDER BY 1, 2, 3
 """
-_SET = ", ".join(f"{c} = c.{c}" for c in (*FIGURE_COLUMNS, "as_of_day", "stale_from"))
-# Step 2: the locked rows recomputed.
+ADD = {money: _ADD.replace("{money}", money) for money in ("bigint", "numeric")}
+# Step 2: rows recomputed (locked by this transaction).
 RECOMPUTE = (
     "UPDATE {schema}.customer_standing s SET "
-    + _SET
+    + ", ".join(f"{c} = c.{c}" for c in _ALL)
     + " FROM ("
-    + COMPUTED.replace("{keys}", BATCH_KEYS).replace("{day}", "$1")
+    + _NAMED.replace("{keys}", BATCH_KEYS).replace("{day}", "$1")
     + ") c WHERE (s.tenant_id, s.currency, s.customer_id) = (c.tenant_id, c.currency, c.customer_id)"
 )
 # Rebuild: every row at once, into an empty table.
 REBUILD = (
     "INSERT INTO {schema}.customer_standing (tenant_id, currency, customer_id, "
-    + ", ".join((*FIGURE_COLUMNS, "as_of_day", "stale_from"))
+    + ", ".join(_ALL)
     + ") "
-    + COMPUTED.replace("{keys}", EVERY_KEY).replace("{day}", "$1")
+    + _NAMED.replace("{keys}", EVERY_KEY).replace("{day}", "$1")
 )
 # The day roll's share: stale rows no other transaction holds, in key order.
 STALE = """
@@ -150,19 +225,99 @@ ORDER BY tenant_id, currency, customer_id
 LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
+BIGINT_MAX = 2**63 - 1
 
 
 def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def changed_keys(invoices: Iterable[InvoiceState]) -> list[StandingKey]:
-    """The standing rows a batch's invoices touch."""
-    return sorted({(s.tenant_id, s.currency, s.customer_id) for s in invoices})
-
-
 def _arrays(keys: list[StandingKey]) -> list[list[str]]:
     return [[k[i] for k in keys] for i in range(3)]
+
+
+class _Delta:
+    """One standing row's changes in a batch, as of the batch's day."""
+
+    __slots__ = (
+        "sums",
+        "oldest_due_date",
+        "stale_from",
+        "oldest_emptied",
+        "stale_emptied",
+        "last_paid_at",
+        "named",
+    )
+
+    def __init__(self) -> None:
+        self.sums = [0] * len(_SUMS)
+        self.oldest_due_date = NO_OVERDUE
+        self.stale_from: dt.date | None = None
+        self.oldest_emptied: dt.date | None = None
+        self.stale_emptied: dt.date | None = None
+        self.last_paid_at: dt.datetime | None = None
+        self.named: tuple[dt.date, str, str] | None = None  # issue date, invoice id, name
+
+    def due_date_changed(self, due: dt.date, count: int, balance: int, day: dt.date) -> None:
+        """A receivable change of the customer's invoices due on ``due``, net
+        over the batch: overdue before ``day``; a due date that gains or loses
+        its last receivable invoice may move the oldest or the next one."""
+        if due < day:
+            self.sums[4] += count
+            self.sums[5] += balance
+            if count > 0:
+                self.oldest_due_date = min(self.oldest_due_date, due)
+            elif count < 0:
+                self.oldest_emptied = min(self.oldest_emptied or due, due)
+        else:
+            after = due + dt.timedelta(days=1)
+            if count > 0:
+                self.stale_from = min(self.stale_from or after, after)
+            elif count < 0:
+                self.stale_emptied = min(self.stale_emptied or after, after)
+
+    def row(self, key: StandingKey) -> tuple[Any, ...]:
+        name = (None, None, None) if self.named is None else (self.named[2], self.named[0], self.named[1])
+        return (
+            *key,
+            *self.sums,
+            self.oldest_due_date,
+            self.stale_from,
+            self.oldest_emptied,
+            self.stale_emptied,
+            self.last_paid_at,
+            *name,
+        )
+
+
+def deltas(result: BatchResult, day: dt.date) -> dict[StandingKey, _Delta]:
+    """Each touched standing row's changes: every customer of the batch's
+    invoices (names and payments), with the sums' deltas across partitions."""
+    rows: dict[StandingKey, _Delta] = {}
+    for state in result.invoices:
+        delta = rows.get(key := (state.tenant_id, state.currency, state.customer_id))
+        if delta is None:
+            delta = rows[key] = _Delta()
+        if state.last_paid_at is not None and (delta.last_paid_at is None or state.last_paid_at > delta.last_paid_at):
+            delta.last_paid_at = state.last_paid_at
+        if state.customer_name is not None:
+            named = (state.issue_date, state.invoice_id, state.customer_name)
+            if delta.named is None or named[:2] > delta.named[:2]:
+                delta.named = named
+    for (tenant, customer, currency, _), figures in result.customer_totals.items():
+        sums = rows[(tenant, currency, customer)].sums
+        sums[0] += figures.invoice_count
+        sums[1] += figures.sent_gross
+        sums[2] += figures.receivable_count
+        sums[3] += figures.receivable_balance
+    by_due: dict[tuple[StandingKey, dt.date], list[int]] = {}
+    for (tenant, customer, currency, due, _), figures in result.customer_receivable.items():
+        net = by_due.setdefault(((tenant, currency, customer), due), [0, 0])
+        net[0] += figures.receivable_count
+        net[1] += figures.receivable_balance
+    for (key, due), (count, balance) in by_due.items():
+        rows[key].due_date_changed(due, count, balance, day)
+    return rows
 
 
 async def recompute(conn: asyncpg.Connection, schema: str, keys: list[StandingKey], day: dt.date) -> None:
@@ -172,16 +327,20 @@ async def recompute(conn: asyncpg.Connection, schema: str, keys: list[StandingKe
         await conn.execute(RECOMPUTE.replace("{schema}", schema), day, *_arrays(keys))
 
 
-async def refresh(
-    conn: asyncpg.Connection, schema: str, invoices: Iterable[InvoiceState], day: dt.date | None = None
-) -> None:
-    """Lock, then recompute, the standing of the customers of these invoices;
-    the batch's last writes (module docstring). Call inside its transaction."""
-    keys = changed_keys(invoices)
-    if not keys:
+async def refresh(conn: asyncpg.Connection, schema: str, result: BatchResult, day: dt.date | None = None) -> None:
+    """Add a batch's changes to its customers' standing rows, recomputing
+    those the deltas cannot keep; the batch's last writes (module docstring).
+    Call inside its transaction."""
+    day = day or today()
+    changes = deltas(result, day)
+    if not changes:
         return
-    await conn.execute(LOCK.replace("{schema}", schema), *_arrays(keys))
-    await recompute(conn, schema, keys, day or today())
+    rows = [changes[key].row(key) for key in sorted(changes)]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    fits = all(abs(value) <= BIGINT_MAX for index in (4, 6, 8) for value in columns[index])
+    sql = ADD["bigint" if fits else "numeric"].replace("{schema}", schema)
+    stale = [(r["tenant_id"], r["currency"], r["customer_id"]) for r in await conn.fetch(sql, day, *columns)]
+    await recompute(conn, schema, stale, day)
 
 
 async def rebuild(conn: asyncpg.Connection, schema: str, day: dt.date | None = None) -> None:

@@ -331,7 +331,7 @@ class ProjectionStore:
             await conn.execute(self._sql["upsert_invoices"])
         await self._add_all_sums(conn, result)
         # Last: the customers' standing rows are locked until the commit.
-        await standing.refresh(conn, self.schema, result.invoices)
+        await standing.refresh(conn, self.schema, result)
 
     async def insert_new(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         """Bulk path of a rebuild: every invoice in ``result`` is new to this
