@@ -101,7 +101,7 @@ async def _paths(apps: Apps) -> tuple[dict[str, str], int]:
 
 @contextlib.contextmanager
 def standing_maintenance(enabled: bool, spent: list[float]) -> Iterator[None]:
-    """The projector with or without the standing rows' lock-and-recompute;
+    """The projector with or without the standing rows' upkeep (deltas, and the recomputes they leave);
     with them, the seconds they take are added to ``spent[0]``."""
     kept = standing.refresh
 
