@@ -139,12 +139,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # changes within the coalescing window go out as one event; events
     # waiting for one slow subscriber beyond the queue are dropped and it is
     # told to refetch; one API process holds at most so many subscribers
-    # (503 beyond).
+    # (503 beyond); a stream ends after its longest life (the client
+    # reconnects with Last-Event-ID, as EventSource does by itself), so
+    # connections rotate through proxies and over the API's processes.
     stream_token_seconds: int = 300
     stream_heartbeat_seconds: float = 15.0
     stream_coalesce_ms: int = 250
     stream_queue_events: int = 32
     stream_max_subscribers: int = 10_000
+    stream_max_seconds: float = 3600.0
     # Requests per second per API key (per client address without a key);
     # 0 turns rate limiting off.
     rate_limit_per_second: int = 0
@@ -192,7 +195,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"{variable('topic_retention_ms')}={self.topic_retention_ms}: expected milliseconds (> 0), or -1 for"
                 " no time limit"
             )
-        for name in ("held_max_age_seconds", "stream_heartbeat_seconds"):
+        for name in ("held_max_age_seconds", "stream_heartbeat_seconds", "stream_max_seconds"):
             if not 0 < getattr(self, name) < float("inf"):
                 raise SettingsError(
                     f"{variable(name)}={getattr(self, name)}: expected a number of seconds (> 0, finite)"

@@ -20,7 +20,7 @@ from services.api.params import Param
 from services.api.problems import ApiProblem, problem_responses
 from services.api.stream import frames
 from services.api.stream.hub import Hub, Subscriber, TenantLog, beyond, parse_event_id
-from services.api.stream.schemas import StreamToken
+from services.api.stream.schemas import StreamEvent, StreamToken
 from services.api.stream.tokens import STREAM_PATH, TOKEN_PARAMETER, StreamTokens
 from services.settings import Settings
 
@@ -77,19 +77,22 @@ def _resume(hub: Hub, log: TenantLog, last_event_id: str) -> bytes | None:
 
 
 async def _events(
-    hub: Hub, tenant: str, subscriber: Subscriber, first: list[bytes], heartbeat: float
+    hub: Hub, tenant: str, subscriber: Subscriber, first: list[bytes], heartbeat: float, life: float
 ) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + life
     try:
         for frame in first:
             yield frame
-        while True:
+        while (left := ends - loop.time()) > 0:
             if not subscriber.frames:
                 subscriber.wake.clear()
                 try:
-                    async with asyncio.timeout(heartbeat):
+                    async with asyncio.timeout(min(heartbeat, left)):
                         await subscriber.wake.wait()
                 except TimeoutError:
-                    yield frames.HEARTBEAT
+                    if loop.time() < ends:
+                        yield frames.HEARTBEAT
                     continue
             yield subscriber.take()
     finally:
@@ -104,7 +107,7 @@ async def _events(
     media_type=EVENT_STREAM,
     responses={
         200: ResponseSpec(
-            str,
+            StreamEvent,
             description="The event stream (text/event-stream)",
             media_type=EVENT_STREAM,
             generate_examples=False,
@@ -140,7 +143,7 @@ async def stream(request: Request[Any, Any, Any], token: Token = None, last_even
         if caught_up is not None:
             first.append(caught_up)
     return Stream(
-        _events(hub, tenant, subscriber, first, settings.stream_heartbeat_seconds),
+        _events(hub, tenant, subscriber, first, settings.stream_heartbeat_seconds, settings.stream_max_seconds),
         media_type=EVENT_STREAM,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -232,6 +232,17 @@ async def test_heartbeats_keep_an_idle_stream_busy(settings: Settings, api_key: 
         assert client.comments.count(": heartbeat") >= 2
 
 
+async def test_a_stream_ends_after_its_longest_life(settings: Settings, api_key: str) -> None:
+    async with api(settings, stream_max_seconds=0.5, stream_heartbeat_seconds=0.2) as url:
+        started = time.monotonic()
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(f"{url}/v1/stream", headers=bearer(api_key))
+        lasted = time.monotonic() - started
+    assert response.status_code == 200
+    assert "event: ready" in response.text and ": heartbeat" in response.text
+    assert 0.5 <= lasted < 5
+
+
 async def test_a_lost_listen_connection_and_a_switch_over_tell_subscribers_to_refetch(
     settings: Settings, conn: asyncpg.Connection, api_key: str
 ) -> None:
