@@ -189,7 +189,16 @@ CREATE TABLE {schema}.invoice_cells (
     voided_partially_paid_gross  numeric NOT NULL DEFAULT 0,
     voided_paid_count            bigint  NOT NULL DEFAULT 0,
     voided_paid_gross            numeric NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, dimension, day, currency, partition)
+    -- The figures ride in the key's index: a range is an index-only scan of
+    -- adjacent entries (a tenant's rows lie scattered over the heap), for
+    -- about 1.5 µs more per event on the upsert (make bench-profile).
+    PRIMARY KEY (tenant_id, dimension, day, currency, partition) INCLUDE (
+        draft_unpaid_count, draft_unpaid_gross, draft_partially_paid_count,
+        draft_partially_paid_gross, draft_paid_count, draft_paid_gross, sent_unpaid_count,
+        sent_unpaid_gross, sent_partially_paid_count, sent_partially_paid_gross, sent_paid_count,
+        sent_paid_gross, voided_unpaid_count, voided_unpaid_gross, voided_partially_paid_count,
+        voided_partially_paid_gross, voided_paid_count, voided_paid_gross
+    )
 );
 
 -- Time (docs/figures.md#as-of): every invoice's contribution to the figures

@@ -166,7 +166,9 @@ def schema_columns() -> dict[str, list[tuple[str, str]]]:
         columns: list[tuple[str, str]] = []
         for raw in body.splitlines():
             text = raw.split("--")[0].strip().rstrip(",")
-            if not text or text.startswith("PRIMARY KEY"):
+            if text.startswith("PRIMARY KEY"):  # the last clause of each table (it may span lines)
+                break
+            if not text:
                 continue
             like = _LIKE.match(text)
             if like:
