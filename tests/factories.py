@@ -6,6 +6,8 @@ import datetime as dt
 import itertools
 from typing import Any
 
+from hypothesis import strategies as st
+
 from contracts import (
     InvoiceCreated,
     InvoiceCreatedData,
@@ -150,3 +152,28 @@ class InvoiceBuilder:
 
 def value(event: InvoiceEvent) -> bytes:
     return encode(event)
+
+
+def lifecycle(draw: Any, inv: InvoiceBuilder, gross: int, steps: int) -> list[InvoiceEvent]:
+    """A valid history of ``inv`` for property tests (``draw``: hypothesis's):
+    created, then up to ``steps`` actions the state machine allows — sent once,
+    paid (in part, in full, beyond), voided while not fully paid (which ends it)."""
+    events: list[InvoiceEvent] = [inv.created()]
+    sent, paid = False, 0
+    for _ in range(steps):
+        options = ["pay"] + ([] if sent else ["send"])
+        fully_paid = paid >= gross if gross > 0 else (paid > 0 or sent)
+        if not fully_paid:
+            options.append("void")
+        action = draw(st.sampled_from(options))
+        if action == "send":
+            events.append(inv.sent())
+            sent = True
+        elif action == "void":
+            events.append(inv.voided())
+            break
+        else:
+            amount = draw(st.integers(1, max(gross, 1) * 2))
+            paid += amount
+            events.append(inv.paid(format_minor(amount, inv.currency)))
+    return events

@@ -7,8 +7,8 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts import InvoiceEvent, format_minor
-from tests.factories import InvoiceBuilder
+from contracts import InvoiceEvent
+from tests.factories import InvoiceBuilder, lifecycle
 from tests.projections.harness import Harness, record, regrouped
 
 CURRENCIES = ("EUR", "JPY", "KWD")
@@ -36,28 +36,8 @@ def history(draw: st.DrawFn, index: int) -> list[InvoiceEvent]:
         currency=draw(st.sampled_from(CURRENCIES)),
         lines=draw(line_specs),
     )
-    events: list[InvoiceEvent] = [inv.created()]
     gross = sum(net + tax for _, _, net, tax, _ in inv.lines)
-    status, paid = "DRAFT", 0
-    for _ in range(draw(st.integers(0, 5))):
-        options = ["pay"]
-        if status == "DRAFT":
-            options.append("send")
-        fully_paid = paid >= gross if gross > 0 else (paid > 0 or status == "SENT")
-        if not fully_paid:
-            options.append("void")
-        action = draw(st.sampled_from(options))
-        if action == "send":
-            events.append(inv.sent())
-            status = "SENT"
-        elif action == "void":
-            events.append(inv.voided())
-            break
-        else:
-            amount = draw(st.integers(1, max(gross, 1) * 2))
-            paid += amount
-            events.append(inv.paid(format_minor(amount, inv.currency)))
-    return events
+    return lifecycle(draw, inv, gross, draw(st.integers(0, 5)))
 
 
 @st.composite

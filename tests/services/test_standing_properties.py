@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts import InvoiceEvent, format_minor
+from contracts import InvoiceEvent
 from projections import standing, versions
 from projections.invoice import SENT, InvoiceState
-from tests.factories import InvoiceBuilder, line
+from tests.factories import InvoiceBuilder, lifecycle, line
 from tests.projected import project
 from tests.projections.harness import Harness
 
@@ -46,24 +46,7 @@ def history(draw: st.DrawFn, tenant: str) -> list[InvoiceEvent]:
         issue_date=due - dt.timedelta(days=draw(st.integers(0, 40))),
         due_date=due,
     )
-    events: list[InvoiceEvent] = [inv.created()]
-    sent, paid = False, 0
-    for _ in range(draw(st.integers(0, 4))):
-        options = ["pay"] + ([] if sent else ["send"])
-        if paid < gross or (gross == 0 and not sent and paid == 0):
-            options.append("void")
-        action = draw(st.sampled_from(options))
-        if action == "send":
-            events.append(inv.sent())
-            sent = True
-        elif action == "void":
-            events.append(inv.voided())
-            break
-        else:
-            amount = draw(st.integers(1, max(gross, 1) * 2))
-            paid += amount
-            events.append(inv.paid(format_minor(amount, inv.currency)))
-    return events
+    return lifecycle(draw, inv, gross, draw(st.integers(0, 4)))
 
 
 def expected(states: list[InvoiceState]) -> list[tuple[Any, ...]]:
