@@ -17,6 +17,29 @@ from deploy import local as stack
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Set by `make test` for the main stack; a private stack's deploy.local calls
+# must not see them (they would make its own servers "external").
+MAIN_STACK_ENV = ("BILLING_DATABASE_URL", "BILLING_KAFKA_BOOTSTRAP")
+
+
+@contextlib.contextmanager
+def private_stack_env(env: dict[str, str]) -> Iterator[None]:
+    """Run deploy.local calls against the stack of ``env`` (its own folder and
+    ports), then restore the environment."""
+    saved = {k: os.environ.get(k) for k in (*env, *MAIN_STACK_ENV)}
+    os.environ.update(env)
+    for name in MAIN_STACK_ENV:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def docker_engine_available() -> bool:
     try:
         import docker

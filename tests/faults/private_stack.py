@@ -7,7 +7,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from tests.services_under_test import REPO, stack
+from deploy import local as stack
+from tests.services_under_test import REPO, private_stack_env
 
 FAULTS_ENV = {
     "BILLING_STACK_DIR": str(REPO / ".stack" / "faults"),
@@ -15,25 +16,13 @@ FAULTS_ENV = {
     "BILLING_STACK_KAFKA_CONTROLLER_PORT": os.environ.get("BILLING_FAULTS_KAFKA_CONTROLLER_PORT", "19193"),
     "BILLING_STACK_PG_PORT": os.environ.get("BILLING_FAULTS_PG_PORT", "15532"),
 }
-# Set by `make test` for the main stack; here they would make ours "external".
-MAIN_STACK_ENV = ("BILLING_DATABASE_URL", "BILLING_KAFKA_BOOTSTRAP")
 
 
 @contextlib.contextmanager
 def private() -> Iterator[None]:
     """Run deploy.local calls against the private stack."""
-    saved = {k: os.environ.get(k) for k in (*FAULTS_ENV, *MAIN_STACK_ENV)}
-    os.environ.update(FAULTS_ENV)
-    for name in MAIN_STACK_ENV:
-        os.environ.pop(name, None)
-    try:
+    with private_stack_env(FAULTS_ENV):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def start() -> dict[str, str]:

@@ -6,33 +6,13 @@ password are made by deploy/local/tls.py (openssl) when the broker starts."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from deploy import local as stack
 from tests.conftest import free_port
-
-# Set by `make test` for the main stack; here they would make ours "external".
-MAIN_STACK_ENV = ("BILLING_DATABASE_URL", "BILLING_KAFKA_BOOTSTRAP")
-
-
-@contextlib.contextmanager
-def private(env: dict[str, str]) -> Iterator[None]:
-    """Run deploy.local calls against the stack of ``env``."""
-    saved = {k: os.environ.get(k) for k in (*env, *MAIN_STACK_ENV)}
-    os.environ.update(env)
-    for name in MAIN_STACK_ENV:
-        os.environ.pop(name, None)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+from tests.services_under_test import private_stack_env
 
 
 def missing_tools() -> list[str]:
@@ -56,11 +36,11 @@ def secured_broker(root: Path) -> Iterator[dict[str, str]]:
         # The jars the main stack fetched, instead of a second Maven fetch.
         (root / "kafka").mkdir(parents=True, exist_ok=True)
         (root / "kafka" / "libs").symlink_to(main_libs, target_is_directory=True)
-    with private(env):
+    with private_stack_env(env):
         stack.start(["kafka"])
         client = stack.kafka_sasl_ssl_env(stack.layout(), sasl_port)
     try:
         yield client
     finally:
-        with private(env):
+        with private_stack_env(env):
             stack.stop(["kafka"])
