@@ -322,3 +322,28 @@ CREATE INDEX customer_standing_by_customer ON {schema}.customer_standing (tenant
 CREATE INDEX customer_standing_stale ON {schema}.customer_standing (stale_from, tenant_id)
     WHERE stale_from IS NOT NULL;
 CREATE INDEX customer_standing_as_of ON {schema}.customer_standing (as_of_day, tenant_id);
+
+-- The timelines' sums per calendar month (projections/rollups.py), kept
+-- beside the per-day ones: a month, quarter or year series reads a row per
+-- month wholly inside its range and per-day rows only for the partial months
+-- at its ends (about 30 times fewer rows). `month` and `from_month`: the
+-- first day of the month of `day` and of `from_day`.
+CREATE TABLE {schema}.currency_monthly (
+    month       date    NOT NULL,
+    LIKE {schema}.currency_totals INCLUDING DEFAULTS,
+    PRIMARY KEY (tenant_id, currency, month, partition)
+);
+CREATE TABLE {schema}.currency_overdue_monthly (
+    tenant_id     text    NOT NULL,
+    currency      text    NOT NULL,
+    days_past_due integer NOT NULL,
+    from_month    date    NOT NULL,
+    partition     integer NOT NULL,
+    receivable_count      bigint  NOT NULL DEFAULT 0,
+    receivable_balance    numeric NOT NULL DEFAULT 0,
+    receivable_usage      numeric NOT NULL DEFAULT 0,
+    receivable_fixed      numeric NOT NULL DEFAULT 0,
+    receivable_recurring  numeric NOT NULL DEFAULT 0,
+    receivable_one_time   numeric NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, currency, days_past_due, from_month, partition)
+);
