@@ -225,7 +225,7 @@ def instrument(worker: Worker) -> None:
         (batch.BatchFold, "add", "fold (BatchFold.add)"),
         (batch.BatchFold, "finish", "fold (BatchFold.finish)"),
         (worker.tracker, "to_apply", "positions (tracker.to_apply)"),
-        *((store, row, f"rows ({row})") for row in ("invoice_row", "change_row", "payment_row", "sum_columns")),
+        *((store, row, f"rows ({row})") for row in ("invoice_row", "change_row", "payment_row")),
     ):
         setattr(owner, attribute, PROFILE.timed(name, getattr(owner, attribute)))
     for owner, attribute, name in (

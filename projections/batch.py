@@ -21,18 +21,16 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from typing import TypeVar
 
 import msgspec
 
 from contracts import ContractError, Decoded, InvoiceEvent, InvoicePaid, Position, Reason, event_type
 from projections.cells import Cell, CellKey, CellSums, add_move, cell_of, changed
-from projections.figures import NO_FIGURES, Figures, contribution
+from projections.figures import Figures
 from projections.invoice import InvoiceState, advance, check_transition, first_state, opens_history
-from projections.timeline import AGING_THRESHOLDS, difference, event_day, snapshot
+from projections.timeline import difference, event_day, snapshot
 
 InvoiceKey = tuple[str, str]  # (tenant_id, invoice_id)
-Key = TypeVar("Key")
 
 APPLIED, DUPLICATE, HELD, RELEASED, QUARANTINED = (
     "applied",
@@ -133,20 +131,12 @@ class Payment(msgspec.Struct, frozen=True, gc=False):
 class BatchResult(msgspec.Struct, kw_only=True):
     events: list[StoredEvent]
     invoices: list[InvoiceState]
-    # Summed changes per summary row (key: the row's key columns, partition
-    # last); the receivable tables' values hold their receivable_* figures only.
-    totals: dict[tuple[str, str, int], Figures]
-    customer_totals: dict[tuple[str, str, str, int], Figures]
-    receivable: dict[tuple[str, str, dt.date, int], Figures]
-    customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures]
-    # The timelines: each changed invoice's dated changes, and their sums per
-    # (tenant, currency, day, partition) and, for the receivable figures, per
-    # (tenant, currency, days past due, from day, partition): from that day on
-    # the change counts as at least that many days past due.
+    # The timelines: each changed invoice's dated changes. Every summed table
+    # but the cells is a sum of these rows (projections/store.py): an
+    # invoice's changes over all its days add up to the change of its
+    # contribution, and their receivable figures to that of its due date's.
     changes: list[InvoiceChange]
     payments: list[Payment]
-    daily: dict[tuple[str, str, dt.date, int], Figures]
-    overdue_from: dict[tuple[str, str, int, dt.date, int], Figures]
     # Changes per filter cell row, one per cells.FIGURES column (projections/cells.py).
     cells: dict[CellKey, list[int]]
     held_added: list[tuple[InvoiceKey, Pending]]
@@ -180,7 +170,7 @@ class BatchFold:
         # Per tenant: events held now, as this batch leaves them.
         self.held_counts: Counter[str] = Counter(held_counts or {})
         self.held_cap = held_cap
-        self._before: dict[InvoiceKey, Figures] = {}
+        # Per invoice the batch changes, in the order it first did: its cell before.
         self._cells_before: dict[InvoiceKey, Cell | None] = {}
         # Per invoice changed since its timeline was last written: the state
         # then, the first business day an event since counts from, and the
@@ -190,8 +180,6 @@ class BatchFold:
         self._recorded_at: dict[InvoiceKey, dt.datetime | None] = {}
         self._changes: list[InvoiceChange] = []
         self._payments: list[Payment] = []
-        self._daily: dict[tuple[str, str, dt.date, int], Figures] = {}
-        self._overdue_from: dict[tuple[str, str, int, dt.date, int], Figures] = {}
         self._partition: dict[InvoiceKey, int] = {}
         self._events: list[StoredEvent] = []
         self._held_added: dict[tuple[InvoiceKey, int], Pending] = {}
@@ -311,14 +299,12 @@ class BatchFold:
         try:
             if state is None:
                 state = first_state(event, pending.decoded.amounts, pending.position.partition)
-                self._before.setdefault(key, NO_FIGURES)
                 self._cells_before.setdefault(key, None)
                 self._timeline_before.setdefault(key, None)
                 self.states[key] = state
             else:
                 amount = check_transition(state, event)
-                if key not in self._before:
-                    self._before[key] = contribution(state)
+                if key not in self._cells_before:
                     self._cells_before[key] = cell_of(state)
                 if key not in self._timeline_before:
                     self._timeline_before[key] = snapshot(state)
@@ -370,19 +356,12 @@ class BatchFold:
         recorded_at = self._recorded_at.pop(key)
         state = self.states[key]
         partition = self._partition[key]
-        tenant, currency, due_date = state.tenant_id, state.currency, state.due_date
-        for day, delta in difference(before, state, first_day).items():
-            self._changes.append(
-                InvoiceChange(
-                    tenant, state.invoice_id, state.customer_id, currency, due_date, partition, day, recorded_at, delta
-                )
-            )
-            _add(self._daily, (tenant, currency, day, partition), delta)
-            part = delta.receivable_part()
-            if part != NO_FIGURES:
-                for days_past_due in AGING_THRESHOLDS:
-                    from_day = max(day, due_date + dt.timedelta(days=days_past_due))
-                    _add(self._overdue_from, (tenant, currency, days_past_due, from_day, partition), part)
+        tenant, invoice, customer, currency = state.tenant_id, state.invoice_id, state.customer_id, state.currency
+        due_date = state.due_date
+        self._changes.extend(
+            InvoiceChange(tenant, invoice, customer, currency, due_date, partition, day, recorded_at, delta)
+            for day, delta in difference(before, state, first_day).items()
+        )
 
     # -- outcomes ---------------------------------------------------------------
 
@@ -444,44 +423,19 @@ class BatchFold:
     # -- result -----------------------------------------------------------------
 
     def finish(self) -> BatchResult:
-        totals: dict[tuple[str, str, int], Figures] = {}
-        customer_totals: dict[tuple[str, str, str, int], Figures] = {}
-        receivable: dict[tuple[str, str, dt.date, int], Figures] = {}
-        customer_receivable: dict[tuple[str, str, str, dt.date, int], Figures] = {}
         invoices: list[InvoiceState] = []
         cells: CellSums = {}
         for key in list(self._timeline_before):
             self._write_timeline(key)
-        for key, before in self._before.items():
+        for key, before in self._cells_before.items():
             state = self.states[key]
             invoices.append(state)
-            add_move(cells, state.tenant_id, self._partition[key], self._cells_before[key], cell_of(state))
-            delta = contribution(state) - before
-            if delta == NO_FIGURES:
-                continue
-            partition = self._partition[key]
-            tenant, customer, currency = state.tenant_id, state.customer_id, state.currency
-            _add(totals, (tenant, currency, partition), delta)
-            _add(customer_totals, (tenant, customer, currency, partition), delta)
-            part = delta.receivable_part()
-            if part != NO_FIGURES:
-                _add(receivable, (tenant, currency, state.due_date, partition), part)
-                _add(
-                    customer_receivable,
-                    (tenant, customer, currency, state.due_date, partition),
-                    part,
-                )
+            add_move(cells, state.tenant_id, self._partition[key], before, cell_of(state))
         return BatchResult(
             events=self._events,
             invoices=invoices,
-            totals=_freeze(totals),
-            customer_totals=_freeze(customer_totals),
-            receivable=_freeze(receivable),
-            customer_receivable=_freeze(customer_receivable),
             changes=self._changes,
             payments=self._payments,
-            daily=_freeze(self._daily),
-            overdue_from=_freeze(self._overdue_from),
             cells=changed(cells),
             held_added=[(key, pending) for (key, _), pending in self._held_added.items()],
             held_removed=self._held_removed,
@@ -489,13 +443,3 @@ class BatchFold:
             outcomes=self._outcomes,
             newest_event_time=self._newest,
         )
-
-
-def _add(into: dict[Key, Figures], key: Key, delta: Figures) -> None:
-    current = into.get(key)
-    into[key] = delta if current is None else current + delta
-
-
-def _freeze(rows: dict[Key, Figures]) -> dict[Key, Figures]:
-    """Drop keys whose changes cancelled out within the batch."""
-    return {key: figures for key, figures in rows.items() if figures != NO_FIGURES}

@@ -60,12 +60,10 @@ otherwise recomputes the same figures at request time.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import asyncpg
 
 from projections import versions
-from projections.batch import BatchResult
 
 StandingKey = tuple[str, str, str]  # (tenant_id, currency, customer_id)
 
@@ -148,31 +146,14 @@ EVERY_KEY = "SELECT DISTINCT tenant_id, currency, customer_id FROM {schema}.cust
 _ALL = (*FIGURE_COLUMNS, "as_of_day", "stale_from", *NAME_KEY_COLUMNS)
 
 # Step 1: the batch's changes added to the rows, in key order (new ones
-# inserted); the keys whose rows need step 2. $1: the batch's day; per key:
-# the sums' deltas, the earliest due date the batch makes receivable before
-# the day and on or after it (as the stale_from it gives), the earliest it
-# empties (likewise), the latest payment, the newest named invoice.
-_DELTA_ARRAYS = (
-    ("tenant_id", "text"),
-    ("currency", "text"),
-    ("customer_id", "text"),
-    ("invoice_count", "bigint"),
-    ("revenue", "{money}"),
-    ("receivable_count", "bigint"),
-    ("receivable_balance", "{money}"),
-    ("overdue_count", "bigint"),
-    ("overdue_balance", "{money}"),
-    ("oldest_due_date", "date"),
-    ("stale_from", "date"),
-    ("oldest_emptied", "date"),
-    ("stale_emptied", "date"),
-    ("last_paid_at", "timestamptz"),
-    ("customer_name", "text"),
-    ("name_issue_date", "date"),
-    ("name_invoice_id", "text"),
-)
+# inserted); the keys whose rows need step 2. $1: the batch's day. From the
+# batch's staged rows ({invoices}: its invoice rows, {changes}: its timeline
+# rows, whose figures add up to the changes of the invoices' contributions),
+# per key: the sums' deltas, the earliest due date the batch makes receivable
+# before the day and on or after it (as the stale_from it gives), the
+# earliest it empties (likewise), the latest payment, the newest named
+# invoice. A due date's receivable change is net over the batch.
 _SUMS = ("invoice_count", "revenue", "receivable_count", "receivable_balance", "overdue_count", "overdue_balance")
-_INSERTED = tuple(c for c, _ in _DELTA_ARRAYS if c not in ("oldest_emptied", "stale_emptied"))
 _NEWER_NAME = (
     "excluded.name_issue_date IS NOT NULL AND (s.name_issue_date IS NULL"
     " OR (excluded.name_issue_date, excluded.name_invoice_id) > (s.name_issue_date, s.name_invoice_id))"
@@ -180,10 +161,50 @@ _NEWER_NAME = (
 _NAME_SET = ", ".join(
     f"{c} = CASE WHEN {_NEWER_NAME} THEN excluded.{c} ELSE s.{c} END" for c in ("customer_name", *NAME_KEY_COLUMNS)
 )
+_INSERTED = (
+    "tenant_id",
+    "currency",
+    "customer_id",
+    *_SUMS,
+    "oldest_due_date",
+    "stale_from",
+    "last_paid_at",
+    "customer_name",
+    *NAME_KEY_COLUMNS,
+)
 _ADD = f"""
-WITH d AS (
-    SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_DELTA_ARRAYS, start=2))})
-        AS d({", ".join(c for c, _ in _DELTA_ARRAYS)})
+WITH dues AS (
+    SELECT tenant_id, currency, customer_id, due_date, sum(invoice_count) AS invoice_count,
+           sum(sent_gross) AS revenue, sum(receivable_count) AS n, sum(receivable_balance) AS balance
+    FROM {{changes}} GROUP BY 1, 2, 3, 4
+),
+sums AS (
+    SELECT tenant_id, currency, customer_id, sum(invoice_count) AS invoice_count, sum(revenue) AS revenue,
+           sum(n) AS receivable_count, sum(balance) AS receivable_balance,
+           coalesce(sum(n) FILTER (WHERE due_date < $1), 0) AS overdue_count,
+           coalesce(sum(balance) FILTER (WHERE due_date < $1), 0) AS overdue_balance,
+           coalesce(min(due_date) FILTER (WHERE due_date < $1 AND n > 0), 'infinity') AS oldest_due_date,
+           min(due_date) FILTER (WHERE due_date >= $1 AND n > 0) + 1 AS stale_from,
+           min(due_date) FILTER (WHERE due_date < $1 AND n < 0) AS oldest_emptied,
+           min(due_date) FILTER (WHERE due_date >= $1 AND n < 0) + 1 AS stale_emptied
+    FROM dues GROUP BY 1, 2, 3
+),
+paid AS (
+    SELECT tenant_id, currency, customer_id, max(last_paid_at) AS last_paid_at FROM {{invoices}} GROUP BY 1, 2, 3
+),
+named AS (
+    SELECT DISTINCT ON (tenant_id, currency, customer_id) tenant_id, currency, customer_id, customer_name,
+           issue_date AS name_issue_date, invoice_id AS name_invoice_id
+    FROM {{invoices}} WHERE customer_name IS NOT NULL
+    ORDER BY tenant_id, currency, customer_id, issue_date DESC, invoice_id DESC
+),
+d AS (
+    SELECT tenant_id, currency, customer_id,
+           {", ".join(f"coalesce({c}, 0) AS {c}" for c in _SUMS)},
+           coalesce(oldest_due_date, 'infinity') AS oldest_due_date, stale_from, oldest_emptied, stale_emptied,
+           last_paid_at, customer_name, {", ".join(NAME_KEY_COLUMNS)}
+    FROM paid LEFT JOIN sums USING (tenant_id, currency, customer_id)
+    LEFT JOIN named USING (tenant_id, currency, customer_id)
 ),
 u AS (
     INSERT INTO {{schema}}.customer_standing AS s ({", ".join(_INSERTED)}, as_of_day)
@@ -201,7 +222,6 @@ WHERE u.as_of_day <> $1 OR d.oldest_emptied <= u.oldest_due_date
    OR d.stale_emptied <= coalesce(u.stale_from, 'infinity')
 ORDER BY 1, 2, 3
 """
-ADD = {money: _ADD.replace("{money}", money) for money in ("bigint", "numeric")}
 # Step 2: rows recomputed (locked by this transaction).
 RECOMPUTE = (
     "UPDATE {schema}.customer_standing s SET "
@@ -225,7 +245,6 @@ ORDER BY tenant_id, currency, customer_id
 LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
-BIGINT_MAX = 2**63 - 1
 
 
 def today() -> dt.date:
@@ -236,90 +255,6 @@ def _arrays(keys: list[StandingKey]) -> list[list[str]]:
     return [[k[i] for k in keys] for i in range(3)]
 
 
-class _Delta:
-    """One standing row's changes in a batch, as of the batch's day."""
-
-    __slots__ = (
-        "sums",
-        "oldest_due_date",
-        "stale_from",
-        "oldest_emptied",
-        "stale_emptied",
-        "last_paid_at",
-        "named",
-    )
-
-    def __init__(self) -> None:
-        self.sums = [0] * len(_SUMS)
-        self.oldest_due_date = NO_OVERDUE
-        self.stale_from: dt.date | None = None
-        self.oldest_emptied: dt.date | None = None
-        self.stale_emptied: dt.date | None = None
-        self.last_paid_at: dt.datetime | None = None
-        self.named: tuple[dt.date, str, str] | None = None  # issue date, invoice id, name
-
-    def due_date_changed(self, due: dt.date, count: int, balance: int, day: dt.date) -> None:
-        """A receivable change of the customer's invoices due on ``due``, net
-        over the batch: overdue before ``day``; a due date that gains or loses
-        its last receivable invoice may move the oldest or the next one."""
-        if due < day:
-            self.sums[4] += count
-            self.sums[5] += balance
-            if count > 0:
-                self.oldest_due_date = min(self.oldest_due_date, due)
-            elif count < 0:
-                self.oldest_emptied = min(self.oldest_emptied or due, due)
-        else:
-            after = due + dt.timedelta(days=1)
-            if count > 0:
-                self.stale_from = min(self.stale_from or after, after)
-            elif count < 0:
-                self.stale_emptied = min(self.stale_emptied or after, after)
-
-    def row(self, key: StandingKey) -> tuple[Any, ...]:
-        name = (None, None, None) if self.named is None else (self.named[2], self.named[0], self.named[1])
-        return (
-            *key,
-            *self.sums,
-            self.oldest_due_date,
-            self.stale_from,
-            self.oldest_emptied,
-            self.stale_emptied,
-            self.last_paid_at,
-            *name,
-        )
-
-
-def deltas(result: BatchResult, day: dt.date) -> dict[StandingKey, _Delta]:
-    """Each touched standing row's changes: every customer of the batch's
-    invoices (names and payments), with the sums' deltas across partitions."""
-    rows: dict[StandingKey, _Delta] = {}
-    for state in result.invoices:
-        delta = rows.get(key := (state.tenant_id, state.currency, state.customer_id))
-        if delta is None:
-            delta = rows[key] = _Delta()
-        if state.last_paid_at is not None and (delta.last_paid_at is None or state.last_paid_at > delta.last_paid_at):
-            delta.last_paid_at = state.last_paid_at
-        if state.customer_name is not None:
-            named = (state.issue_date, state.invoice_id, state.customer_name)
-            if delta.named is None or named[:2] > delta.named[:2]:
-                delta.named = named
-    for (tenant, customer, currency, _), figures in result.customer_totals.items():
-        sums = rows[(tenant, currency, customer)].sums
-        sums[0] += figures.invoice_count
-        sums[1] += figures.sent_gross
-        sums[2] += figures.receivable_count
-        sums[3] += figures.receivable_balance
-    by_due: dict[tuple[StandingKey, dt.date], list[int]] = {}
-    for (tenant, customer, currency, due, _), figures in result.customer_receivable.items():
-        net = by_due.setdefault(((tenant, currency, customer), due), [0, 0])
-        net[0] += figures.receivable_count
-        net[1] += figures.receivable_balance
-    for (key, due), (count, balance) in by_due.items():
-        rows[key].due_date_changed(due, count, balance, day)
-    return rows
-
-
 async def recompute(conn: asyncpg.Connection, schema: str, keys: list[StandingKey], day: dt.date) -> None:
     """Recompute these customers' rows as of ``day`` (rows already locked, in
     a transaction)."""
@@ -327,19 +262,16 @@ async def recompute(conn: asyncpg.Connection, schema: str, keys: list[StandingKe
         await conn.execute(RECOMPUTE.replace("{schema}", schema), day, *_arrays(keys))
 
 
-async def refresh(conn: asyncpg.Connection, schema: str, result: BatchResult, day: dt.date | None = None) -> None:
+async def refresh(
+    conn: asyncpg.Connection, schema: str, invoices: str, changes: str, day: dt.date | None = None
+) -> None:
     """Add a batch's changes to its customers' standing rows, recomputing
     those the deltas cannot keep; the batch's last writes (module docstring).
-    Call inside its transaction."""
+    ``invoices`` and ``changes``: the tables its invoice rows and timeline rows
+    are staged in. Call inside its transaction."""
     day = day or today()
-    changes = deltas(result, day)
-    if not changes:
-        return
-    rows = [changes[key].row(key) for key in sorted(changes)]
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    fits = all(abs(value) <= BIGINT_MAX for index in (4, 6, 8) for value in columns[index])
-    sql = ADD["bigint" if fits else "numeric"].replace("{schema}", schema)
-    stale = [(r["tenant_id"], r["currency"], r["customer_id"]) for r in await conn.fetch(sql, day, *columns)]
+    sql = _ADD.replace("{schema}", schema).replace("{invoices}", invoices).replace("{changes}", changes)
+    stale = [(r["tenant_id"], r["currency"], r["customer_id"]) for r in await conn.fetch(sql, day)]
     await recompute(conn, schema, stale, day)
 
 

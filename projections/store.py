@@ -15,8 +15,9 @@ from contracts import Position, decode
 from projections import cells, standing
 from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Payment, Pending
 from projections.cells import CellKey
-from projections.figures import RECEIVABLE, TOTALS, Figures, is_count
+from projections.figures import RECEIVABLE, TOTALS, is_count
 from projections.invoice import InvoiceState
+from projections.timeline import AGING_THRESHOLDS
 
 # Columns of the invoices table: every field of InvoiceState, then the
 # figures derived from it (stored so that filters can use indexes).
@@ -105,25 +106,28 @@ ON CONFLICT (topic, partition, outcome, reason) DO UPDATE SET count = t.count + 
 """
 
 
-# Deltas travel as bigint arrays (cheap to encode); the money columns are
-# numeric, so sums never overflow. A batch whose deltas would not fit in a
-# bigint (only with absurd batch sizes) uses the numeric variant.
+# Cell deltas travel as bigint arrays (cheap to encode); the money columns
+# are numeric, so sums never overflow. A batch whose deltas would not fit in
+# a bigint (only with absurd batch sizes) uses the numeric variant.
 BIGINT_MAX = 2**63 - 1
 
 
+def _adding(table: str, keys: Sequence[str], figures: Sequence[str], rows: str) -> str:
+    """INSERT … ON CONFLICT adding ``rows`` (key columns, then figures) to the
+    table's; rows are written in key order so concurrent writers could never
+    deadlock."""
+    return (
+        f"INSERT INTO {{schema}}.{table} AS t ({', '.join((*keys, *figures))})\n"
+        f"{rows} ORDER BY {', '.join(str(i) for i in range(1, len(keys) + 1))}\n"
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(f'{f} = t.{f} + excluded.{f}' for f in figures)}"
+    )
+
+
 def _upsert_sums(table: str, keys: Sequence[tuple[str, str]], figures: Sequence[str], money_type: str) -> str:
-    """INSERT … ON CONFLICT adding deltas, from one array per column; rows are
-    written in key order so concurrent writers could never deadlock."""
-    columns = [name for name, _ in keys] + list(figures)
+    """Adding deltas given as one array per column."""
     types = [sql_type for _, sql_type in keys] + ["bigint" if is_count(f) else money_type for f in figures]
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
-    key_list = ", ".join(name for name, _ in keys)
-    updates = ", ".join(f"{f} = t.{f} + excluded.{f}" for f in figures)
-    return (
-        f"INSERT INTO {{schema}}.{table} AS t ({', '.join(columns)})\n"
-        f"SELECT * FROM unnest({arrays}) ORDER BY {', '.join(str(i) for i in range(1, len(keys) + 1))}\n"
-        f"ON CONFLICT ({key_list}) DO UPDATE SET {updates}"
-    )
+    return _adding(table, [name for name, _ in keys], figures, f"SELECT * FROM unnest({arrays})")
 
 
 _TENANT, _CUSTOMER, _CURRENCY = ("tenant_id", "text"), ("customer_id", "text"), ("currency", "text")
@@ -150,13 +154,8 @@ CELL_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     )
 }
 ALL_SUM_TABLES = {**SUM_TABLES, **TIMELINE_SUM_TABLES, **CELL_TABLES}
-# A table's figure values of a Figures, in its column order.
-_FIGURE_VALUES: dict[str, operator.attrgetter[tuple[int, ...]]] = {
-    table: operator.attrgetter(*figures) for table, (_, figures) in ALL_SUM_TABLES.items()
-}
-UPSERT_SUMS: dict[tuple[str, str], str] = {
-    (table, money_type): _upsert_sums(table, keys, figures, money_type)
-    for table, (keys, figures) in ALL_SUM_TABLES.items()
+UPSERT_CELLS: dict[str, str] = {
+    money_type: _upsert_sums("invoice_cells", *CELL_TABLES["invoice_cells"], money_type)
     for money_type in ("bigint", "numeric")
 }
 
@@ -185,12 +184,18 @@ PAYMENT_COLUMNS: tuple[str, ...] = (
 )
 _figure_values = operator.attrgetter(*TOTALS)
 
-# Invoices go through a staging table per connection and version (named for
-# the version: a worker that outlives a promote must stage the new version's
-# columns): COPY carries the text[] columns that unnest() would flatten, then
-# one upsert moves them.
-CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS {schema}_invoices_stage (LIKE {schema}.invoices) ON COMMIT DELETE ROWS
+# Invoices and timeline rows go through staging tables per connection and
+# version (named for the version: a worker that outlives a promote must stage
+# the new version's columns). COPY carries the invoices' text[] columns that
+# unnest() would flatten, then one upsert moves them; the timeline rows are
+# moved by one INSERT, and every summed table but the cells adds up the
+# staged rows by one grouped upsert (CHANGE_SUMS).
+INVOICES_STAGE = "{schema}_invoices_stage"
+CHANGES_STAGE = "{schema}_changes_stage"
+CREATE_STAGES = f"""
+CREATE TEMP TABLE IF NOT EXISTS {INVOICES_STAGE} (LIKE {{schema}}.invoices) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS {CHANGES_STAGE} (LIKE {{schema}}.invoice_changes INCLUDING DEFAULTS)
+    ON COMMIT DELETE ROWS;
 """
 # A live batch's sent and voided events are recorded by its transaction.
 _STAGED = {
@@ -199,7 +204,7 @@ _STAGED = {
 }
 UPSERT_INVOICES = (
     f"INSERT INTO {{schema}}.invoices ({', '.join(INVOICE_COLUMNS)})\n"
-    f"SELECT {', '.join(_STAGED.get(c, c) for c in INVOICE_COLUMNS)} FROM {{schema}}_invoices_stage"
+    f"SELECT {', '.join(_STAGED.get(c, c) for c in INVOICE_COLUMNS)} FROM {INVOICES_STAGE}"
     " ORDER BY tenant_id, invoice_id\n"
     "ON CONFLICT (tenant_id, invoice_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS if c not in ("tenant_id", "invoice_id"))
@@ -209,6 +214,49 @@ LOAD_INVOICES = (
     "FROM {schema}.invoices i\n"
     "JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, invoice_id) USING (tenant_id, invoice_id)"
 )
+MOVE_CHANGES = (
+    f"INSERT INTO {{schema}}.invoice_changes ({', '.join(CHANGE_COLUMNS)}, recorded_at)"
+    f" SELECT {', '.join(CHANGE_COLUMNS)}, recorded_at FROM {CHANGES_STAGE}"
+)
+
+
+def _nonzero(figures: Sequence[str], of: Callable[[str], str] = str) -> str:
+    return f"({', '.join(map(of, figures))}) <> ({', '.join('0' for _ in figures)})"
+
+
+def _summed_changes(table: str, expressions: dict[str, str] | None = None, source: str = CHANGES_STAGE) -> str:
+    """Adding the staged timeline rows summed per key of ``table`` (a key
+    column's value: its expression in ``expressions``, else the same column),
+    rows whose sums cancel out left out."""
+    keys, figures = ALL_SUM_TABLES[table]
+    names = [name for name, _ in keys]
+    values = [(expressions or {}).get(name, name) for name in names]
+    receivable_only = figures == RECEIVABLE
+    rows = (
+        f"SELECT {', '.join(values)}, {', '.join(f'sum({f})' for f in figures)} FROM {source}"
+        + (f" WHERE {_nonzero(figures)}" if receivable_only else "")
+        + f" GROUP BY {', '.join(str(i) for i in range(1, len(names) + 1))}"
+        + f" HAVING {_nonzero(figures, lambda f: f'sum({f})')}"
+    )
+    return _adding(table, names, figures, rows)
+
+
+# The change of an invoice's contribution is the sum of its timeline rows
+# over their days (tests/projections/test_fold_properties.py), so every
+# summed table is a GROUP BY of them. A receivable change on ``day`` of an
+# invoice due on ``due_date`` counts as N days past due from
+# greatest(day, due_date + N) on (projections/timeline.py).
+_THRESHOLDS = f"unnest(ARRAY{list(AGING_THRESHOLDS)})"
+CHANGE_SUMS: dict[str, str] = {
+    **{table: _summed_changes(table) for table in SUM_TABLES},
+    "currency_daily": _summed_changes("currency_daily"),
+    "currency_overdue_from": _summed_changes(
+        "currency_overdue_from",
+        {"days_past_due": "n", "from_day": "greatest(day, due_date + n)"},
+        f"{CHANGES_STAGE} CROSS JOIN {_THRESHOLDS} AS n",
+    ),
+}
+assert set(CHANGE_SUMS) == set(SUM_TABLES) | set(TIMELINE_SUM_TABLES), "every summed table needs its statement"
 
 
 def invoice_row(state: InvoiceState) -> tuple[Any, ...]:
@@ -263,28 +311,24 @@ def change_row(change: InvoiceChange) -> tuple[Any, ...]:
     )
 
 
-def sum_columns(table: str, deltas: dict[Any, Figures]) -> tuple[list[tuple[Any, ...]], list[tuple[int, ...]]]:
-    """The unnest() arrays of one summary table's deltas (at least one), in key
-    order: one per key column, then one per figure column of the table."""
-    keys = sorted(deltas)
-    rows = map(_FIGURE_VALUES[table], map(deltas.__getitem__, keys))
-    return list(zip(*keys, strict=True)), list(zip(*rows, strict=True))
-
-
 class ProjectionStore:
     """Reads and writes one projection version (its schema)."""
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
+        self._invoices_stage = INVOICES_STAGE.replace("{schema}", schema)
+        self._changes_stage = CHANGES_STAGE.replace("{schema}", schema)
         self._sql = {
             name: sql.replace("{schema}", schema)
             for name, sql in {
                 "load_invoices": LOAD_INVOICES,
-                "create_stage": CREATE_STAGE,
+                "create_stages": CREATE_STAGES,
                 "upsert_invoices": UPSERT_INVOICES,
+                "move_changes": MOVE_CHANGES,
             }.items()
         }
-        self._sums = {key: sql.replace("{schema}", schema) for key, sql in UPSERT_SUMS.items()}
+        self._change_sums = [sql.replace("{schema}", schema) for sql in CHANGE_SUMS.values()]
+        self._cells = {money: sql.replace("{schema}", schema) for money, sql in UPSERT_CELLS.items()}
 
     async def load(
         self, conn: asyncpg.Connection, keys: Iterable[InvoiceKey]
@@ -321,48 +365,46 @@ class ProjectionStore:
 
     async def write_projection(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         """This version's rows: upserted invoices and added summary deltas."""
-        if result.invoices:
-            await conn.execute(self._sql["create_stage"])
-            await conn.copy_records_to_table(
-                f"{self.schema}_invoices_stage",
-                columns=INVOICE_COLUMNS,
-                records=[invoice_row(state) for state in result.invoices],
-            )
-            await conn.execute(self._sql["upsert_invoices"])
+        if not result.invoices:
+            return
+        await conn.execute(self._sql["create_stages"])
+        await conn.copy_records_to_table(
+            self._invoices_stage, columns=INVOICE_COLUMNS, records=[invoice_row(state) for state in result.invoices]
+        )
+        await conn.execute(self._sql["upsert_invoices"])
         await self._add_all_sums(conn, result)
         # Last: the customers' standing rows are locked until the commit.
-        await standing.refresh(conn, self.schema, result)
+        await standing.refresh(conn, self.schema, self._invoices_stage, self._changes_stage)
 
     async def insert_new(self, conn: asyncpg.Connection, result: BatchResult) -> None:
         """Bulk path of a rebuild: every invoice in ``result`` is new to this
         version, so rows are copied straight in (no staging, no upsert)."""
-        if result.invoices:
-            await conn.copy_records_to_table(
-                "invoices",
-                schema_name=self.schema,
-                columns=INVOICE_COLUMNS,
-                records=[invoice_row(state) for state in result.invoices],
-            )
+        if not result.invoices:
+            return
+        await conn.execute(self._sql["create_stages"])
+        await conn.copy_records_to_table(
+            "invoices",
+            schema_name=self.schema,
+            columns=INVOICE_COLUMNS,
+            records=[invoice_row(state) for state in result.invoices],
+        )
         await self._add_all_sums(conn, result)
 
     async def _add_all_sums(self, conn: asyncpg.Connection, result: BatchResult) -> None:
-        await self._write_timelines(conn, result)
-        await self._add_sums(conn, "currency_totals", result.totals)
-        await self._add_sums(conn, "customer_totals", result.customer_totals)
-        await self._add_sums(conn, "currency_receivable", result.receivable)
-        await self._add_sums(conn, "customer_receivable", result.customer_receivable)
+        """The timeline rows and payments, and the sums of the rows (the stages exist)."""
+        if result.changes:
+            await self._copy_recorded(conn, self._changes_stage, None, CHANGE_COLUMNS, result.changes, change_row)
+            await conn.execute(self._sql["move_changes"])
+            for sql in self._change_sums:
+                await conn.execute(sql)
+        await self._copy_recorded(conn, "payments", self.schema, PAYMENT_COLUMNS, result.payments, payment_row)
         await self._add_cells(conn, result.cells)
 
-    async def _write_timelines(self, conn: asyncpg.Connection, result: BatchResult) -> None:
-        await self._append_recorded(conn, "invoice_changes", CHANGE_COLUMNS, result.changes, change_row)
-        await self._append_recorded(conn, "payments", PAYMENT_COLUMNS, result.payments, payment_row)
-        await self._add_sums(conn, "currency_daily", result.daily)
-        await self._add_sums(conn, "currency_overdue_from", result.overdue_from)
-
-    async def _append_recorded(
-        self,
+    @staticmethod
+    async def _copy_recorded(
         conn: asyncpg.Connection,
         table: str,
+        schema: str | None,
         columns: tuple[str, ...],
         rows: Sequence[InvoiceChange] | Sequence[Payment],
         values: Callable[[Any], tuple[Any, ...]],
@@ -377,10 +419,10 @@ class ProjectionStore:
             else:
                 recorded.append((*values(item), item.recorded_at))
         if now:
-            await conn.copy_records_to_table(table, schema_name=self.schema, columns=columns, records=now)
+            await conn.copy_records_to_table(table, schema_name=schema, columns=columns, records=now)
         if recorded:
             await conn.copy_records_to_table(
-                table, schema_name=self.schema, columns=(*columns, "recorded_at"), records=recorded
+                table, schema_name=schema, columns=(*columns, "recorded_at"), records=recorded
             )
 
     async def _add_cells(self, conn: asyncpg.Connection, rows: dict[CellKey, list[int]]) -> None:
@@ -390,14 +432,7 @@ class ProjectionStore:
         fits = all(max(map(abs, column)) <= BIGINT_MAX for column in figures)
         # The statement orders the rows (lock order).
         keys = zip(*rows, strict=True)
-        await conn.execute(self._sums[("invoice_cells", "bigint" if fits else "numeric")], *keys, *figures)
-
-    async def _add_sums(self, conn: asyncpg.Connection, name: str, deltas: dict[Any, Figures]) -> None:
-        if not deltas:
-            return
-        keys, figures = sum_columns(name, deltas)
-        fits = all(max(map(abs, column)) <= BIGINT_MAX for column in figures)
-        await conn.execute(self._sums[(name, "bigint" if fits else "numeric")], *keys, *figures)
+        await conn.execute(self._cells["bigint" if fits else "numeric"], *keys, *figures)
 
 
 async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:

@@ -34,7 +34,6 @@ class Recorded:
     def __init__(self) -> None:
         self.harness = Harness()
         self.changes: list[tuple[int, InvoiceChange]] = []
-        self.overdue_from: dict[tuple[str, str, int, dt.date], Figures] = defaultdict(lambda: NO_FIGURES)
         self.applied: list[tuple[int, tuple[str, str, int]]] = []
         self.batches = 0
 
@@ -46,8 +45,6 @@ class Recorded:
 
     def _keep(self, result: BatchResult, batch: int) -> None:
         self.changes += [(batch, change) for change in result.changes]
-        for (tenant, currency, n, from_day, _), figures in result.overdue_from.items():
-            self.overdue_from[(tenant, currency, n, from_day)] += figures
         self.applied += [(batch, (e.tenant_id, e.invoice_id, e.sequence)) for e in result.events]
 
     def figures(self, day: dt.date, known_by: int | None = None) -> dict[tuple[str, str], Figures]:
@@ -279,7 +276,9 @@ def test_figures_as_of_any_day_and_known_at_any_batch_equal_a_direct_fold(
         # Overdue and each aging threshold, from the per-threshold sums.
         for n in AGING_THRESHOLDS:
             got: dict[tuple[str, str], Figures] = defaultdict(lambda: NO_FIGURES)
-            for (tenant, currency, threshold, from_day), figures in recorded.overdue_from.items():
+            for (tenant, currency, threshold, from_day), figures in recorded.harness.summed(
+                "overdue_from", slice(0, 4)
+            ).items():
                 if threshold == n and from_day <= day:
                     got[(tenant, currency)] += figures
             want: dict[tuple[str, str], Figures] = defaultdict(lambda: NO_FIGURES)
@@ -290,3 +289,36 @@ def test_figures_as_of_any_day_and_known_at_any_batch_equal_a_direct_fold(
             assert {k: v for k, v in got.items() if v != NO_FIGURES} == {
                 k: v for k, v in want.items() if v != NO_FIGURES
             }
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    histories=st.integers(1, 6).flatmap(lambda n: st.tuples(*(dated_history(i) for i in range(n)))),
+    seed=st.integers(0, 2**32),
+)
+def test_the_timeline_rows_summed_over_their_days_are_the_contributions(
+    histories: tuple[list[InvoiceEvent], ...], seed: int
+) -> None:
+    """What lets the store fill the totals and the per-due-date tables by
+    grouping the timeline rows: an invoice's rows of every batch, over all
+    their days, add up to its contribution, the receivable figures to its due
+    date's."""
+    rng = random.Random(seed)
+    stream = [event for history in histories for event in history]
+    rng.shuffle(stream)
+    harness = Harness()
+    while stream:
+        size = rng.randint(1, 4)
+        harness.deliver(stream[:size])
+        stream = stream[size:]
+    totals: dict[tuple[str, str, str], Figures] = defaultdict(lambda: NO_FIGURES)
+    receivable: dict[tuple[str, str, str, dt.date], Figures] = defaultdict(lambda: NO_FIGURES)
+    for state in harness.states.values():
+        totals[(state.tenant_id, state.customer_id, state.currency)] += contribution(state)
+        receivable[(state.tenant_id, state.customer_id, state.currency, state.due_date)] += contribution(
+            state
+        ).receivable_part()
+    assert harness.summed("customer_totals", slice(0, 3)) == {k: v for k, v in totals.items() if v != NO_FIGURES}
+    assert harness.summed("customer_receivable", slice(0, 4)) == {
+        k: v for k, v in receivable.items() if v != NO_FIGURES
+    }

@@ -83,12 +83,8 @@ def fold(batches: list[list[InvoiceEvent]]) -> Folded:
     harness = Harness()
     out = Folded([], {}, {}, {}, [])
     for batch in batches:
-        result = harness.deliver(batch)
-        for table in (out.daily, out.overdue_from):
-            for key, figures in getattr(result, "daily" if table is out.daily else "overdue_from").items():
-                table[key] = table.get(key, NO_FIGURES) + figures
-        out.changes.extend(result.changes)
-    out.totals = harness.sums["totals"]
+        out.changes.extend(harness.deliver(batch).changes)
+    out.totals, out.daily, out.overdue_from = (harness.sums[name] for name in ("totals", "daily", "overdue_from"))
     out.states = list(harness.states.values())
     return out
 
