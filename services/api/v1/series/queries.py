@@ -7,7 +7,10 @@ added up here.
 - Tenant: the current sums (known at T: minus the timeline rows recorded
   after T) minus the per-day sums from the range's first day on; the days
   after the range are one row. Past due: the same over the per-threshold sums
-  by first day (currency_overdue_from).
+  by first day (currency_overdue_from). A month, quarter or year series reads
+  the sums per month (projections/rollups.py) instead for the months wholly
+  inside the range or after it, the per-day sums for the partial months at
+  its ends only.
 - Customer: its timeline rows dated up to the range's last day (recorded by
   T), those before the range as one row.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
 
@@ -58,46 +61,89 @@ _UNKNOWN = """
     CROSS JOIN LATERAL (SELECT NULL::date UNION ALL SELECT {bucket} WHERE {at} >= $2::date) AS d(at)
     WHERE c.tenant_id = $1 AND ($5::text IS NULL OR c.currency = $5) AND c.recorded_at > $4::timestamptz"""
 
-# $1 tenant, $2 from, $3 to, $4 knownAt (or null), $5 currency (or null), $6
-# interval. Rows by day: null, the current sums; a period's first day, the
-# changes in it; $3 + 1, every change after $3.
-TENANT_FIGURES = f"""
-SELECT currency, day, {_sums(FLOW_FIGURES)} FROM (
-    SELECT currency, NULL::date, {_columns(FLOW_FIGURES)} FROM billing_read.currency_totals
-    WHERE tenant_id = $1 AND ($5::text IS NULL OR currency = $5)
-    UNION ALL
-    SELECT currency, {_bucket("day")}, {_columns(FLOW_FIGURES)} FROM billing_read.currency_daily
-    WHERE tenant_id = $1 AND ($5::text IS NULL OR currency = $5) AND day >= $2::date
-    UNION ALL{
-    _UNKNOWN.format(n="", negated=_columns(FLOW_FIGURES, "c.", "-"), thresholds="", bucket=_bucket("c.day"), at="c.day")
-}
-) AS r(currency, day, {_columns(FLOW_FIGURES)})
-GROUP BY currency, day
-"""
-# The same per threshold N: the receivable at least N days past due, by the
-# first day it counts so (max(day, due_date + N)).
-_COUNTS_FROM = "greatest(c.day, c.due_date + t.n)"
-TENANT_PAST_DUE = f"""
-SELECT currency, n, day, {_sums(PAST_DUE_FIGURES)} FROM (
-    SELECT currency, t.n, NULL::date, {_columns(PAST_DUE_FIGURES)}
-    FROM billing_read.currency_totals CROSS JOIN {_THRESHOLDS}
-    WHERE tenant_id = $1 AND ($5::text IS NULL OR currency = $5)
-    UNION ALL
-    SELECT currency, days_past_due, {_bucket("from_day")}, {_columns(PAST_DUE_FIGURES)}
-    FROM billing_read.currency_overdue_from
-    WHERE tenant_id = $1 AND ($5::text IS NULL OR currency = $5) AND from_day >= $2::date
-    UNION ALL{
-    _UNKNOWN.format(
-        n="t.n, ",
-        negated=_columns(PAST_DUE_FIGURES, "c.", "-"),
-        thresholds=f" CROSS JOIN {_THRESHOLDS}",
-        bucket=_bucket(_COUNTS_FROM),
-        at=_COUNTS_FROM,
+_TENANT = "tenant_id = $1 AND ($5::text IS NULL OR currency = $5)"
+# The dated sums' rows: by day from the range's first day on; or, with the
+# monthly sums, by month for the months from $7 on but [$8, $9) and by day
+# for the days of [$2, $7) and [$8, $9): the partial months at the range's
+# ends (to's month whole, the days after the range included).
+_FROM_FIRST_DAY = "{day} >= $2::date"
+_PARTIAL_MONTHS = "({day} >= $2::date AND {day} < $7::date OR {day} >= $8::date AND {day} < $9::date)"
+_WHOLE_MONTHS = "{day} >= $7::date AND ({day} < $8::date OR {day} >= $9::date)"
+
+
+def _dated(table: str, day: str, key: str, columns: Sequence[str], where: str) -> str:
+    return (
+        f"SELECT currency, {key}{_bucket(day)}, {_columns(columns)} FROM billing_read.{table}\n"
+        f"    WHERE {_TENANT} AND {where.format(day=day)}"
     )
-}
-) AS r(currency, n, day, {_columns(PAST_DUE_FIGURES)})
-GROUP BY currency, n, day
+
+
+def _tenant_query(
+    columns: Sequence[str],
+    key: tuple[str, str, str],
+    by_day: tuple[str, str],
+    by_month: tuple[str, str] | None,
+    unknown: str,
+) -> str:
+    """The current sums, the dated sums from the range's first day on (by day
+    from ``by_day`` (table, day column); with ``by_month``, the whole months
+    from it), and the rows recorded after $4 subtracted, by day: null, the
+    current sums; a period's first day, the changes in it; $3 + 1, every
+    change after $3. ``key``: an extra key column in the totals' row, in the
+    dated sums' rows and in the result (or three empty strings)."""
+    totals_key, dated_key, result_key = key
+    thresholds = f" CROSS JOIN {_THRESHOLDS}" if totals_key else ""
+    if by_month is None:
+        dated = _dated(*by_day, dated_key, columns, _FROM_FIRST_DAY)
+    else:
+        dated = (
+            _dated(*by_day, dated_key, columns, _PARTIAL_MONTHS)
+            + "\n    UNION ALL\n    "
+            + _dated(*by_month, dated_key, columns, _WHOLE_MONTHS)
+        )
+    return f"""
+SELECT currency, {result_key}day, {_sums(columns)} FROM (
+    SELECT currency, {totals_key}NULL::date, {_columns(columns)} FROM billing_read.currency_totals{thresholds}
+    WHERE {_TENANT}
+    UNION ALL
+    {dated}
+    UNION ALL{unknown}
+) AS r(currency, {result_key}day, {_columns(columns)})
+GROUP BY currency, {result_key}day
 """
+
+
+# $1 tenant, $2 from, $3 to, $4 knownAt (or null), $5 currency (or null), $6
+# interval; with the monthly sums, $7-$9 the months (MonthSplit).
+_NO_KEY = ("", "", "")
+_FIGURES_UNKNOWN = _UNKNOWN.format(
+    n="", negated=_columns(FLOW_FIGURES, "c.", "-"), thresholds="", bucket=_bucket("c.day"), at="c.day"
+)
+TENANT_FIGURES = _tenant_query(FLOW_FIGURES, _NO_KEY, ("currency_daily", "day"), None, _FIGURES_UNKNOWN)
+TENANT_FIGURES_BY_MONTH = _tenant_query(
+    FLOW_FIGURES, _NO_KEY, ("currency_daily", "day"), ("currency_monthly", "month"), _FIGURES_UNKNOWN
+)
+# The same per threshold N: the receivable at least N days past due, by the
+# first day it counts so (max(day, due_date + N)), or its month.
+_COUNTS_FROM = "greatest(c.day, c.due_date + t.n)"
+_PAST_DUE_KEY = ("t.n, ", "days_past_due, ", "n, ")
+_PAST_DUE_UNKNOWN = _UNKNOWN.format(
+    n="t.n, ",
+    negated=_columns(PAST_DUE_FIGURES, "c.", "-"),
+    thresholds=f" CROSS JOIN {_THRESHOLDS}",
+    bucket=_bucket(_COUNTS_FROM),
+    at=_COUNTS_FROM,
+)
+TENANT_PAST_DUE = _tenant_query(
+    PAST_DUE_FIGURES, _PAST_DUE_KEY, ("currency_overdue_from", "from_day"), None, _PAST_DUE_UNKNOWN
+)
+TENANT_PAST_DUE_BY_MONTH = _tenant_query(
+    PAST_DUE_FIGURES,
+    _PAST_DUE_KEY,
+    ("currency_overdue_from", "from_day"),
+    ("currency_overdue_monthly", "from_month"),
+    _PAST_DUE_UNKNOWN,
+)
 
 # $1-$6 as above, $7 customer. Rows by day: $2 - 1, every change up to then;
 # a period's first day, the changes in it.
@@ -181,6 +227,43 @@ def series_from(
     return found
 
 
+MONTHLY_SUMS_KEPT = False
+"""Whether the workers keep the monthly sums (projections/rollups.py
+add_monthly, in the batch's transaction): until they do, every series reads
+the per-day sums."""
+BY_MONTH: Final = frozenset({"month", "quarter", "year"})
+"""The intervals whose periods are whole months but at the range's ends."""
+
+
+class MonthSplit(NamedTuple):
+    """Where a range's dated sums are read by month ($7-$9 of the queries):
+    from ``whole_from`` on but [``tail_from``, ``tail_to``), by day before it
+    (from the range's first day) and within it (the month of the range's last
+    day when that is not the month's last, or nothing)."""
+
+    whole_from: dt.date
+    tail_from: dt.date
+    tail_to: dt.date
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def month_split(first: dt.date, last: dt.date) -> MonthSplit | None:
+    """The split of [first, last]; None when its months reach the calendar's
+    end (the per-day sums answer)."""
+    try:
+        whole_from = first if first.day == 1 else _next_month(first)
+        after = last + dt.timedelta(days=1)
+        if after.day == 1:
+            return MonthSplit(whole_from, after, after)
+        # Within one month that starts before the range, the days before whole_from are all of it.
+        return MonthSplit(whole_from, max(last.replace(day=1), whole_from), _next_month(last))
+    except (ValueError, OverflowError):
+        return None
+
+
 async def tenant_series(
     conn: Connection,
     tenant_id: str,
@@ -188,9 +271,16 @@ async def tenant_series(
     interval: str,
     known_at: dt.datetime | None,
     currency: str | None,
+    by_month: bool = MONTHLY_SUMS_KEPT,
 ) -> list[CurrencySeries]:
-    args = (tenant_id, periods[0].start, periods[-1].end, known_at, currency, interval)
-    return series_from(await conn.fetch(TENANT_FIGURES, *args), await conn.fetch(TENANT_PAST_DUE, *args), periods)
+    """``by_month``: read the monthly sums for an interval of whole months."""
+    args: tuple[object, ...] = (tenant_id, periods[0].start, periods[-1].end, known_at, currency, interval)
+    split = month_split(periods[0].start, periods[-1].end) if by_month and interval in BY_MONTH else None
+    if split is None:
+        queries = (TENANT_FIGURES, TENANT_PAST_DUE)
+    else:
+        queries, args = (TENANT_FIGURES_BY_MONTH, TENANT_PAST_DUE_BY_MONTH), (*args, *split)
+    return series_from(await conn.fetch(queries[0], *args), await conn.fetch(queries[1], *args), periods)
 
 
 async def customer_series(
