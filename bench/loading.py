@@ -35,20 +35,20 @@ import asyncpg
 from bench import streams, timelines
 from contracts import InvoiceCreated, encode, event_type, invoice_amounts
 from projections import rollups, standing, versions
-from projections.figures import RECEIVABLE
+from projections.aggregates import fill_sql
 from projections.invoice import advance, check_transition, created_state
 from projections.store import (
+    CELL_TABLES,
     CHANGE_COLUMNS,
     EVENT_STORE_COLUMNS,
     INVOICE_COLUMNS,
     PAYMENT_COLUMNS,
+    SUM_TABLES,
     TIMELINE_SUM_TABLES,
     change_row,
     invoice_row,
     payment_row,
 )
-from projections.timeline import AGING_THRESHOLDS
-from projections.verify import CELLS_SQL, FIGURE_SQL, SUMMARY_TABLES
 from services import kafka
 from services.settings import Settings
 
@@ -240,45 +240,6 @@ def _copy_slice_process(
     return asyncio.run(_copy_slice(database_url, schema, invoices, population, seed, today, now))
 
 
-def summary_fill_sql(schema: str, table: str, keys: tuple[str, ...], figures: tuple[str, ...]) -> str:
-    """INSERT … SELECT of one summary table from the invoice rows, per
-    partition shard, with the SQL definition of each figure."""
-    key_list = ", ".join((*keys, "partition"))
-    where = " WHERE status = 'SENT' AND balance > 0" if figures == RECEIVABLE else ""
-    return (
-        f"INSERT INTO {schema}.{table} ({key_list}, {', '.join(figures)})\n"
-        f"SELECT {key_list}, "
-        + ", ".join(f"coalesce({FIGURE_SQL[f]}, 0)" for f in figures)
-        + f"\nFROM {schema}.invoices{where} GROUP BY {key_list}"
-    )
-
-
-# The key columns of the timelines' sums that are not columns of the timeline
-# rows: the overdue threshold N and the first day a change counts as at least
-# N days past due (projections.verify.TIMELINE_SUM_SQL defines them so).
-_TIMELINE_KEY_SQL = {"days_past_due": "n", "from_day": "greatest(day, due_date + n)"}
-
-
-def timeline_fill_sql(schema: str, table: str) -> str:
-    """INSERT … SELECT of one of the timelines' sum tables from the timeline
-    rows, per partition shard, as the worker's deltas add up."""
-    keys, figures = TIMELINE_SUM_TABLES[table]
-    names = [name for name, _ in keys]
-    selected = ", ".join(_TIMELINE_KEY_SQL.get(name, name) for name in names)
-    sums = ", ".join(f"sum({f})" for f in figures)
-    source = f"{schema}.invoice_changes"
-    where = ""
-    if any(name in _TIMELINE_KEY_SQL for name in names):
-        source += f" CROSS JOIN unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n"
-        # The worker adds a change to these sums only when its receivable part is not zero.
-        where = " WHERE " + " OR ".join(f"{f} <> 0" for f in figures)
-    group = ", ".join(str(i) for i in range(1, len(names) + 1))
-    return (
-        f"INSERT INTO {schema}.{table} ({', '.join(names)}, {', '.join(figures)})\n"
-        f"SELECT {selected}, {sums}\nFROM {source}{where} GROUP BY {group}"
-    )
-
-
 async def load_read_models(
     database_url: str, invoices: int, seed: int, today: dt.date | None = None, now: dt.datetime | None = None
 ) -> str:
@@ -303,16 +264,17 @@ async def load_read_models(
                     for index, size in enumerate(sizes)
                 )
             )
-        for table, keys, figures in SUMMARY_TABLES:
-            await conn.execute(summary_fill_sql(schema, table, keys, figures))
-        tables = [table for table, _, _ in SUMMARY_TABLES]
+        for table in SUM_TABLES:
+            await conn.execute(fill_sql(schema, table))
+        tables = list(SUM_TABLES)
         await standing.rebuild(conn, schema, today)
         tables.append("customer_standing")
-        await conn.execute(f"INSERT INTO {schema}.invoice_cells {CELLS_SQL.format(schema=schema)}")
-        tables.append("invoice_cells")
+        for table in CELL_TABLES:
+            await conn.execute(fill_sql(schema, table))
+        tables += list(CELL_TABLES)
         if now is not None:
             for table in TIMELINE_SUM_TABLES:
-                await conn.execute(timeline_fill_sql(schema, table))
+                await conn.execute(fill_sql(schema, table))
             await rollups.fill_monthly(conn, schema)
             # One sort of every event (bodies included) in record order.
             await conn.execute("SET work_mem = '256MB'")

@@ -23,44 +23,12 @@ import asyncpg
 import msgspec
 
 from contracts import ContractError, decode
-from projections import cells, standing
-from projections.figures import NO_FIGURES, RECEIVABLE, TOTALS, Figures
+from projections import standing
+from projections.aggregates import CELLS_SQL, FIGURE_SQL, invoice_figures_sql, timeline_sums_sql
+from projections.figures import NO_FIGURES, TOTALS, Figures
 from projections.invoice import InvoiceState, advance, check_transition, first_state
 from projections.store import CELL_TABLES, INVOICE_COLUMNS, SUM_TABLES, TIMELINE_SUM_TABLES, invoice_row
-from projections.timeline import AGING_THRESHOLDS, Changes, changes
-
-# Each summary figure, defined again in SQL over the invoice rows.
-FIGURE_SQL: dict[str, str] = {
-    "invoice_count": "count(*)",
-    "gross_total": "sum(gross)",
-    "draft_count": "count(*) FILTER (WHERE status = 'DRAFT')",
-    "draft_gross": "sum(gross) FILTER (WHERE status = 'DRAFT')",
-    "sent_count": "count(*) FILTER (WHERE status = 'SENT')",
-    "sent_net": "sum(net) FILTER (WHERE status = 'SENT')",
-    "sent_tax": "sum(tax) FILTER (WHERE status = 'SENT')",
-    "sent_gross": "sum(gross) FILTER (WHERE status = 'SENT')",
-    "voided_count": "count(*) FILTER (WHERE status = 'VOIDED')",
-    "voided_gross": "sum(gross) FILTER (WHERE status = 'VOIDED')",
-    "unpaid_count": "count(*) FILTER (WHERE status = 'SENT' AND payment_status = 'UNPAID')",
-    "unpaid_gross": "sum(gross) FILTER (WHERE status = 'SENT' AND payment_status = 'UNPAID')",
-    "partially_paid_count": "count(*) FILTER (WHERE status = 'SENT' AND payment_status = 'PARTIALLY_PAID')",
-    "partially_paid_gross": "sum(gross) FILTER (WHERE status = 'SENT' AND payment_status = 'PARTIALLY_PAID')",
-    "paid_count": "count(*) FILTER (WHERE status = 'SENT' AND payment_status = 'PAID')",
-    "paid_gross": "sum(gross) FILTER (WHERE status = 'SENT' AND payment_status = 'PAID')",
-    "collected": "sum(amount_paid) FILTER (WHERE status <> 'VOIDED')",
-    "paid_capped": "sum(least(amount_paid, gross)) FILTER (WHERE status = 'SENT')",
-    "overpaid": "sum(greatest(amount_paid - gross, 0)) FILTER (WHERE status <> 'VOIDED')",
-    "invoiced_count": "count(*) FILTER (WHERE sent_at IS NOT NULL)",
-    "invoiced_gross": "sum(gross) FILTER (WHERE sent_at IS NOT NULL)",
-    "received": "sum(amount_paid)",
-    "receivable_count": "count(*) FILTER (WHERE status = 'SENT' AND balance > 0)",
-    "receivable_balance": "sum(balance) FILTER (WHERE status = 'SENT' AND balance > 0)",
-    "receivable_usage": "sum(balance_usage) FILTER (WHERE status = 'SENT' AND balance > 0)",
-    "receivable_fixed": "sum(balance_fixed) FILTER (WHERE status = 'SENT' AND balance > 0)",
-    "receivable_recurring": "sum(balance_recurring) FILTER (WHERE status = 'SENT' AND balance > 0)",
-    "receivable_one_time": "sum(balance_one_time) FILTER (WHERE status = 'SENT' AND balance > 0)",
-}
-assert tuple(FIGURE_SQL) == TOTALS, "every figure needs its SQL definition"
+from projections.timeline import Changes, changes
 
 # (table, key columns, figures): the store's summary tables, shards summed.
 SUMMARY_TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = tuple(
@@ -79,15 +47,6 @@ CHANGES_IN_KEY_ORDER = (
     + " FROM {schema}.invoice_changes GROUP BY tenant_id, invoice_id, recorded_at, day"
     + " ORDER BY tenant_id, invoice_id"
 )
-# The timelines' sums, defined again over the timeline rows.
-TIMELINE_SUM_SQL: dict[str, str] = {
-    "currency_daily": "SELECT tenant_id, currency, day, {sums} FROM {schema}.invoice_changes GROUP BY 1, 2, 3",
-    "currency_overdue_from": (
-        "SELECT tenant_id, currency, n, greatest(day, due_date + n), {sums}"
-        f" FROM {{schema}}.invoice_changes CROSS JOIN unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n GROUP BY 1, 2, 3, 4"
-    ),
-}
-assert set(TIMELINE_SUM_SQL) == set(TIMELINE_SUM_TABLES), "every timeline sum needs its SQL definition"
 
 History = list[tuple[int, bytes, dt.datetime]]
 """An invoice's stored events in sequence order: (partition, body, stored_at)."""
@@ -112,13 +71,7 @@ def summary_queries(schema: str, table: str, keys: tuple[str, ...], figures: tup
         + ", ".join(f"sum({f}) AS {f}" for f in figures)
         + f" FROM {schema}.{table} GROUP BY {key_list}"
     )
-    where = " WHERE status = 'SENT' AND balance > 0" if figures == RECEIVABLE else ""
-    expected = (
-        f"SELECT {key_list}, "
-        + ", ".join(f"coalesce({FIGURE_SQL[f]}, 0) AS {f}" for f in figures)
-        + f" FROM {schema}.invoices{where} GROUP BY {key_list}"
-    )
-    return live, expected
+    return live, invoice_figures_sql(schema, keys, figures)
 
 
 async def _keyed(conn: asyncpg.Connection, sql: str, width: int) -> dict[tuple[Any, ...], tuple[int, ...]]:
@@ -292,29 +245,11 @@ async def verify_timeline_sums(conn: asyncpg.Connection, schema: str) -> list[Di
             f"SELECT {', '.join(key_names)}, {sums} FROM {schema}.{table} GROUP BY {', '.join(key_names)}",
             len(key_names),
         )
-        expected = await _keyed(conn, TIMELINE_SUM_SQL[table].format(schema=schema, sums=sums), len(key_names))
+        all_keys = tuple(name for name, _ in keys)
+        expected_sql = _summed_over_partitions(timeline_sums_sql(schema, table), all_keys, figures)
+        expected = await _keyed(conn, expected_sql, len(key_names))
         differences.extend(_differences(table, figures, live, expected))
     return differences
-
-
-# The filter cells (projections/cells.py), defined again over the invoice rows:
-# each invoice counted once per dimension it has a date in.
-# Per partition, as the workers' shards are.
-_COMBINATION = "status = '{}' AND payment_status = '{}'"
-CELLS_SQL = (
-    "SELECT tenant_id, d.dimension, d.day, currency, partition, "
-    + ", ".join(
-        f"count(*) FILTER (WHERE {_COMBINATION.format(*c)}), "
-        f"coalesce(sum(gross) FILTER (WHERE {_COMBINATION.format(*c)}), 0)"
-        for c in cells.COMBINATIONS
-    )
-    + """
-FROM {schema}.invoices
-CROSS JOIN LATERAL (VALUES ('due', due_date), ('issue', issue_date), ('sent', sent_date)) AS d(dimension, day)
-WHERE d.day IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5
-"""
-)
 
 
 async def verify_cells(conn: asyncpg.Connection, schema: str) -> list[Difference]:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import before, loading, read, recompute, report, streams, timelines
+from bench import before, read, recompute, report, streams, timelines
 from bench.config import FULL, QUICK
 from bench.loadgen import LoadResult
 from bench.read import EndpointRuns, ReadDataset, ReadResult
 from bench.run import IngestSection
 from contracts import decode_stored, encode
+from projections import aggregates
 from projections.figures import NO_FIGURES, RECEIVABLE, Figures, contribution
 from projections.timeline import AGING_THRESHOLDS
 from projections.verify import recorded_timeline
@@ -156,10 +157,10 @@ def test_moments_month_end_close_and_middle() -> None:
 
 
 def test_timeline_sums_are_filled_per_partition_with_the_service_definitions() -> None:
-    daily = loading.timeline_fill_sql("proj_1", "currency_daily")
+    daily = aggregates.fill_sql("proj_1", "currency_daily")
     assert daily.startswith("INSERT INTO proj_1.currency_daily (tenant_id, currency, day, partition, invoice_count,")
     assert "FROM proj_1.invoice_changes GROUP BY 1, 2, 3, 4" in daily
-    overdue = loading.timeline_fill_sql("proj_1", "currency_overdue_from")
+    overdue = aggregates.fill_sql("proj_1", "currency_overdue_from")
     assert "SELECT tenant_id, currency, n, greatest(day, due_date + n), partition, sum(receivable_count)" in overdue
     assert f"unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n" in overdue
     assert " OR ".join(f"{f} <> 0" for f in RECEIVABLE) in overdue
