@@ -21,15 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import asyncpg
 import msgspec
 
 from contracts import Position, decode_stored
-from projections import standing, versions
+from projections import aggregates, shares, standing, versions
 from projections.batch import BatchFold, BatchResult, Incoming, InvoiceKey
-from projections.store import ProjectionStore
+from projections.shares import Share
+from projections.store import (
+    ALL_SUM_TABLES,
+    CHANGE_COLUMNS,
+    INVOICE_COLUMNS,
+    PAYMENT_COLUMNS,
+    ProjectionStore,
+    change_row,
+    invoice_row,
+    payment_row,
+)
 
 BULK_CHUNK_EVENTS = 20_000
 CATCH_UP_CHUNK_EVENTS = 20_000
@@ -40,9 +50,11 @@ Progress = Callable[[int], None]
 
 WATERMARK = "SELECT coalesce(max(seq), 0) FROM billing.event_store"
 COUNT_UP_TO = "SELECT count(*) FROM billing.event_store WHERE seq > $1 AND seq <= $2"
+# One share's events: its invoices by a hash of their key.
 EVENTS_BY_INVOICE = """
 SELECT tenant_id, invoice_id, topic, partition, kafka_offset, body, stored_at FROM billing.event_store
-WHERE seq <= $1 ORDER BY tenant_id, invoice_id, sequence
+WHERE seq <= $1 AND (hashtext(tenant_id || '/' || invoice_id) & 2147483647) % $2 = $3
+ORDER BY tenant_id, invoice_id, sequence
 """
 EVENTS_BY_SEQ = """
 SELECT seq, topic, partition, kafka_offset, body, stored_at FROM billing.event_store
@@ -107,12 +119,13 @@ async def truncate(conn: asyncpg.Connection, version: versions.Version) -> None:
     await conn.execute(f"TRUNCATE {names}")
 
 
-async def _histories(conn: asyncpg.Connection, upto: int) -> AsyncIterator[list[Incoming]]:
-    """Chunks of whole invoice histories (an invoice never spans two chunks)."""
+async def _histories(conn: asyncpg.Connection, upto: int, share: Share) -> AsyncIterator[list[Incoming]]:
+    """Chunks of whole invoice histories of one share (an invoice never spans
+    two chunks)."""
     chunk: list[Incoming] = []
     current: InvoiceKey | None = None
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for r in conn.cursor(EVENTS_BY_INVOICE, upto, prefetch=5000):
+        async for r in conn.cursor(EVENTS_BY_INVOICE, upto, share.count, share.index, prefetch=5000):
             key = (r["tenant_id"], r["invoice_id"])
             if key != current and len(chunk) >= BULK_CHUNK_EVENTS:
                 yield chunk
@@ -123,23 +136,40 @@ async def _histories(conn: asyncpg.Connection, upto: int) -> AsyncIterator[list[
         yield chunk
 
 
-async def bulk(
+async def _copy_rows(conn: asyncpg.Connection, schema: str, result: BatchResult) -> None:
+    """A chunk's per-invoice rows, all new to the version, with the record
+    times of the events that made them."""
+    async with conn.transaction():
+        await conn.copy_records_to_table(
+            "invoices", schema_name=schema, columns=INVOICE_COLUMNS, records=map(invoice_row, result.invoices)
+        )
+        await conn.copy_records_to_table(
+            "invoice_changes",
+            schema_name=schema,
+            columns=(*CHANGE_COLUMNS, "recorded_at"),
+            records=[(*change_row(c), c.recorded_at) for c in result.changes],
+        )
+        await conn.copy_records_to_table(
+            "payments",
+            schema_name=schema,
+            columns=(*PAYMENT_COLUMNS, "recorded_at"),
+            records=[(*payment_row(p), p.recorded_at) for p in result.payments],
+        )
+
+
+async def fold_share(
     read: asyncpg.Connection,
     write: asyncpg.Connection,
-    version: versions.Version,
+    schema: str,
+    upto: int,
+    share: Share,
     progress: Progress | None = None,
-) -> versions.Version:
-    """Fold every event up to the watermark into an empty version. Two
-    connections: one streams the store, the other writes chunk by chunk; a
-    chunk is written while the next one is folded, so the server's work on
-    one overlaps the fold of the other."""
-    upto = await watermark(write)
-    store = ProjectionStore(version.schema_name)
+) -> None:
+    """Fold one share's histories and COPY their rows, chunk by chunk. Two
+    connections: one streams the store, the other writes; a chunk is written
+    while the next one is folded, so the server's work on one overlaps the
+    fold of the other. ``progress`` gets the events written so far."""
     done = 0
-
-    async def insert(result: BatchResult) -> None:
-        async with write.transaction():
-            await store.insert_new(write, result)
 
     async def written(task: asyncio.Task[None], events: int) -> None:
         nonlocal done
@@ -150,14 +180,14 @@ async def bulk(
 
     writing: tuple[asyncio.Task[None], int] | None = None
     try:
-        async for chunk in _histories(read, upto):
+        async for chunk in _histories(read, upto, share):
             fold = BatchFold({})
             for item in chunk:
                 fold.add(item)
             result = fold.finish()
             if writing is not None:
                 await written(*writing)
-            writing = (asyncio.create_task(insert(result)), len(chunk))
+            writing = (asyncio.create_task(_copy_rows(write, schema, result)), len(chunk))
         if writing is not None:
             await written(*writing)
     finally:
@@ -166,10 +196,69 @@ async def bulk(
         if writing is not None and not writing[0].done():
             with contextlib.suppress(Exception):
                 await writing[0]
-    # The customers' standing, once from the sums (chunks write none).
-    await standing.rebuild(write, version.schema_name)
+
+
+async def _fold_share_alone(dsn: str, schema: str, upto: int, share: Share, progress: Progress) -> None:
+    """fold_share in a process of its own, with its own connections."""
+    read = await asyncpg.connect(dsn)
+    try:
+        write = await asyncpg.connect(dsn)
+        try:
+            await fold_share(read, write, schema, upto, share, progress)
+        finally:
+            await write.close()
+    finally:
+        await read.close()
+
+
+async def bulk(
+    read: asyncpg.Connection,
+    write: asyncpg.Connection,
+    version: versions.Version,
+    progress: Progress | None = None,
+    dsn: str | None = None,
+    processes: int | None = None,
+) -> versions.Version:
+    """Fold every event up to the watermark into an empty version: the
+    per-invoice rows by COPY, without the secondary indexes; then every
+    summary table once from those rows, and the indexes. With ``dsn``, the
+    invoices are folded in shares, one per process (default: one per usable
+    core), each with its own connections; without, in this process."""
+    upto = await watermark(write)
+    await versions.drop_indexes(write, version)
+    if dsn is None:
+        await fold_share(read, write, version.schema_name, upto, Share(0, 1), progress)
+    else:
+        count = processes or shares.usable_cores()
+        await shares.run(_fold_share_alone, (dsn, version.schema_name, upto), count, progress)
+    await _summarise(read, write, version)
     await write.execute(SET_APPLIED, version.version, upto)
     return msgspec.structs.replace(version, applied_seq=upto)
+
+
+async def _summarise(read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version) -> None:
+    """Every summary table from the per-invoice rows, and every secondary
+    index, two statements at a time (on the two connections). The customers'
+    standing reads the customer sums and the invoices by customer, so it
+    comes after them, and its own indexes after it."""
+    schema = version.schema_name
+    standing_indexes = [i.statement for i in versions.INDEXES if i.table == "customer_standing"]
+    other_indexes = [i.statement for i in versions.INDEXES if i.table != "customer_standing"]
+    fills = [aggregates.fill_sql(schema, table) for table in ALL_SUM_TABLES]
+    await _run_each((read, write), [s.replace("{schema}", schema) for s in other_indexes] + fills)
+    await standing.rebuild(write, schema)
+    await _run_each((read, write), [s.replace("{schema}", schema) for s in standing_indexes])
+
+
+async def _run_each(conns: Sequence[asyncpg.Connection], statements: list[str]) -> None:
+    """Run the statements, each connection taking the next one when free."""
+    waiting = iter(statements)
+
+    async def run(conn: asyncpg.Connection) -> None:
+        for statement in waiting:
+            await conn.execute(statement)
+
+    await asyncio.gather(*(run(conn) for conn in conns))
 
 
 async def catch_up(

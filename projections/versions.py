@@ -8,6 +8,7 @@ batch straddles a switch.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,20 @@ from projections import notify
 
 DDL = (Path(__file__).with_name("schema.sql")).read_text()
 DDL_HASH = hashlib.sha256(DDL.encode()).hexdigest()[:16]
+
+
+class Index(msgspec.Struct, frozen=True):
+    name: str
+    table: str
+    statement: str  # CREATE INDEX IF NOT EXISTS, for schema {schema}
+
+
+# The secondary indexes of the DDL: a rebuild's bulk load drops them and builds
+# each once after its COPYs, rather than updating them entry by entry per row.
+INDEXES: tuple[Index, ...] = tuple(
+    Index(match["name"], match["table"], match[0].replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+    for match in re.finditer(r"^CREATE INDEX (?P<name>\w+) ON {schema}\.(?P<table>\w+).*?;", DDL, re.M | re.S)
+)
 READ_SCHEMA = "billing_read"
 # Taken shared by every worker batch, exclusively by a switch.
 SWITCH_LOCK = 7_340_001
@@ -84,6 +99,12 @@ async def create(conn: asyncpg.Connection) -> Version:
             DDL_HASH,
         )
     return Version(number, schema, "building", DDL_HASH, 0)
+
+
+async def drop_indexes(conn: asyncpg.Connection, version: Version) -> None:
+    """Drop the version's secondary indexes (a bulk load into empty tables follows)."""
+    names = ", ".join(f"{version.schema_name}.{index.name}" for index in INDEXES)
+    await conn.execute(f"DROP INDEX IF EXISTS {names}")
 
 
 async def switch_to(conn: asyncpg.Connection, version: Version) -> None:

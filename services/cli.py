@@ -267,7 +267,7 @@ async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         elif args.from_kafka:
             print(await operations.rebuild_from_kafka(write, settings, promote=args.promote))
         else:
-            print(await operations.rebuild(read, write, promote=args.promote))
+            print(await operations.rebuild(read, write, promote=args.promote, dsn=settings.database_url))
     return 0
 
 

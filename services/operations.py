@@ -17,14 +17,15 @@ from services.progress import Progress
 from services.settings import Settings
 
 
-async def rebuild(read: asyncpg.Connection, write: asyncpg.Connection, promote: bool) -> str:
+async def rebuild(read: asyncpg.Connection, write: asyncpg.Connection, promote: bool, dsn: str | None = None) -> str:
     """Build (or resume) a new version beside the active one, catch it up, and
-    promote it if asked. Returns a one-line account."""
+    promote it if asked. Returns a one-line account. With ``dsn``, the bulk
+    phase folds in one process per core (replay.bulk)."""
     version = await replay.start(write)
     if version.applied_seq == 0:
         upto = await replay.watermark(write)
         progress = Progress(f"replay v{version.version}: bulk", await replay.pending(write, version, upto))
-        version = await replay.bulk(read, write, version, progress)
+        version = await replay.bulk(read, write, version, progress, dsn)
         progress.finish()
     while True:
         upto = await replay.watermark(write)
