@@ -56,6 +56,11 @@ class Positions(msgspec.Struct, frozen=True, dict=True):
             headers["X-Projection-Event-Time"] = self.newest_event_time.isoformat()
         return headers
 
+    @functools.cached_property
+    def encoded_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers`` as a response carries them (read-only: answers copy the list)."""
+        return [(name.lower().encode(), value.encode()) for name, value in self.headers.items()]
+
     def reached(self, wanted: dict[int, int]) -> bool:
         return all(self.next_offsets.get(p, 0) > offset for p, offset in wanted.items())
 
@@ -104,7 +109,9 @@ async def read_positions(conn: Connection | asyncpg.Pool, topic: str) -> Positio
 
 
 class PositionsCache:
-    """The positions last read, reused while younger than ``max_age`` seconds.
+    """The positions last read, reused while younger than ``max_age`` seconds,
+    and while one request reads them anew: under load, every request that
+    found them aged would otherwise read them too (a sixth more queries).
     Positions only grow, so an older read is still a lower bound of any data
     read after it; a read that finishes after a newer one is not kept."""
 
@@ -113,12 +120,18 @@ class PositionsCache:
         self.max_age = max_age
         self._positions: Positions | None = None
         self._read_at = -1.0
+        self._reading = False
 
     async def get(self, conn: Connection | asyncpg.Pool) -> Positions:
         started = time.monotonic()
-        if self._positions is not None and started - self._read_at < self.max_age:
-            return self._positions
-        positions = await read_positions(conn, self.topic)
+        kept = self._positions
+        if kept is not None and (self._reading or started - self._read_at < self.max_age):
+            return kept
+        self._reading = True
+        try:
+            positions = await read_positions(conn, self.topic)
+        finally:
+            self._reading = False
         self.keep(positions, started)
         return positions
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from services.api.freshness import Positions, PositionsCache, parse_min_position, wait_for
 from services.api.rows import Connection
@@ -56,10 +57,33 @@ async def reading(request: Request[Any, Any, Any], min_position: str | None = No
         await pool.release(conn)
 
 
-def json_response(body: Any, read: Read, status_code: int = 200) -> Response[Any]:
-    return Response(
-        content=_ENCODER.encode(body),
-        media_type="application/json",
-        status_code=status_code,
-        headers=read.positions.headers,
-    )
+_JSON = (b"content-type", b"application/json")
+
+
+class EncodedResponse(Response[Any]):
+    """An answer whose body and header lines are bytes already, sent as they
+    are: Litestar's Response would copy its headers into a mapping, render
+    the body and encode every header again on each request. No layer of
+    this application sets response headers or cookies; headers one ever
+    passes are added."""
+
+    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(body, media_type="application/json", status_code=200)
+        self._encoded = [*headers, _JSON, (b"content-length", b"%d" % len(body))]
+
+    def to_asgi_response(  # type: ignore[override]
+        self, app: Litestar | None, request: Request[Any, Any, Any], *, headers: dict[str, str] | None = None, **_: Any
+    ) -> ASGIApp:
+        if headers:
+            self._encoded += [
+                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+            ]
+        return self._send
+
+    async def _send(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self._encoded})
+        await send({"type": "http.response.body", "body": self.content, "more_body": False})
+
+
+def json_response(body: Any, read: Read) -> Response[Any]:
+    return EncodedResponse(_ENCODER.encode(body), read.positions.encoded_headers)

@@ -39,10 +39,10 @@ class CurrencyTotal(msgspec.Struct, frozen=True):
 
 async def currency_totals(conn: Connection, tenant_id: str, f: InvoiceFilter) -> list[CurrencyTotal]:
     """Per currency, the tenant's invoices (any status) that match ``f``."""
-    cells = filter_cells.plan(f)
     if f.is_empty:
-        records = await conn.fetch(CURRENCY_TOTALS, tenant_id)
-    elif cells is not None:
+        return all_typed(CurrencyTotal, await conn.fetch(CURRENCY_TOTALS, tenant_id))
+    cells = filter_cells.plan(f)
+    if cells is not None:
         query, args = filter_cells.cell_query(tenant_id, f, cells)
         records = await conn.fetch(query, *args)
     else:

@@ -3,12 +3,14 @@ headers and read-your-writes, CORS, and the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import asyncpg
 import httpx
 import pytest
 
+from services.api.freshness import PositionsCache
 from services.settings import Settings
 from tests.conftest import free_port
 from tests.projected import TOPIC, project
@@ -66,6 +68,11 @@ async def test_every_answer_states_the_projection_position_it_reflects(history_a
     response = await history_api.acme.get(path)
     assert response.headers["X-Projection-Position"] == f"{TOPIC}:0={len(EVENTS)}"
     assert "X-Projection-Event-Time" in response.headers
+    # Each header once, the body's length stated.
+    for name in ("X-Projection-Position", "X-Projection-Event-Time", "content-type", "content-length"):
+        assert len(response.headers.get_list(name)) == 1, name
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
     # Read-your-writes: a position already applied answers at once.
     separator = "&" if "?" in path else "?"
     reached = await history_api.acme.get(f"{path}{separator}minPosition=0:{len(EVENTS) - 1}")
@@ -204,3 +211,26 @@ async def test_positions_are_reused_while_young_and_a_wanted_position_reads_them
         # … and the cache keeps the newer read.
         again = await http.get("/v1/summary")
         assert again.headers["X-Projection-Position"] == f"{TOPIC}:0={len(EVENTS)}"
+
+
+async def test_while_one_request_reads_aged_positions_the_others_answer_with_those_kept(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    """Only one read of the positions at a time: a request that finds them
+    aged while another reads them anew takes the kept ones (a lower bound all
+    the same) instead of reading them too."""
+    first, rest = EVENTS[:3], EVENTS[3:]
+    await project(conn, first)
+    cache = PositionsCache(TOPIC, max_age=0.0)
+    kept = await cache.get(conn)
+    await project(conn, rest)
+    other = await asyncpg.connect(database_url)
+    try:
+        reading = asyncio.create_task(cache.get(other))
+        await asyncio.sleep(0)  # its query is under way
+        assert await cache.get(conn) is kept
+        assert (await reading).next_offsets == {0: len(EVENTS)}
+    finally:
+        await other.close()
+    # Aged again, and nobody reading: read anew.
+    assert (await cache.get(conn)).next_offsets == {0: len(EVENTS)}
