@@ -20,7 +20,7 @@ import msgspec
 from bench import loading, streams
 from bench.config import SEED, Context
 from bench.lab import Process
-from bench.procstat import CpuSampler, CpuShare, stack_groups
+from bench.procstat import CpuSampler, CpuShare, processes, stack_groups, status_kb
 from bench.stats import percentile
 
 SWITCH_LINE = re.compile(r"version (\d+) is active: (\d+) events applied during a ([\d.]+) ms switch")
@@ -40,7 +40,9 @@ class ReplayRun(msgspec.Struct, frozen=True):
     seconds: float
     events_per_second: float
     exit_code: int
-    peak_rss_mb: float | None  # VmHWM of the replay process, read every 100 ms while it ran
+    # VmHWM of the replay process and of its children (the processes of its
+    # shares) summed, each read every 100 ms while it ran.
+    peak_rss_mb: float | None
     switch_ms: float | None
     live_invoices_before: int
     reader: ReaderStats
@@ -78,6 +80,20 @@ async def read_continuously(url: str, key: str, stop: asyncio.Event) -> ReaderSt
         max_ms=max(ms),
         failure_examples=failures[:5],
     )
+
+
+def children(pid: int) -> list[int]:
+    return [child for child, parent, _ in processes() if parent == pid]
+
+
+async def children_peaks(pid: int, peaks: dict[int, int], stop: asyncio.Event) -> None:
+    """Each child's VmHWM, read every 100 ms until ``stop``."""
+    while not stop.is_set():
+        for child in children(pid):
+            peak = status_kb(child, "VmHWM")
+            if peak is not None:
+                peaks[child] = max(peaks.get(child, 0), peak)
+        await asyncio.sleep(0.1)
 
 
 async def _retired(url: str) -> list[int]:
@@ -127,7 +143,9 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
 
             def named(replaying: list[Process] = replaying) -> dict[int, str]:
                 found = {api.pid: "billing api (python)"}
-                found.update({p.pid: "billing replay (python)" for p in replaying})
+                for p in replaying:
+                    found[p.pid] = "billing replay (python)"
+                    found.update(dict.fromkeys(children(p.pid), "billing replay shares (python)"))
                 return found
 
             sampler = CpuSampler(stack_groups(ctx.postgres_pid, ctx.kafka_pid, database, named))
@@ -138,7 +156,12 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
             began = time.monotonic()
             process = lab.billing(f"replay-{events}-{run + 1}", ["replay", "--promote"], settings, log_level="info")
             replaying.append(process)
+            peaks: dict[int, int] = {}
+            exited = asyncio.Event()
+            sampling = asyncio.create_task(children_peaks(process.pid, peaks, exited))
             code = await process.wait_async()
+            exited.set()
+            await sampling
             seconds = time.monotonic() - began
             cpu = await sampler.stop()
             await asyncio.sleep(0.5)  # reads just after the switch count too
@@ -155,7 +178,7 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
                     seconds=seconds,
                     events_per_second=events / seconds,
                     exit_code=code,
-                    peak_rss_mb=process.peak_rss_kb / 1024 if process.peak_rss_kb else None,
+                    peak_rss_mb=(process.peak_rss_kb + sum(peaks.values())) / 1024 if process.peak_rss_kb else None,
                     switch_ms=float(match.group(3)) if match else None,
                     live_invoices_before=live_before,
                     reader=reader_stats,

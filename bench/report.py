@@ -612,7 +612,8 @@ def _replay(results: Results) -> list[str]:
         "The event store is COPYed in beforehand (not measured): the same kind of histories in append order, "
         "partition = a stable hash of the invoice id mod 4. Each run is `billing replay --promote` as a "
         "subprocess, timed from spawn to exit; the retired version is dropped between runs. Peak RSS: the "
-        "replay process's `VmHWM` (/proc/<pid>/status), read every 100 ms while it runs. Meanwhile one "
+        "`VmHWM` (/proc/<pid>/status) of the replay process and of each of its share processes, read every "
+        "100 ms while they run, summed. Meanwhile one "
         "client reads `/invoices/summary` back to back; its slowest read is the longest pause readers saw. "
         "The first run switches away from an empty version, later runs from a full one."
     )

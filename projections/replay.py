@@ -1,8 +1,11 @@
 """Rebuild a projection version from the event store beside the live one, then
 switch to it.
 
-1. Bulk: every event up to a safe watermark, read in invoice order, so each
-   invoice's whole history is folded in memory and its row copied in once.
+1. Bulk: every event up to a safe watermark, read in invoice order in
+   disjoint shares (a process per core), so each invoice's whole history is
+   folded in memory (projections/histories.py) and its rows copied in once;
+   then every summary table, the customers' standing and the secondary
+   indexes are built once from those rows (projections/aggregates.py).
 2. Catch up: events appended since, in append order, through the ordinary
    load-fold-upsert path, until the new version is close to live.
 3. Promote: under the exclusive switch lock (no worker batch in flight, none
@@ -22,13 +25,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import asyncpg
 import msgspec
 
 from contracts import Position, decode_stored
 from projections import aggregates, shares, standing, versions
-from projections.batch import BatchFold, BatchResult, Incoming, InvoiceKey
+from projections.batch import BatchFold, Incoming, InvoiceKey
+from projections.histories import StoredStep, fold_history
 from projections.shares import Share
 from projections.store import (
     ALL_SUM_TABLES,
@@ -52,7 +57,7 @@ WATERMARK = "SELECT coalesce(max(seq), 0) FROM billing.event_store"
 COUNT_UP_TO = "SELECT count(*) FROM billing.event_store WHERE seq > $1 AND seq <= $2"
 # One share's events: its invoices by a hash of their key.
 EVENTS_BY_INVOICE = """
-SELECT tenant_id, invoice_id, topic, partition, kafka_offset, body, stored_at FROM billing.event_store
+SELECT tenant_id, invoice_id, partition, body, stored_at FROM billing.event_store
 WHERE seq <= $1 AND (hashtext(tenant_id || '/' || invoice_id) & 2147483647) % $2 = $3
 ORDER BY tenant_id, invoice_id, sequence
 """
@@ -119,41 +124,55 @@ async def truncate(conn: asyncpg.Connection, version: versions.Version) -> None:
     await conn.execute(f"TRUNCATE {names}")
 
 
-async def _histories(conn: asyncpg.Connection, upto: int, share: Share) -> AsyncIterator[list[Incoming]]:
-    """Chunks of whole invoice histories of one share (an invoice never spans
-    two chunks)."""
-    chunk: list[Incoming] = []
+class _Rows:
+    """The per-invoice rows of a chunk of whole histories, ready to COPY."""
+
+    def __init__(self) -> None:
+        self.invoices: list[tuple[Any, ...]] = []
+        self.changes: list[tuple[Any, ...]] = []
+        self.payments: list[tuple[Any, ...]] = []
+        self.events = 0
+
+    def add(self, history: list[StoredStep]) -> None:
+        state, changes, payments = fold_history(history)
+        self.invoices.append(invoice_row(state))
+        # With the record times of the events that made them.
+        self.changes.extend((*change_row(c), c.recorded_at) for c in changes)
+        self.payments.extend((*payment_row(p), p.recorded_at) for p in payments)
+        self.events += len(history)
+
+
+async def _chunks(conn: asyncpg.Connection, upto: int, share: Share) -> AsyncIterator[_Rows]:
+    """One share's invoices folded, in chunks of whole histories."""
+    rows = _Rows()
+    history: list[StoredStep] = []
     current: InvoiceKey | None = None
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         async for r in conn.cursor(EVENTS_BY_INVOICE, upto, share.count, share.index, prefetch=5000):
             key = (r["tenant_id"], r["invoice_id"])
-            if key != current and len(chunk) >= BULK_CHUNK_EVENTS:
-                yield chunk
-                chunk = []
-            current = key
-            chunk.append(_item(r))
-    if chunk:
-        yield chunk
+            if key != current:
+                if history:
+                    rows.add(history)
+                    history = []
+                if rows.events >= BULK_CHUNK_EVENTS:
+                    yield rows
+                    rows = _Rows()
+                current = key
+            history.append((r["partition"], decode_stored(bytes(r["body"])), r["stored_at"]))
+    if history:
+        rows.add(history)
+    if rows.events:
+        yield rows
 
 
-async def _copy_rows(conn: asyncpg.Connection, schema: str, result: BatchResult) -> None:
-    """A chunk's per-invoice rows, all new to the version, with the record
-    times of the events that made them."""
+async def _copy_rows(conn: asyncpg.Connection, schema: str, rows: _Rows) -> None:
     async with conn.transaction():
+        await conn.copy_records_to_table("invoices", schema_name=schema, columns=INVOICE_COLUMNS, records=rows.invoices)
         await conn.copy_records_to_table(
-            "invoices", schema_name=schema, columns=INVOICE_COLUMNS, records=map(invoice_row, result.invoices)
+            "invoice_changes", schema_name=schema, columns=(*CHANGE_COLUMNS, "recorded_at"), records=rows.changes
         )
         await conn.copy_records_to_table(
-            "invoice_changes",
-            schema_name=schema,
-            columns=(*CHANGE_COLUMNS, "recorded_at"),
-            records=[(*change_row(c), c.recorded_at) for c in result.changes],
-        )
-        await conn.copy_records_to_table(
-            "payments",
-            schema_name=schema,
-            columns=(*PAYMENT_COLUMNS, "recorded_at"),
-            records=[(*payment_row(p), p.recorded_at) for p in result.payments],
+            "payments", schema_name=schema, columns=(*PAYMENT_COLUMNS, "recorded_at"), records=rows.payments
         )
 
 
@@ -180,14 +199,10 @@ async def fold_share(
 
     writing: tuple[asyncio.Task[None], int] | None = None
     try:
-        async for chunk in _histories(read, upto, share):
-            fold = BatchFold({})
-            for item in chunk:
-                fold.add(item)
-            result = fold.finish()
+        async for rows in _chunks(read, upto, share):
             if writing is not None:
                 await written(*writing)
-            writing = (asyncio.create_task(_copy_rows(write, schema, result)), len(chunk))
+            writing = (asyncio.create_task(_copy_rows(write, schema, rows)), rows.events)
         if writing is not None:
             await written(*writing)
     finally:
@@ -246,6 +261,9 @@ async def _summarise(read: asyncpg.Connection, write: asyncpg.Connection, versio
     other_indexes = [i.statement for i in versions.INDEXES if i.table != "customer_standing"]
     fills = [aggregates.fill_sql(schema, table) for table in ALL_SUM_TABLES]
     await _run_each((read, write), [s.replace("{schema}", schema) for s in other_indexes] + fills)
+    # Fresh statistics of the customer sums first: the standing's one statement
+    # is planned on them (planned blind, it took several times as long).
+    await write.execute(f"ANALYZE {schema}.customer_totals, {schema}.customer_receivable")
     await standing.rebuild(write, schema)
     await _run_each((read, write), [s.replace("{schema}", schema) for s in standing_indexes])
 

@@ -71,11 +71,13 @@ async def run(work: Work, args: tuple[Any, ...], count: int, progress: Progress 
         context.Process(target=_main, args=(work, args, Share(index, count), reports), daemon=True)
         for index in range(count)
     ]
+    started = []
     done: dict[int, int] = {}
     peaks: dict[int, int] = {}
     try:
         for process in processes:
             process.start()
+            started.append(process)
         while len(peaks) < count:
             try:
                 kind, index, value = reports.get_nowait()
@@ -94,7 +96,7 @@ async def run(work: Work, args: tuple[Any, ...], count: int, progress: Progress 
             else:
                 peaks[index] = value
     finally:
-        for process in processes:
+        for process in started:
             if process.is_alive():
                 process.terminate()
             process.join()

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts import InvoiceEvent
+from contracts import InvoiceEvent, decode, encode
 from projections import replay, shares, versions
+from projections.histories import BrokenHistory, fold_history
 from projections.store import ALL_SUM_TABLES, CHANGE_KEYS
 from projections.verify import verify
 from services import operations
@@ -176,3 +177,14 @@ async def test_a_bulk_stopped_after_dropping_the_indexes_builds_them_on_its_next
     finally:
         await read.close()
     assert await indexes(conn, version.schema_name) == await indexes(conn, "proj_1")
+
+
+def test_a_history_the_state_machine_rejects_stops_the_rebuild() -> None:
+    inv = InvoiceBuilder("inv-broken")
+    created, _, paid = inv.created(), inv.sent(), inv.paid("1.00")
+    with pytest.raises(BrokenHistory, match="sequence 3, not 2"):
+        fold_history([(0, decode(encode(e)), BASE_TIME) for e in (created, paid)])
+    voided = InvoiceBuilder("inv-voided")
+    events = [voided.created(), voided.voided(), voided.sent()]
+    with pytest.raises(BrokenHistory, match="inv-voided"):
+        fold_history([(0, decode(encode(e)), BASE_TIME) for e in events])
