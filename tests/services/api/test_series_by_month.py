@@ -28,14 +28,15 @@ D = dt.date.fromisoformat
 @pytest.mark.parametrize(
     ("first", "last", "split"),
     [
-        # Whole months: no day read by day.
-        ("2026-01-01", "2026-12-31", ("2026-01-01", "2027-01-01", "2027-01-01")),
-        # Partial at both ends: the days of January from the 15th, all of December's.
-        ("2026-01-15", "2026-12-10", ("2026-02-01", "2026-12-01", "2027-01-01")),
-        # Within one month: all of it by day from the first day.
-        ("2026-03-05", "2026-03-20", ("2026-04-01", "2026-04-01", "2026-04-01")),
-        ("2026-03-01", "2026-03-20", ("2026-03-01", "2026-03-01", "2026-04-01")),
-        ("2026-03-05", "2026-03-31", ("2026-04-01", "2026-04-01", "2026-04-01")),
+        # Whole months: none read by day.
+        ("2026-01-01", "2026-12-31", ("2026-01-01", "2027-01-01")),
+        # Partial at both ends: January from the 15th by day; December's
+        # month after the range, its days up to the 10th by day too.
+        ("2026-01-15", "2026-12-10", ("2026-02-01", "2026-12-01")),
+        # Within one month from after its 1st: all of it by day.
+        ("2026-03-05", "2026-03-20", ("2026-04-01", "2026-04-01")),
+        ("2026-03-05", "2026-03-31", ("2026-04-01", "2026-04-01")),
+        ("2026-03-01", "2026-03-20", ("2026-03-01", "2026-03-01")),
     ],
 )
 def test_a_range_is_read_by_month_but_its_partial_months(first: str, last: str, split: tuple[str, ...]) -> None:

@@ -36,13 +36,15 @@ _THRESHOLDS = f"unnest(ARRAY{list(AGING_THRESHOLDS)}) AS t(n)"
 
 def _bucket(day: str) -> str:
     """The row a change dated ``day`` (on or after $2) is summed in: the
-    first day of its period ($6: the interval; PostgreSQL's date_trunc has
-    the same names, and its weeks start on Monday too; the first period
-    starts at $2), or $3 + 1 for every day after the range."""
-    return (
-        f"CASE WHEN {day} > $3::date THEN $3::date + 1"
-        f" ELSE greatest(date_trunc($6::text, {day}::timestamp)::date, $2::date) END"
-    )
+    first day of its period, or $3 + 1 for every day after the range."""
+    return f"CASE WHEN {day} > $3::date THEN $3::date + 1 ELSE {_period_start(day)} END"
+
+
+def _period_start(day: str) -> str:
+    """The first day of the period of ``day`` ($6: the interval; PostgreSQL's
+    date_trunc has the same names, and its weeks start on Monday too; the
+    first period starts at $2)."""
+    return f"greatest(date_trunc($6::text, {day}::timestamp)::date, $2::date)"
 
 
 def _sums(columns: Sequence[str]) -> str:
@@ -62,19 +64,41 @@ _UNKNOWN = """
     WHERE c.tenant_id = $1 AND ($5::text IS NULL OR c.currency = $5) AND c.recorded_at > $4::timestamptz"""
 
 _TENANT = "tenant_id = $1 AND ($5::text IS NULL OR currency = $5)"
-# The dated sums' rows: by day from the range's first day on; or, with the
-# monthly sums, by month for the months from $7 on but [$8, $9) and by day
-# for the days of [$2, $7) and [$8, $9): the partial months at the range's
-# ends (to's month whole, the days after the range included).
-_FROM_FIRST_DAY = "{day} >= $2::date"
-_PARTIAL_MONTHS = "({day} >= $2::date AND {day} < $7::date OR {day} >= $8::date AND {day} < $9::date)"
-_WHOLE_MONTHS = "{day} >= $7::date AND ({day} < $8::date OR {day} >= $9::date)"
 
 
-def _dated(table: str, day: str, key: str, columns: Sequence[str], where: str) -> str:
+def _dated(
+    table: str, day: str, key: str, columns: Sequence[str], where: str, bucket: str | None = None, sign: str = ""
+) -> str:
+    """The rows of a table of dated sums ``where`` its ``day`` column says,
+    in the row of ``bucket`` (default: of their day's period)."""
     return (
-        f"SELECT currency, {key}{_bucket(day)}, {_columns(columns)} FROM billing_read.{table}\n"
+        f"SELECT currency, {key}{bucket or _bucket(day)}, {_columns(columns, sign=sign)} FROM billing_read.{table}\n"
         f"    WHERE {_TENANT} AND {where.format(day=day)}"
+    )
+
+
+def _by_day(table: str, day: str, key: str, columns: Sequence[str]) -> str:
+    """The per-day sums from the range's first day on."""
+    return _dated(table, day, key, columns, "{day} >= $2::date")
+
+
+def _by_month(by_day: tuple[str, str], by_month: tuple[str, str], key: str, columns: Sequence[str]) -> str:
+    """With the monthly sums ($7, $8: a MonthSplit): the months from $7 on,
+    those from $8 on counted after the range; by day, the days of [$2, $7)
+    and those of [$8, $3] (to's month up to to, when to is not its last day).
+    The latter are also subtracted from the sums after the range, where their
+    month counted them: what stays there of to's month is its days after to,
+    so no future day is read by day (many for the past-due thresholds)."""
+    table, month = by_month
+    tail = "{day} >= $8::date AND {day} <= $3::date"
+    head_and_tail = f"({{day}} >= $2::date AND {{day}} < $7::date OR {tail})"
+    after = f"CASE WHEN {month} >= $8::date THEN $3::date + 1 ELSE {_period_start(month)} END"
+    return "\n    UNION ALL\n    ".join(
+        (
+            _dated(*by_day, key, columns, head_and_tail),
+            _dated(*by_day, key, columns, tail, "$3::date + 1", "-"),
+            _dated(table, month, key, columns, "{day} >= $7::date", after),
+        )
     )
 
 
@@ -94,13 +118,9 @@ def _tenant_query(
     totals_key, dated_key, result_key = key
     thresholds = f" CROSS JOIN {_THRESHOLDS}" if totals_key else ""
     if by_month is None:
-        dated = _dated(*by_day, dated_key, columns, _FROM_FIRST_DAY)
+        dated = _by_day(*by_day, dated_key, columns)
     else:
-        dated = (
-            _dated(*by_day, dated_key, columns, _PARTIAL_MONTHS)
-            + "\n    UNION ALL\n    "
-            + _dated(*by_month, dated_key, columns, _WHOLE_MONTHS)
-        )
+        dated = _by_month(by_day, by_month, dated_key, columns)
     return f"""
 SELECT currency, {result_key}day, {_sums(columns)} FROM (
     SELECT currency, {totals_key}NULL::date, {_columns(columns)} FROM billing_read.currency_totals{thresholds}
@@ -114,7 +134,7 @@ GROUP BY currency, {result_key}day
 
 
 # $1 tenant, $2 from, $3 to, $4 knownAt (or null), $5 currency (or null), $6
-# interval; with the monthly sums, $7-$9 the months (MonthSplit).
+# interval; with the monthly sums, $7 and $8 the months (MonthSplit).
 _NO_KEY = ("", "", "")
 _FIGURES_UNKNOWN = _UNKNOWN.format(
     n="", negated=_columns(FLOW_FIGURES, "c.", "-"), thresholds="", bucket=_bucket("c.day"), at="c.day"
@@ -236,18 +256,14 @@ BY_MONTH: Final = frozenset({"month", "quarter", "year"})
 
 
 class MonthSplit(NamedTuple):
-    """Where a range's dated sums are read by month ($7-$9 of the queries):
-    from ``whole_from`` on but [``tail_from``, ``tail_to``), by day before it
-    (from the range's first day) and within it (the month of the range's last
-    day when that is not the month's last, or nothing)."""
+    """Where a range's dated sums are read by month ($7, $8 of the queries):
+    from ``whole_from`` (the first 1st from the range's first day on), by day
+    before it; from ``after_from`` on the months count after the range, but
+    the days of [``after_from``, the range's last day] read by day too (the
+    month of its last day when that is not the month's last)."""
 
     whole_from: dt.date
-    tail_from: dt.date
-    tail_to: dt.date
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    after_from: dt.date
 
 
 def month_split(first: dt.date, last: dt.date) -> MonthSplit | None:
@@ -255,13 +271,14 @@ def month_split(first: dt.date, last: dt.date) -> MonthSplit | None:
     end (the per-day sums answer)."""
     try:
         whole_from = first if first.day == 1 else _next_month(first)
-        after = last + dt.timedelta(days=1)
-        if after.day == 1:
-            return MonthSplit(whole_from, after, after)
-        # Within one month that starts before the range, the days before whole_from are all of it.
-        return MonthSplit(whole_from, max(last.replace(day=1), whole_from), _next_month(last))
+        # A range within one month that starts after its 1st is all read by day.
+        return MonthSplit(whole_from, max((last + dt.timedelta(days=1)).replace(day=1), whole_from))
     except (ValueError, OverflowError):
         return None
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 async def tenant_series(
