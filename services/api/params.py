@@ -312,17 +312,28 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
             "URI too long",
             f"the query string is {len(query)} bytes; at most {settings.max_query_length} are accepted",
         )
-    header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
+    # One pass over the raw headers (the first of repeated ones counts, as in
+    # Litestar's Headers, which most requests then need no more).
+    header_bytes = 0
+    transfer_encoding = content_length = min_position = None
+    for name, value in scope["headers"]:
+        header_bytes += len(name) + len(value)
+        if name == b"transfer-encoding":
+            transfer_encoding = value if transfer_encoding is None else transfer_encoding
+        elif name == b"content-length":
+            content_length = value if content_length is None else content_length
+        elif name == b"x-min-position" and min_position is None:
+            min_position = value
     if header_bytes > settings.max_header_bytes:
         raise ApiProblem(
             431,
             "Request headers too large",
             f"the request headers are {header_bytes} bytes; at most {settings.max_header_bytes} are accepted",
         )
-    headers = request.headers
-    if headers.get("transfer-encoding") or headers.get("content-length", "0").strip() not in ("", "0"):
+    if transfer_encoding or (content_length is not None and latin1(content_length).strip() not in ("", "0")):
         raise ApiProblem(413, "Request too large", "this API takes no request body")
-    items = list(request.query_params.multi_items())
+    # Most reads have no query string: nothing to parse then.
+    items = list(request.query_params.multi_items()) if query else []
     if len(items) > settings.max_query_parameters:
         raise ApiProblem(
             400,
@@ -346,5 +357,11 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
     for name, value in scope.get("path_params", {}).items():
         if isinstance(value, str):
             limits(name).check(name, value, settings)
-    check_position(MIN_POSITION.name, request.query_params.get(MIN_POSITION.name))
-    check_position("X-Min-Position", headers.get("x-min-position"))
+    if query:
+        check_position(MIN_POSITION.name, request.query_params.get(MIN_POSITION.name))
+    check_position("X-Min-Position", None if min_position is None else latin1(min_position))
+
+
+def latin1(value: bytes) -> str:
+    """A raw header value as Litestar's Headers decode it."""
+    return value.decode("latin-1")
