@@ -316,14 +316,14 @@ async def check_request(request: Request[Any, Any, Any]) -> None:
     # Litestar's Headers, which most requests then need no more).
     header_bytes = 0
     transfer_encoding = content_length = min_position = None
-    for name, value in scope["headers"]:
-        header_bytes += len(name) + len(value)
-        if name == b"transfer-encoding":
-            transfer_encoding = value if transfer_encoding is None else transfer_encoding
-        elif name == b"content-length":
-            content_length = value if content_length is None else content_length
-        elif name == b"x-min-position" and min_position is None:
-            min_position = value
+    for header, raw in scope["headers"]:
+        header_bytes += len(header) + len(raw)
+        if header == b"transfer-encoding":
+            transfer_encoding = raw if transfer_encoding is None else transfer_encoding
+        elif header == b"content-length":
+            content_length = raw if content_length is None else content_length
+        elif header == b"x-min-position" and min_position is None:
+            min_position = raw
     if header_bytes > settings.max_header_bytes:
         raise ApiProblem(
             431,
