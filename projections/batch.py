@@ -25,7 +25,6 @@ from collections.abc import Mapping
 import msgspec
 
 from contracts import ContractError, Decoded, InvoiceEvent, InvoicePaid, Position, Reason, event_type
-from projections.cells import Cell, CellKey, CellSums, add_move, cell_of, changed
 from projections.figures import Figures
 from projections.invoice import InvoiceState, advance, check_transition, first_state, opens_history
 from projections.timeline import difference, event_day, snapshot
@@ -131,14 +130,13 @@ class Payment(msgspec.Struct, frozen=True, gc=False):
 class BatchResult(msgspec.Struct, kw_only=True):
     events: list[StoredEvent]
     invoices: list[InvoiceState]
-    # The timelines: each changed invoice's dated changes. Every summed table
-    # but the cells is a sum of these rows (projections/store.py): an
-    # invoice's changes over all its days add up to the change of its
-    # contribution, and their receivable figures to that of its due date's.
+    # The timelines: each changed invoice's dated changes. The summed tables
+    # are sums of these rows (projections/store.py): an invoice's changes over
+    # all its days add up to the change of its contribution, and their
+    # receivable figures to that of its due date's. The filter cells come
+    # from the invoice rows before and after.
     changes: list[InvoiceChange]
     payments: list[Payment]
-    # Changes per filter cell row, one per cells.FIGURES column (projections/cells.py).
-    cells: dict[CellKey, list[int]]
     held_added: list[tuple[InvoiceKey, Pending]]
     held_removed: list[tuple[InvoiceKey, int]]
     quarantined: list[Quarantined]
@@ -170,8 +168,8 @@ class BatchFold:
         # Per tenant: events held now, as this batch leaves them.
         self.held_counts: Counter[str] = Counter(held_counts or {})
         self.held_cap = held_cap
-        # Per invoice the batch changes, in the order it first did: its cell before.
-        self._cells_before: dict[InvoiceKey, Cell | None] = {}
+        # The invoices the batch changes, in the order it first did.
+        self._changed: dict[InvoiceKey, None] = {}
         # Per invoice changed since its timeline was last written: the state
         # then, the first business day an event since counts from, and the
         # record time of those events.
@@ -299,13 +297,10 @@ class BatchFold:
         try:
             if state is None:
                 state = first_state(event, pending.decoded.amounts, pending.position.partition)
-                self._cells_before.setdefault(key, None)
                 self._timeline_before.setdefault(key, None)
                 self.states[key] = state
             else:
                 amount = check_transition(state, event)
-                if key not in self._cells_before:
-                    self._cells_before[key] = cell_of(state)
                 if key not in self._timeline_before:
                     self._timeline_before[key] = snapshot(state)
                 advance(state, event, amount, pending.recorded_at)
@@ -324,6 +319,7 @@ class BatchFold:
                     pending.recorded_at,
                 )
             )
+        self._changed[key] = None
         day = event_day(event)
         first = self._first_day.get(key)
         self._first_day[key] = day if first is None or day < first else first
@@ -423,20 +419,13 @@ class BatchFold:
     # -- result -----------------------------------------------------------------
 
     def finish(self) -> BatchResult:
-        invoices: list[InvoiceState] = []
-        cells: CellSums = {}
         for key in list(self._timeline_before):
             self._write_timeline(key)
-        for key, before in self._cells_before.items():
-            state = self.states[key]
-            invoices.append(state)
-            add_move(cells, state.tenant_id, self._partition[key], before, cell_of(state))
         return BatchResult(
             events=self._events,
-            invoices=invoices,
+            invoices=[self.states[key] for key in self._changed],
             changes=self._changes,
             payments=self._payments,
-            cells=changed(cells),
             held_added=[(key, pending) for (key, _), pending in self._held_added.items()],
             held_removed=self._held_removed,
             quarantined=self._quarantined,

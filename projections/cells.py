@@ -1,4 +1,4 @@
-"""Invoice counts and gross totals per filter cell (pure, no I/O).
+"""Invoice counts and gross totals per filter cell: what a cell is and its columns.
 
 A filtered summary ("SENT invoices due before D", "EUR invoices issued in
 March") is a count and a gross total over the invoices matching the filter.
@@ -13,7 +13,9 @@ Each invoice sits in one cell per dimension (none for the sent date while it
 was never sent). A batch moves it between columns of the same row when only
 its status changes (the usual case: -1 in one column, +1 in another), so an
 event changes about one row; the rows add up like every other summary row
-(sharded by partition, summed on read). Months could be kept as well, for
+(sharded by partition, summed on read). The store adds a batch's moves in
+one grouped upsert from its staged invoice rows and the rows they replace
+(projections/store.py CELLS_FROM_STAGE). Months could be kept as well, for
 ranges of many years, at the price of a second row per change on the write
 path: the ingest cost decides against it.
 """
@@ -23,9 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
-import msgspec
-
-from projections.invoice import DRAFT, PAID, PARTIALLY_PAID, SENT, UNPAID, VOIDED, InvoiceState
+from projections.invoice import DRAFT, PAID, PARTIALLY_PAID, SENT, UNPAID, VOIDED
 
 DUE, ISSUE, SENT_ON = "due", "issue", "sent"
 DIMENSIONS: Final[tuple[str, ...]] = (DUE, ISSUE, SENT_ON)
@@ -54,61 +54,5 @@ CellKey = tuple[str, str, dt.date, str, int]
 """(tenant, dimension, day, currency, partition): the invoice_cells table's
 key, in its column order."""
 
-
-class Cell(msgspec.Struct, frozen=True, gc=False):
-    """What places one invoice in the cells."""
-
-    currency: str
-    status: str
-    payment_status: str
-    due_date: dt.date
-    issue_date: dt.date
-    sent_date: dt.date | None
-    gross: int
-
-    def dates(self) -> tuple[tuple[str, dt.date], ...]:
-        """(dimension, date) of each dimension the invoice has a date in."""
-        pairs = ((DUE, self.due_date), (ISSUE, self.issue_date))
-        return pairs if self.sent_date is None else (*pairs, (SENT_ON, self.sent_date))
-
-
-def cell_of(state: InvoiceState | None) -> Cell | None:
-    if state is None:
-        return None
-    return Cell(
-        state.currency,
-        state.status,
-        state.payment_status,
-        state.due_date,
-        state.issue_date,
-        state.sent_date,
-        state.gross,
-    )
-
-
-CellSums = dict[CellKey, list[int]]
-"""Changes per cell row, one value per column of FIGURES, added to in place
-(plain lists: a batch adds a few per event)."""
-
-
-def add_move(into: CellSums, tenant: str, partition: int, before: Cell | None, after: Cell | None) -> None:
-    """Add to ``into`` the changes that move one invoice from ``before`` to ``after``."""
-    if before == after:
-        return
-    for cell, sign in ((before, -1), (after, 1)):
-        if cell is None:
-            continue
-        column = 2 * _COLUMN[(cell.status, cell.payment_status)]
-        gross = sign * cell.gross
-        for dimension, day in cell.dates():
-            key = (tenant, dimension, day, cell.currency, partition)
-            sums = into.get(key)
-            if sums is None:
-                sums = into[key] = [0] * len(FIGURES)
-            sums[column] += sign
-            sums[column + 1] += gross
-
-
-def changed(sums: CellSums) -> dict[CellKey, list[int]]:
-    """The cell rows whose figures change (moves within a batch can cancel out)."""
-    return {key: values for key, values in sums.items() if any(values)}
+DATE_COLUMNS: Final[tuple[tuple[str, str], ...]] = ((DUE, "due_date"), (ISSUE, "issue_date"), (SENT_ON, "sent_date"))
+"""The invoice row's date column of each dimension (sent_date: null while never sent)."""

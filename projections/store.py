@@ -14,7 +14,6 @@ import asyncpg
 from contracts import Position, decode
 from projections import cells, standing
 from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Payment, Pending
-from projections.cells import CellKey
 from projections.figures import RECEIVABLE, TOTALS, is_count
 from projections.invoice import InvoiceState
 from projections.timeline import AGING_THRESHOLDS
@@ -106,9 +105,10 @@ ON CONFLICT (topic, partition, outcome, reason) DO UPDATE SET count = t.count + 
 """
 
 
-# Cell deltas travel as bigint arrays (cheap to encode); the money columns
-# are numeric, so sums never overflow. A batch whose deltas would not fit in
-# a bigint (only with absurd batch sizes) uses the numeric variant.
+# Deltas computed in Python (projections/rollups.py) travel as bigint arrays
+# (cheap to encode); the money columns are numeric, so sums never overflow. A
+# batch whose deltas would not fit in a bigint (only with absurd batch sizes)
+# uses the numeric variant.
 BIGINT_MAX = 2**63 - 1
 
 
@@ -154,10 +154,6 @@ CELL_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     )
 }
 ALL_SUM_TABLES = {**SUM_TABLES, **TIMELINE_SUM_TABLES, **CELL_TABLES}
-UPSERT_CELLS: dict[str, str] = {
-    money_type: _upsert_sums("invoice_cells", *CELL_TABLES["invoice_cells"], money_type)
-    for money_type in ("bigint", "numeric")
-}
 
 # An invoice's timeline rows (batch.InvoiceChange). A live batch leaves out
 # recorded_at, so the column's default, the transaction's start, records them
@@ -220,8 +216,8 @@ MOVE_CHANGES = (
 )
 
 
-def _nonzero(figures: Sequence[str], of: Callable[[str], str] = str) -> str:
-    return f"({', '.join(map(of, figures))}) <> ({', '.join('0' for _ in figures)})"
+def _nonzero(values: Sequence[str]) -> str:
+    return f"({', '.join(values)}) <> ({', '.join('0' for _ in values)})"
 
 
 def _summed_changes(table: str, expressions: dict[str, str] | None = None, source: str = CHANGES_STAGE) -> str:
@@ -231,12 +227,11 @@ def _summed_changes(table: str, expressions: dict[str, str] | None = None, sourc
     keys, figures = ALL_SUM_TABLES[table]
     names = [name for name, _ in keys]
     values = [(expressions or {}).get(name, name) for name in names]
-    receivable_only = figures == RECEIVABLE
+    sums = [f"sum({f})" for f in figures]
     rows = (
-        f"SELECT {', '.join(values)}, {', '.join(f'sum({f})' for f in figures)} FROM {source}"
-        + (f" WHERE {_nonzero(figures)}" if receivable_only else "")
-        + f" GROUP BY {', '.join(str(i) for i in range(1, len(names) + 1))}"
-        + f" HAVING {_nonzero(figures, lambda f: f'sum({f})')}"
+        f"SELECT {', '.join(values)}, {', '.join(sums)} FROM {source}"
+        + (f" WHERE {_nonzero(figures)}" if figures == RECEIVABLE else "")
+        + f" GROUP BY {', '.join(str(i) for i in range(1, len(names) + 1))} HAVING {_nonzero(sums)}"
     )
     return _adding(table, names, figures, rows)
 
@@ -257,6 +252,36 @@ CHANGE_SUMS: dict[str, str] = {
     ),
 }
 assert set(CHANGE_SUMS) == set(SUM_TABLES) | set(TIMELINE_SUM_TABLES), "every summed table needs its statement"
+
+# The filter cells (projections/cells.py) from the staged invoice rows and the
+# rows they replace, read before the invoices upsert rewrites them: each
+# changed invoice leaves its old cells (-1, -gross) and enters its new ones,
+# one cell per dimension it has a date in, in the shard of its partition.
+_CELL_SUMS = [
+    f"coalesce(sum({value}) FILTER (WHERE status = '{status}' AND payment_status = '{payment}'), 0)"
+    for status, payment in cells.COMBINATIONS
+    for value in ("sign", "sign * gross")
+]
+_CELL_KEYS, _ = CELL_TABLES["invoice_cells"]
+_CELL_VALUES = ("currency", "status", "payment_status", "due_date", "issue_date", "sent_date", "gross")
+CELLS_FROM_STAGE = _adding(
+    "invoice_cells",
+    [name for name, _ in _CELL_KEYS],
+    cells.FIGURES,
+    f"""SELECT m.tenant_id, d.dimension, d.day, m.currency, m.partition, {", ".join(_CELL_SUMS)}
+FROM (
+    SELECT n.tenant_id, n.partition, v.*
+    FROM {INVOICES_STAGE} n LEFT JOIN {{schema}}.invoices o USING (tenant_id, invoice_id)
+    CROSS JOIN LATERAL (VALUES (-1, {", ".join(f"o.{c}" for c in _CELL_VALUES)}),
+                               (1, {", ".join(f"n.{c}" for c in _CELL_VALUES)}))
+        AS v(sign, {", ".join(_CELL_VALUES)})
+    WHERE v.currency IS NOT NULL
+) m
+CROSS JOIN LATERAL (VALUES {", ".join(f"('{dimension}', m.{column})" for dimension, column in cells.DATE_COLUMNS)})
+    AS d(dimension, day)
+WHERE d.day IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5 HAVING {_nonzero(_CELL_SUMS)}""",
+)
 
 
 def invoice_row(state: InvoiceState) -> tuple[Any, ...]:
@@ -325,10 +350,10 @@ class ProjectionStore:
                 "create_stages": CREATE_STAGES,
                 "upsert_invoices": UPSERT_INVOICES,
                 "move_changes": MOVE_CHANGES,
+                "cells": CELLS_FROM_STAGE,
             }.items()
         }
         self._change_sums = [sql.replace("{schema}", schema) for sql in CHANGE_SUMS.values()]
-        self._cells = {money: sql.replace("{schema}", schema) for money, sql in UPSERT_CELLS.items()}
 
     async def load(
         self, conn: asyncpg.Connection, keys: Iterable[InvoiceKey]
@@ -371,34 +396,17 @@ class ProjectionStore:
         await conn.copy_records_to_table(
             self._invoices_stage, columns=INVOICE_COLUMNS, records=[invoice_row(state) for state in result.invoices]
         )
+        # The cells first: they read the invoice rows the upsert replaces.
+        await conn.execute(self._sql["cells"])
         await conn.execute(self._sql["upsert_invoices"])
-        await self._add_all_sums(conn, result)
-        # Last: the customers' standing rows are locked until the commit.
-        await standing.refresh(conn, self.schema, self._invoices_stage, self._changes_stage)
-
-    async def insert_new(self, conn: asyncpg.Connection, result: BatchResult) -> None:
-        """Bulk path of a rebuild: every invoice in ``result`` is new to this
-        version, so rows are copied straight in (no staging, no upsert)."""
-        if not result.invoices:
-            return
-        await conn.execute(self._sql["create_stages"])
-        await conn.copy_records_to_table(
-            "invoices",
-            schema_name=self.schema,
-            columns=INVOICE_COLUMNS,
-            records=[invoice_row(state) for state in result.invoices],
-        )
-        await self._add_all_sums(conn, result)
-
-    async def _add_all_sums(self, conn: asyncpg.Connection, result: BatchResult) -> None:
-        """The timeline rows and payments, and the sums of the rows (the stages exist)."""
         if result.changes:
             await self._copy_recorded(conn, self._changes_stage, None, CHANGE_COLUMNS, result.changes, change_row)
             await conn.execute(self._sql["move_changes"])
             for sql in self._change_sums:
                 await conn.execute(sql)
         await self._copy_recorded(conn, "payments", self.schema, PAYMENT_COLUMNS, result.payments, payment_row)
-        await self._add_cells(conn, result.cells)
+        # Last: the customers' standing rows are locked until the commit.
+        await standing.refresh(conn, self.schema, self._invoices_stage, self._changes_stage)
 
     @staticmethod
     async def _copy_recorded(
@@ -424,15 +432,6 @@ class ProjectionStore:
             await conn.copy_records_to_table(
                 table, schema_name=schema, columns=(*columns, "recorded_at"), records=recorded
             )
-
-    async def _add_cells(self, conn: asyncpg.Connection, rows: dict[CellKey, list[int]]) -> None:
-        if not rows:
-            return
-        figures = list(zip(*rows.values(), strict=True))
-        fits = all(max(map(abs, column)) <= BIGINT_MAX for column in figures)
-        # The statement orders the rows (lock order).
-        keys = zip(*rows, strict=True)
-        await conn.execute(self._cells["bigint" if fits else "numeric"], *keys, *figures)
 
 
 async def write_log(conn: asyncpg.Connection, result: BatchResult) -> None:
