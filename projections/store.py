@@ -1,6 +1,8 @@
 """The SQL of the projections: load the states a batch needs in one round trip
-each, write everything a batch produced with bulk statements (COPY and
-``unnest`` arrays, never a statement per event). The caller owns the transaction.
+each, write everything a batch produced with bulk statements (COPY, and
+``INSERT … SELECT`` from staged rows, never a statement per event): the
+summed tables, the cells and the customer standing are grouped in SQL from
+the batch's staged invoice and timeline rows. The caller owns the transaction.
 """
 
 from __future__ import annotations
