@@ -34,7 +34,7 @@ import asyncpg
 
 from bench import streams, timelines
 from contracts import InvoiceCreated, encode, event_type, invoice_amounts
-from projections import rollups, standing, versions
+from projections import standing, versions
 from projections.aggregates import fill_sql
 from projections.invoice import advance, check_transition, created_state
 from projections.store import (
@@ -275,13 +275,12 @@ async def load_read_models(
         if now is not None:
             for table in TIMELINE_SUM_TABLES:
                 await conn.execute(fill_sql(schema, table))
-            await rollups.fill_monthly(conn, schema)
             # One sort of every event (bodies included) in record order.
             await conn.execute("SET work_mem = '256MB'")
             await conn.execute(APPEND_EVENTS, READ_TOPIC)
             await conn.execute(f"DROP TABLE {EVENT_STAGE}")
             await conn.execute("VACUUM ANALYZE billing.event_store")
-            tables += ["invoice_changes", "payments", *TIMELINE_SUM_TABLES, *rollups.MONTHLY_TABLES]
+            tables += ["invoice_changes", "payments", *TIMELINE_SUM_TABLES]
         # Fresh statistics and a visibility map, as a database that has been
         # running for a while has: the planner and index-only scans need them.
         await conn.execute(f"VACUUM ANALYZE {schema}.invoices")

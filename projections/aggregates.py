@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from projections import cells
 from projections.figures import RECEIVABLE, TOTALS
-from projections.store import ALL_SUM_TABLES, CELL_TABLES, SUM_TABLES, TIMELINE_SUM_TABLES
-from projections.timeline import AGING_THRESHOLDS
+from projections.store import (
+    ALL_SUM_TABLES,
+    CELL_TABLES,
+    SUM_TABLES,
+    TIMELINE_KEY_SQL,
+    TIMELINE_SUM_TABLES,
+    timeline_rows,
+)
 
 # Each summary figure, defined again in SQL over the invoice rows.
 FIGURE_SQL: dict[str, str] = {
@@ -60,26 +66,16 @@ def invoice_figures_sql(schema: str, keys: tuple[str, ...], figures: tuple[str, 
     )
 
 
-# The key columns of the timelines' sums that are not columns of the timeline
-# rows: the overdue threshold N and the first day a change counts as at least
-# N days past due.
-_TIMELINE_KEY_SQL = {"days_past_due": "n", "from_day": "greatest(day, due_date + n)"}
-
-
 def timeline_sums_sql(schema: str, table: str) -> str:
     """One of the timelines' sum tables, from the timeline rows."""
     keys, figures = TIMELINE_SUM_TABLES[table]
     names = [name for name, _ in keys]
-    selected = ", ".join(_TIMELINE_KEY_SQL.get(name, name) for name in names)
+    selected = ", ".join(TIMELINE_KEY_SQL.get(name, name) for name in names)
     sums = ", ".join(f"sum({f})" for f in figures)
-    source = f"{schema}.invoice_changes"
-    where = ""
-    if any(name in _TIMELINE_KEY_SQL for name in names):
-        source += f" CROSS JOIN unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n"
-        # The fold adds a change to these sums only when its receivable part is not zero.
-        where = " WHERE " + " OR ".join(f"{f} <> 0" for f in figures)
+    # The fold adds a change to the receivable sums only when its receivable part is not zero.
+    where = " WHERE " + " OR ".join(f"{f} <> 0" for f in figures) if figures == RECEIVABLE else ""
     group = ", ".join(str(i) for i in range(1, len(names) + 1))
-    return f"SELECT {selected}, {sums} FROM {source}{where} GROUP BY {group}"
+    return f"SELECT {selected}, {sums} FROM {timeline_rows(table, f'{schema}.invoice_changes')}{where} GROUP BY {group}"
 
 
 # The filter cells (projections/cells.py) over the invoice rows: each invoice

@@ -323,7 +323,7 @@ CREATE INDEX customer_standing_stale ON {schema}.customer_standing (stale_from, 
     WHERE stale_from IS NOT NULL;
 CREATE INDEX customer_standing_as_of ON {schema}.customer_standing (as_of_day, tenant_id);
 
--- The timelines' sums per calendar month (projections/rollups.py), kept
+-- The timelines' sums per calendar month (projections/store.py), kept
 -- beside the per-day ones: a month, quarter or year series reads a row per
 -- month wholly inside its range and per-day rows only for the partial months
 -- at its ends (about 30 times fewer rows). `month` and `from_month`: the

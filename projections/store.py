@@ -16,7 +16,7 @@ import asyncpg
 from contracts import Position, decode
 from projections import cells, standing
 from projections.batch import BatchResult, InvoiceChange, InvoiceKey, Payment, Pending
-from projections.figures import RECEIVABLE, TOTALS, is_count
+from projections.figures import RECEIVABLE, TOTALS
 from projections.invoice import InvoiceState
 from projections.timeline import AGING_THRESHOLDS
 
@@ -107,13 +107,6 @@ ON CONFLICT (topic, partition, outcome, reason) DO UPDATE SET count = t.count + 
 """
 
 
-# Deltas computed in Python (projections/rollups.py) travel as bigint arrays
-# (cheap to encode); the money columns are numeric, so sums never overflow. A
-# batch whose deltas would not fit in a bigint (only with absurd batch sizes)
-# uses the numeric variant.
-BIGINT_MAX = 2**63 - 1
-
-
 def _adding(table: str, keys: Sequence[str], figures: Sequence[str], rows: str) -> str:
     """INSERT … ON CONFLICT adding ``rows`` (key columns, then figures) to the
     table's; rows are written in key order so concurrent writers could never
@@ -125,13 +118,6 @@ def _adding(table: str, keys: Sequence[str], figures: Sequence[str], rows: str) 
     )
 
 
-def _upsert_sums(table: str, keys: Sequence[tuple[str, str]], figures: Sequence[str], money_type: str) -> str:
-    """Adding deltas given as one array per column."""
-    types = [sql_type for _, sql_type in keys] + ["bigint" if is_count(f) else money_type for f in figures]
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
-    return _adding(table, [name for name, _ in keys], figures, f"SELECT * FROM unnest({arrays})")
-
-
 _TENANT, _CUSTOMER, _CURRENCY = ("tenant_id", "text"), ("customer_id", "text"), ("currency", "text")
 _DUE, _PARTITION = ("due_date", "date"), ("partition", "int")
 SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
@@ -141,12 +127,39 @@ SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "customer_receivable": ((_TENANT, _CUSTOMER, _CURRENCY, _DUE, _PARTITION), RECEIVABLE),
 }
 # The timelines' sums (projections/timeline.py): per business day, and per
-# first day a receivable change counts as at least N days past due.
+# first day a receivable change counts as at least N days past due; the same
+# per calendar month (its first day), so a month, quarter or year series reads
+# a row per month for the months wholly inside its range instead of a row per
+# day (services/api/v1/series/queries.py).
 _DAY, _DAYS_PAST_DUE, _FROM_DAY = ("day", "date"), ("days_past_due", "int"), ("from_day", "date")
+_MONTH, _FROM_MONTH = ("month", "date"), ("from_month", "date")
 TIMELINE_SUM_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
     "currency_daily": ((_TENANT, _CURRENCY, _DAY, _PARTITION), TOTALS),
     "currency_overdue_from": ((_TENANT, _CURRENCY, _DAYS_PAST_DUE, _FROM_DAY, _PARTITION), RECEIVABLE),
+    "currency_monthly": ((_TENANT, _CURRENCY, _MONTH, _PARTITION), TOTALS),
+    "currency_overdue_monthly": ((_TENANT, _CURRENCY, _DAYS_PAST_DUE, _FROM_MONTH, _PARTITION), RECEIVABLE),
 }
+# Their key columns that are not columns of the timeline rows, over those rows
+# crossed with the aging thresholds (n) where the key has a threshold: a
+# receivable change on ``day`` of an invoice due on ``due_date`` counts as N
+# days past due from greatest(day, due_date + N) on.
+_FIRST_DAY_PAST_DUE = "greatest(day, due_date + n)"
+TIMELINE_KEY_SQL: dict[str, str] = {
+    "days_past_due": "n",
+    "from_day": _FIRST_DAY_PAST_DUE,
+    "month": "date_trunc('month', day::timestamp)::date",
+    "from_month": f"date_trunc('month', ({_FIRST_DAY_PAST_DUE})::timestamp)::date",
+}
+THRESHOLDS_SQL = f"unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n"
+
+
+def timeline_rows(table: str, rows: str) -> str:
+    """The source of one of the timelines' sums: the timeline ``rows``, crossed
+    with the thresholds when the table's key has one."""
+    keys, _ = TIMELINE_SUM_TABLES[table]
+    return f"{rows} CROSS JOIN {THRESHOLDS_SQL}" if _DAYS_PAST_DUE in keys else rows
+
+
 # Invoice counts and gross totals per filter cell (projections/cells.py).
 _TEXT = "text"
 CELL_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
@@ -240,18 +253,13 @@ def _summed_changes(table: str, expressions: dict[str, str] | None = None, sourc
 
 # The change of an invoice's contribution is the sum of its timeline rows
 # over their days (tests/projections/test_fold_properties.py), so every
-# summed table is a GROUP BY of them. A receivable change on ``day`` of an
-# invoice due on ``due_date`` counts as N days past due from
-# greatest(day, due_date + N) on (projections/timeline.py).
-_THRESHOLDS = f"unnest(ARRAY{list(AGING_THRESHOLDS)})"
+# summed table is a GROUP BY of them.
 CHANGE_SUMS: dict[str, str] = {
     **{table: _summed_changes(table) for table in SUM_TABLES},
-    "currency_daily": _summed_changes("currency_daily"),
-    "currency_overdue_from": _summed_changes(
-        "currency_overdue_from",
-        {"days_past_due": "n", "from_day": "greatest(day, due_date + n)"},
-        f"{CHANGES_STAGE} CROSS JOIN {_THRESHOLDS} AS n",
-    ),
+    **{
+        table: _summed_changes(table, TIMELINE_KEY_SQL, timeline_rows(table, CHANGES_STAGE))
+        for table in TIMELINE_SUM_TABLES
+    },
 }
 assert set(CHANGE_SUMS) == set(SUM_TABLES) | set(TIMELINE_SUM_TABLES), "every summed table needs its statement"
 

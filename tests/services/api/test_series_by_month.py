@@ -1,7 +1,7 @@
 """A month, quarter or year series read from the monthly sums answers exactly
 as from the per-day sums: on generated histories projected by the real
 projector (the monthly sums added per batch), for random ranges, currencies
-and knownAt (services/api/v1/series/queries.py, projections/rollups.py)."""
+and knownAt (services/api/v1/series/queries.py, projections/store.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import InvoiceEvent
-from projections import rollups, versions
+from projections import versions
+from projections.verify import verify_timeline_sums
 from services.api.v1.series.periods import periods
 from services.api.v1.series.queries import BY_MONTH, MonthSplit, month_split, tenant_series
 from tests.projected import project
@@ -61,10 +62,9 @@ async def check(url: str, delivered: list[list[InvoiceEvent]], ranges: list[Rang
         schema = (await versions.active(conn)).schema_name
         moments: list[dt.datetime | None] = [None]
         for index, batch in enumerate(delivered):
-            result = await project(conn, retenanted(batch, tenant), partition=index % 2)
-            await rollups.add_monthly(conn, schema, result.changes)
+            await project(conn, retenanted(batch, tenant), partition=index % 2)
             moments.append(await conn.fetchval("SELECT clock_timestamp()"))
-        assert await rollups.verify_monthly(conn, schema) == []
+        assert await verify_timeline_sums(conn, schema) == []
         for first, length, interval, currency, moment in ranges:
             start = START + dt.timedelta(days=first)
             spans = periods(start, start + dt.timedelta(days=length), interval)

@@ -8,7 +8,7 @@ added up here.
   after T) minus the per-day sums from the range's first day on; the days
   after the range are one row. Past due: the same over the per-threshold sums
   by first day (currency_overdue_from). A month, quarter or year series reads
-  the sums per month (projections/rollups.py) instead for the months wholly
+  the sums per month (projections/store.py TIMELINE_SUM_TABLES) instead for the months wholly
   inside the range or after it, the per-day sums for the partial months at
   its ends only.
 - Customer: its timeline rows dated up to the range's last day (recorded by
@@ -247,10 +247,6 @@ def series_from(
     return found
 
 
-MONTHLY_SUMS_KEPT = False
-"""Whether the workers keep the monthly sums (projections/rollups.py
-add_monthly, in the batch's transaction): until they do, every series reads
-the per-day sums."""
 BY_MONTH: Final = frozenset({"month", "quarter", "year"})
 """The intervals whose periods are whole months but at the range's ends."""
 
@@ -288,9 +284,10 @@ async def tenant_series(
     interval: str,
     known_at: dt.datetime | None,
     currency: str | None,
-    by_month: bool = MONTHLY_SUMS_KEPT,
+    by_month: bool = True,
 ) -> list[CurrencySeries]:
-    """``by_month``: read the monthly sums for an interval of whole months."""
+    """``by_month``: read the monthly sums for an interval of whole months (off:
+    the per-day sums only, which give the same answer)."""
     args: tuple[object, ...] = (tenant_id, periods[0].start, periods[-1].end, known_at, currency, interval)
     split = month_split(periods[0].start, periods[-1].end) if by_month and interval in BY_MONTH else None
     if split is None:
