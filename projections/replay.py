@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -34,7 +34,7 @@ from contracts import Position, decode_stored
 from projections import aggregates, shares, standing, versions
 from projections.batch import BatchFold, Incoming, InvoiceKey
 from projections.histories import StoredStep, fold_history
-from projections.shares import Share
+from projections.shares import Progress, Share
 from projections.store import (
     ALL_SUM_TABLES,
     CHANGE_COLUMNS,
@@ -50,8 +50,6 @@ BULK_CHUNK_EVENTS = 20_000
 CATCH_UP_CHUNK_EVENTS = 20_000
 # Promote once the new version is at most this many events behind.
 PROMOTE_WITHIN_EVENTS = 2_000
-
-Progress = Callable[[int], None]
 
 WATERMARK = "SELECT coalesce(max(seq), 0) FROM billing.event_store"
 COUNT_UP_TO = "SELECT count(*) FROM billing.event_store WHERE seq > $1 AND seq <= $2"
