@@ -21,6 +21,9 @@ Work = Callable[..., Coroutine[Any, Any, None]]
 
 # How often the caller looks at the processes' reports.
 POLL_SECONDS = 0.05
+# A share's process yields the cores to live work (the API answering reads,
+# the workers) whenever that wants them: a rebuild is a background job.
+SHARE_NICENESS = 10
 
 
 class Share(msgspec.Struct, frozen=True):
@@ -51,6 +54,7 @@ def _main(work: Work, args: tuple[Any, ...], share: Share, reports: Any) -> None
     def progress(done: int) -> None:
         reports.put(("progress", share.index, done))
 
+    os.nice(SHARE_NICENESS)
     try:
         asyncio.run(work(*args, share, progress))
     except BaseException:

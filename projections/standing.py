@@ -230,13 +230,6 @@ RECOMPUTE = (
     + _NAMED.replace("{keys}", BATCH_KEYS).replace("{day}", "$1")
     + ") c WHERE (s.tenant_id, s.currency, s.customer_id) = (c.tenant_id, c.currency, c.customer_id)"
 )
-# Rebuild: every row at once, into an empty table.
-REBUILD = (
-    "INSERT INTO {schema}.customer_standing (tenant_id, currency, customer_id, "
-    + ", ".join(_ALL)
-    + ") "
-    + _NAMED.replace("{keys}", EVERY_KEY).replace("{day}", "$1")
-)
 # The day roll's share: stale rows no other transaction holds, in key order.
 STALE = """
 SELECT tenant_id, currency, customer_id FROM {schema}.customer_standing
@@ -276,9 +269,11 @@ async def refresh(
 
 
 async def rebuild(conn: asyncpg.Connection, schema: str, day: dt.date | None = None) -> None:
-    """Every row of an empty table from the version's sums (a replay's bulk
-    phase, which writes no rows of its own)."""
-    await conn.execute(REBUILD.replace("{schema}", schema), day or today())
+    """Every row of an empty table (a replay's bulk phase, which writes no
+    rows of its own), added as by one batch holding every invoice: grouped
+    from the version's invoice and timeline rows in one pass, where a
+    recompute per customer would look up each one's invoices."""
+    await refresh(conn, schema, f"{schema}.invoices", f"{schema}.invoice_changes", day)
 
 
 async def roll(conn: asyncpg.Connection, day: dt.date, limit: int = 2000) -> int:
