@@ -187,7 +187,7 @@ def test_summary_takes_medians_and_judges_targets_with_ratios() -> None:
 
 def test_report_renders_tables_verdicts_and_the_cpu_breakdown() -> None:
     text = report.render(_results(12_000, 1_000), ["ingest.png"])
-    assert "| Ingest, 1 worker (events/s) | 12,000 | median of 3 | ≥ 50,000 | **not met** |" in text
+    assert "| Ingest, 1 worker (events/s) | 12,000 | median of 3 | ≥ 25,000 | **not met** |" in text
     assert (
         "| Ingest CPU per event, service + PostgreSQL + Kafka (µs) | 99000 | median run | ≤ 45 | **not met** |" in text
     )
