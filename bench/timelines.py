@@ -94,18 +94,7 @@ def fold_recorded(
                 continue
             advance(state, event, check_transition(state, event), at)
             if isinstance(event, InvoicePaid):
-                payments.append(
-                    Payment(
-                        state.tenant_id,
-                        state.invoice_id,
-                        state.customer_id,
-                        state.currency,
-                        event.data.payment_id,
-                        event.data.paid_at,
-                        state.payment_amounts[-1],
-                        at,
-                    )
-                )
+                payments.append(Payment.applied(state, event, at))
         assert state is not None
         for day, delta in difference(before, state, first_day).items():
             changes.append(

@@ -126,6 +126,20 @@ class Payment(msgspec.Struct, frozen=True, gc=False):
     amount: int
     recorded_at: dt.datetime | None
 
+    @classmethod
+    def applied(cls, state: InvoiceState, event: InvoicePaid, recorded_at: dt.datetime | None) -> Payment:
+        """The payment ``event`` made, just applied to ``state``."""
+        return cls(
+            state.tenant_id,
+            state.invoice_id,
+            state.customer_id,
+            state.currency,
+            event.data.payment_id,
+            event.data.paid_at,
+            state.payment_amounts[-1],
+            recorded_at,
+        )
+
 
 class BatchResult(msgspec.Struct, kw_only=True):
     events: list[StoredEvent]
@@ -307,18 +321,7 @@ class BatchFold:
         except ContractError as error:
             return self._quarantine_pending(pending, error)
         if isinstance(event, InvoicePaid):
-            self._payments.append(
-                Payment(
-                    state.tenant_id,
-                    state.invoice_id,
-                    state.customer_id,
-                    state.currency,
-                    event.data.payment_id,
-                    event.data.paid_at,
-                    state.payment_amounts[-1],
-                    pending.recorded_at,
-                )
-            )
+            self._payments.append(Payment.applied(state, event, pending.recorded_at))
         self._changed[key] = None
         day = event_day(event)
         first = self._first_day.get(key)

@@ -70,18 +70,7 @@ def fold_history(events: Iterable[StoredStep]) -> tuple[InvoiceState, list[Invoi
         except ContractError as error:
             raise BrokenHistory(f"invoice {event.tenantid}/{event.subject}: {error.detail}") from error
         if isinstance(event, InvoicePaid):
-            payments.append(
-                Payment(
-                    state.tenant_id,
-                    state.invoice_id,
-                    state.customer_id,
-                    state.currency,
-                    event.data.payment_id,
-                    event.data.paid_at,
-                    state.payment_amounts[-1],
-                    recorded_at,
-                )
-            )
+            payments.append(Payment.applied(state, event, recorded_at))
         day = event_day(event)
         first_day = day if first_day is None or day < first_day else first_day
         step_recorded_at, partition = recorded_at, event_partition
