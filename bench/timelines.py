@@ -24,10 +24,10 @@ import random
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from contracts import InvoiceCreated, InvoiceEvent, InvoicePaid, invoice_amounts
+from contracts import Decoded, InvoiceCreated, InvoiceEvent, invoice_amounts
 from projections.batch import InvoiceChange, Payment
-from projections.invoice import InvoiceState, advance, check_transition, created_state
-from projections.timeline import difference, event_day, snapshot
+from projections.histories import fold_history
+from projections.invoice import InvoiceState
 
 # The usual lag from an event's emission to its application (exponential).
 RECORD_LAG_MEAN_SECONDS = 20.0
@@ -69,50 +69,20 @@ def fold_recorded(
     history: Sequence[InvoiceEvent], recorded: Sequence[dt.datetime], partition: int
 ) -> InvoiceTimeline | None:
     """Fold the recorded prefix of ``history`` (``recorded[i]`` is when event
-    i was applied) step by step; None when nothing is recorded. The events
-    must be a valid history (the generator's are)."""
+    i was applied) as a rebuild folds a stored history (projections/histories.py:
+    the events recorded together as one step); None when nothing is recorded.
+    The events must be a valid history (the generator's are)."""
     if not recorded:
         return None
     first = history[0]
     if not isinstance(first, InvoiceCreated):
         raise ValueError(f"a history starts with {InvoiceCreated.__name__}, not {type(first).__name__}")
-    state: InvoiceState | None = None
-    changes: list[InvoiceChange] = []
-    payments: list[Payment] = []
-    start = 0
-    while start < len(recorded):
-        at = recorded[start]
-        end = start
-        while end < len(recorded) and recorded[end] == at:
-            end += 1
-        before = None if state is None else snapshot(state)
-        first_day = min(event_day(e) for e in history[start:end])
-        for event in history[start:end]:
-            if state is None:
-                assert isinstance(event, InvoiceCreated)
-                state = created_state(event, invoice_amounts(event.data), partition)
-                continue
-            advance(state, event, check_transition(state, event), at)
-            if isinstance(event, InvoicePaid):
-                payments.append(Payment.applied(state, event, at))
-        assert state is not None
-        for day, delta in difference(before, state, first_day).items():
-            changes.append(
-                InvoiceChange(
-                    state.tenant_id,
-                    state.invoice_id,
-                    state.customer_id,
-                    state.currency,
-                    state.due_date,
-                    partition,
-                    day,
-                    at,
-                    delta,
-                )
-            )
-        start = end
-    assert state is not None
-    return InvoiceTimeline(state, changes, payments)
+    amounts = invoice_amounts(first.data)
+    steps = (
+        (partition, Decoded(event, amounts if index == 0 else None), at)
+        for index, (event, at) in enumerate(zip(history, recorded, strict=False))
+    )
+    return InvoiceTimeline(*fold_history(steps))
 
 
 def month_end_before(today: dt.date) -> dt.date:

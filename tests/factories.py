@@ -177,3 +177,15 @@ def lifecycle(draw: Any, inv: InvoiceBuilder, gross: int, steps: int) -> list[In
             paid += amount
             events.append(inv.paid(format_minor(amount, inv.currency)))
     return events
+
+
+def interleaved(data: st.DataObject, histories: list[list[InvoiceEvent]]) -> list[InvoiceEvent]:
+    """The invoices' events interleaved at random, each history kept in order."""
+    events: list[InvoiceEvent] = []
+    queues = [list(h) for h in histories]
+    while queues:
+        queue = data.draw(st.sampled_from(queues))
+        events.append(queue.pop(0))
+        if not queue:
+            queues.remove(queue)
+    return events

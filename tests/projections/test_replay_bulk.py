@@ -22,7 +22,7 @@ from projections.histories import BrokenHistory, fold_history
 from projections.store import ALL_SUM_TABLES, CHANGE_KEYS
 from projections.verify import verify
 from services import operations
-from tests.factories import BASE_TIME, InvoiceBuilder, lifecycle, line
+from tests.factories import BASE_TIME, InvoiceBuilder, interleaved, lifecycle, line
 from tests.projected import project
 from tests.projections.test_replay import histories
 
@@ -132,14 +132,7 @@ def history(draw: st.DrawFn, tenant: str) -> list[InvoiceEvent]:
 def test_a_rebuild_equals_the_live_fold_table_by_table(database_url: str, data: st.DataObject) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     invoices = data.draw(st.lists(history(tenant), min_size=1, max_size=10))
-    # Interleave the invoices' events (each history stays in order).
-    events: list[InvoiceEvent] = []
-    queues = [list(h) for h in invoices]
-    while queues:
-        queue = data.draw(st.sampled_from(queues))
-        events.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
+    events = interleaved(data, invoices)
     cuts = data.draw(st.lists(st.integers(0, len(events)), max_size=4))
     asyncio.run(apply_live(database_url, events, cuts))
     asyncio.run(rebuilt_equals_live(database_url))

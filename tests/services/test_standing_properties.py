@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from contracts import InvoiceEvent
 from projections import standing, versions
 from projections.invoice import SENT, InvoiceState
-from tests.factories import InvoiceBuilder, lifecycle, line
+from tests.factories import InvoiceBuilder, interleaved, lifecycle, line
 from tests.projected import project
 from tests.projections.harness import Harness
 
@@ -117,13 +117,6 @@ async def check(url: str, events: list[InvoiceEvent], cuts: list[int], tenant: s
 def test_standing_equals_the_per_customer_fold(database_url: str, data: st.DataObject) -> None:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     invoices = data.draw(st.lists(history(tenant), min_size=1, max_size=12))
-    # Interleave the invoices' events (each history stays in order).
-    events: list[InvoiceEvent] = []
-    queues = [list(h) for h in invoices]
-    while queues:
-        queue = data.draw(st.sampled_from(queues))
-        events.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
+    events = interleaved(data, invoices)
     cuts = data.draw(st.lists(st.integers(0, len(events)), max_size=4))
     asyncio.run(check(database_url, events, cuts, tenant))
