@@ -107,6 +107,10 @@ def summed_changes(result: BatchResult) -> dict[str, dict[Any, Figures]]:
         part = c.figures.receivable_part()
         add("receivable", (c.tenant_id, c.currency, c.due_date, c.partition), part)
         add("customer_receivable", (c.tenant_id, c.customer_id, c.currency, c.due_date, c.partition), part)
+        if part == NO_FIGURES:
+            # As the write path: only a receivable change counts past due (an
+            # invoice that never was receivable may be due at the calendar's end).
+            continue
         for n in AGING_THRESHOLDS:
             from_day = max(c.day, c.due_date + dt.timedelta(days=n))
             add("overdue_from", (c.tenant_id, c.currency, n, from_day, c.partition), part)
