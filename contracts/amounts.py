@@ -10,10 +10,13 @@ payload that needs nothing but the payload itself (see README.md, "Money"):
 - ``net_total`` and ``tax_total`` are the sums over the lines and
   ``gross_total = net_total + tax_total`` (so an invoice without lines has zero
   totals);
-- ``due_date >= issue_date`` and a billing period does not end before it starts.
+- ``due_date >= issue_date``, and no later than ``LATEST_DUE_DATE``;
+- a billing period does not end before it starts.
 """
 
 from __future__ import annotations
+
+import datetime
 
 import msgspec
 
@@ -107,7 +110,19 @@ def invoice_amounts(data: InvoiceCreatedData) -> InvoiceAmounts:
     )
 
 
+# The latest due date an invoice may have: a receivable invoice counts as at
+# least 91 days past due (the oldest aging bucket) from its due date + 91 days,
+# and that day, plus one for the next day a figure changes, must stay inside
+# the calendar the projections and the API read (it ends on 9999-12-31).
+LATEST_DUE_DATE = datetime.date(9999, 9, 30)
+
+
 def _check_dates(data: InvoiceCreatedData) -> None:
+    if data.due_date > LATEST_DUE_DATE:
+        raise ContractError(
+            Reason.INVALID_DATES,
+            f"data.due_date: {data.due_date} is after the latest due date accepted, {LATEST_DUE_DATE}",
+        )
     if data.due_date < data.issue_date:
         raise ContractError(
             Reason.INVALID_DATES,

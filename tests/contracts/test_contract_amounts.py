@@ -8,10 +8,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from contracts.amounts import InvoiceAmounts, invoice_amounts
+from contracts.amounts import LATEST_DUE_DATE, InvoiceAmounts, invoice_amounts
 from contracts.errors import ContractError, Reason
 from contracts.events import BillingPeriod, InvoiceCreatedData, Line
 from contracts.examples import CREATED
+from projections.timeline import AGING_THRESHOLDS
 
 
 def line(
@@ -193,6 +194,15 @@ def test_the_due_date_may_not_be_before_the_issue_date() -> None:
     assert invoice_amounts(same_day).gross == 149738
     early = msgspec.structs.replace(CREATED.data, due_date=CREATED.data.issue_date - datetime.timedelta(days=1))
     assert reason_of(early) is Reason.INVALID_DATES
+
+
+def test_the_due_date_leaves_the_aging_buckets_inside_the_calendar() -> None:
+    last = msgspec.structs.replace(CREATED.data, due_date=LATEST_DUE_DATE)
+    assert invoice_amounts(last).gross == 149738
+    later = msgspec.structs.replace(CREATED.data, due_date=LATEST_DUE_DATE + datetime.timedelta(days=1))
+    assert reason_of(later) is Reason.INVALID_DATES
+    # The oldest bucket and the day after its start are representable.
+    assert LATEST_DUE_DATE + datetime.timedelta(days=max(AGING_THRESHOLDS) + 1) <= datetime.date.max
 
 
 def test_a_billing_period_may_not_end_before_it_starts() -> None:

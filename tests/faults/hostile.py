@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import InvoiceEvent, encode, encode_binary
+from contracts.amounts import LATEST_DUE_DATE
 from tests.factories import InvoiceBuilder, line
 
 Record = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]  # value, key, headers
@@ -180,7 +181,13 @@ def catalogue(rng: random.Random) -> list[Hostile]:
         _mutated(
             "ancient and far-future dates (valid)",
             "applied",
-            lambda d: d["data"].update(issue_date="0001-01-01", due_date="9999-12-31"),
+            lambda d: d["data"].update(issue_date="0001-01-01", due_date=LATEST_DUE_DATE.isoformat()),
+            rng,
+        ),
+        _mutated(
+            "due so late that its aging buckets leave the calendar",
+            "invalid_dates",
+            lambda d: d["data"].update(due_date="9999-12-31"),
             rng,
         ),
         _mutated(
