@@ -11,14 +11,7 @@ from __future__ import annotations
 
 from projections import cells
 from projections.figures import RECEIVABLE, TOTALS
-from projections.store import (
-    ALL_SUM_TABLES,
-    CELL_TABLES,
-    SUM_TABLES,
-    TIMELINE_KEY_SQL,
-    TIMELINE_SUM_TABLES,
-    timeline_rows,
-)
+from projections.store import ALL_SUM_TABLES, CELL_TABLES, SUM_TABLES, TIMELINE_SUM_TABLES, grouped_changes
 
 # Each summary figure, defined again in SQL over the invoice rows.
 FIGURE_SQL: dict[str, str] = {
@@ -67,15 +60,8 @@ def invoice_figures_sql(schema: str, keys: tuple[str, ...], figures: tuple[str, 
 
 
 def timeline_sums_sql(schema: str, table: str) -> str:
-    """One of the timelines' sum tables, from the timeline rows."""
-    keys, figures = TIMELINE_SUM_TABLES[table]
-    names = [name for name, _ in keys]
-    selected = ", ".join(TIMELINE_KEY_SQL.get(name, name) for name in names)
-    sums = ", ".join(f"sum({f})" for f in figures)
-    # The fold adds a change to the receivable sums only when its receivable part is not zero.
-    where = " WHERE " + " OR ".join(f"{f} <> 0" for f in figures) if figures == RECEIVABLE else ""
-    group = ", ".join(str(i) for i in range(1, len(names) + 1))
-    return f"SELECT {selected}, {sums} FROM {timeline_rows(table, f'{schema}.invoice_changes')}{where} GROUP BY {group}"
+    """One of the timelines' sum tables, from the version's timeline rows."""
+    return grouped_changes(table, f"{schema}.invoice_changes")
 
 
 # The filter cells (projections/cells.py) over the invoice rows: each invoice
@@ -88,12 +74,9 @@ CELLS_SQL = (
         f"coalesce(sum(gross) FILTER (WHERE {_COMBINATION.format(*c)}), 0)"
         for c in cells.COMBINATIONS
     )
-    + """
-FROM {schema}.invoices
-CROSS JOIN LATERAL (VALUES ('due', due_date), ('issue', issue_date), ('sent', sent_date)) AS d(dimension, day)
-WHERE d.day IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5
-"""
+    + "\nFROM {schema}.invoices\nCROSS JOIN LATERAL (VALUES "
+    + ", ".join(f"('{dimension}', {column})" for dimension, column in cells.DATE_COLUMNS)
+    + ") AS d(dimension, day)\nWHERE d.day IS NOT NULL\nGROUP BY 1, 2, 3, 4, 5\n"
 )
 
 

@@ -252,16 +252,13 @@ async def bulk(
 async def _summarise(read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version) -> None:
     """Every summary table from the per-invoice rows, and every secondary
     index, two statements at a time (on the two connections). The customers'
-    standing reads the customer sums and the invoices by customer, so it
-    comes after them, and its own indexes after it."""
+    standing comes after the customer sums (a row its grouped pass cannot
+    keep is recomputed from them), and its own indexes after it."""
     schema = version.schema_name
     standing_indexes = [i.statement for i in versions.INDEXES if i.table == "customer_standing"]
     other_indexes = [i.statement for i in versions.INDEXES if i.table != "customer_standing"]
     fills = [aggregates.fill_sql(schema, table) for table in ALL_SUM_TABLES]
     await _run_each((read, write), [s.replace("{schema}", schema) for s in other_indexes] + fills)
-    # Fresh statistics of the customer sums first: the standing's one statement
-    # is planned on them (planned blind, it took several times as long).
-    await write.execute(f"ANALYZE {schema}.customer_totals, {schema}.customer_receivable")
     await standing.rebuild(write, schema)
     await _run_each((read, write), [s.replace("{schema}", schema) for s in standing_indexes])
 

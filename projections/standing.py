@@ -142,7 +142,6 @@ CROSS JOIN LATERAL (
 COMPUTED = _COMPUTED.replace("{name_key}", "")
 _NAMED = _COMPUTED.replace("{name_key}", ", " + ", ".join(f"i.{c}" for c in NAME_KEY_COLUMNS))
 BATCH_KEYS = "SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS k(tenant_id, currency, customer_id)"
-EVERY_KEY = "SELECT DISTINCT tenant_id, currency, customer_id FROM {schema}.customer_totals"
 _ALL = (*FIGURE_COLUMNS, "as_of_day", "stale_from", *NAME_KEY_COLUMNS)
 
 # Step 1: the batch's changes added to the rows, in key order (new ones

@@ -153,13 +153,6 @@ TIMELINE_KEY_SQL: dict[str, str] = {
 THRESHOLDS_SQL = f"unnest(ARRAY{list(AGING_THRESHOLDS)}) AS n"
 
 
-def timeline_rows(table: str, rows: str) -> str:
-    """The source of one of the timelines' sums: the timeline ``rows``, crossed
-    with the thresholds when the table's key has one."""
-    keys, _ = TIMELINE_SUM_TABLES[table]
-    return f"{rows} CROSS JOIN {THRESHOLDS_SQL}" if _DAYS_PAST_DUE in keys else rows
-
-
 # Invoice counts and gross totals per filter cell (projections/cells.py).
 _TEXT = "text"
 CELL_TABLES: dict[str, tuple[tuple[tuple[str, str], ...], tuple[str, ...]]] = {
@@ -235,33 +228,32 @@ def _nonzero(values: Sequence[str]) -> str:
     return f"({', '.join(values)}) <> ({', '.join('0' for _ in values)})"
 
 
-def _summed_changes(table: str, expressions: dict[str, str] | None = None, source: str = CHANGES_STAGE) -> str:
-    """Adding the staged timeline rows summed per key of ``table`` (a key
-    column's value: its expression in ``expressions``, else the same column),
-    rows whose sums cancel out left out."""
+def grouped_changes(table: str, rows: str) -> str:
+    """The timeline ``rows`` (a table of them) summed per key of ``table``, a
+    summed table: its key columns (those that are not columns of the rows by
+    their TIMELINE_KEY_SQL, over the rows crossed with the thresholds where
+    the key has one), then its figures; rows whose sums cancel out left out.
+    A batch adds its staged rows' (CHANGE_SUMS); a rebuild fills, and verify
+    checks, the timelines' sums with the version's."""
     keys, figures = ALL_SUM_TABLES[table]
     names = [name for name, _ in keys]
-    values = [(expressions or {}).get(name, name) for name in names]
+    source = f"{rows} CROSS JOIN {THRESHOLDS_SQL}" if _DAYS_PAST_DUE in keys else rows
     sums = [f"sum({f})" for f in figures]
-    rows = (
-        f"SELECT {', '.join(values)}, {', '.join(sums)} FROM {source}"
-        + (f" WHERE {_nonzero(figures)}" if figures == RECEIVABLE else "")
+    return (
+        f"SELECT {', '.join(TIMELINE_KEY_SQL.get(name, name) for name in names)}, {', '.join(sums)} FROM {source}"
+        # Only a receivable change counts in the receivable sums.
+        + (" WHERE " + " OR ".join(f"{f} <> 0" for f in figures) if figures == RECEIVABLE else "")
         + f" GROUP BY {', '.join(str(i) for i in range(1, len(names) + 1))} HAVING {_nonzero(sums)}"
     )
-    return _adding(table, names, figures, rows)
 
 
 # The change of an invoice's contribution is the sum of its timeline rows
 # over their days (tests/projections/test_fold_properties.py), so every
 # summed table is a GROUP BY of them.
 CHANGE_SUMS: dict[str, str] = {
-    **{table: _summed_changes(table) for table in SUM_TABLES},
-    **{
-        table: _summed_changes(table, TIMELINE_KEY_SQL, timeline_rows(table, CHANGES_STAGE))
-        for table in TIMELINE_SUM_TABLES
-    },
+    table: _adding(table, [name for name, _ in keys], figures, grouped_changes(table, CHANGES_STAGE))
+    for table, (keys, figures) in {**SUM_TABLES, **TIMELINE_SUM_TABLES}.items()
 }
-assert set(CHANGE_SUMS) == set(SUM_TABLES) | set(TIMELINE_SUM_TABLES), "every summed table needs its statement"
 
 # The filter cells (projections/cells.py) from the staged invoice rows and the
 # rows they replace, read before the invoices upsert rewrites them: each

@@ -27,6 +27,9 @@ TOPIC = "invoice-events-standing"
 CUSTOMERS = ("cus-1", "cus-2", "cus-3", "cus-4", "cus-5")
 TODAY = dt.datetime.now(dt.UTC).date()
 
+# Every customer of a version with figures.
+EVERY_KEY = "SELECT DISTINCT tenant_id, currency, customer_id FROM {schema}.customer_totals"
+
 
 def histories(invoices: int, seed: int) -> list[list[InvoiceEvent]]:
     """Each invoice's events, for a handful of customers in two currencies:
@@ -72,7 +75,7 @@ async def rows(conn: asyncpg.Connection) -> list[tuple[object, ...]]:
 async def recomputed(conn: asyncpg.Connection) -> list[tuple[object, ...]]:
     """The standing of every customer computed again, in one statement."""
     schema = (await versions.active(conn)).schema_name
-    query = standing.COMPUTED.replace("{keys}", standing.EVERY_KEY).replace("{schema}", schema)
+    query = standing.COMPUTED.replace("{keys}", EVERY_KEY).replace("{schema}", schema)
     return [tuple(r.values()) for r in await conn.fetch(query.replace("{day}", "$1") + " ORDER BY 1, 2, 3", TODAY)]
 
 
