@@ -134,6 +134,25 @@ def currency_series(s: CurrencySeries) -> V1CurrencySeries:
     )
 
 
+def answer(
+    first: dt.date,
+    last: dt.date,
+    interval: str,
+    found: list[CurrencySeries],
+    customer: str | None,
+    known_at: dt.datetime | None,
+) -> V1Series:
+    """The body of the answer, as the JSON encoder takes it."""
+    return V1Series(
+        from_=first,
+        to=last,
+        interval=interval,
+        series=[currency_series(s) for s in found],
+        customerId=customer,
+        knownAt=known_at,
+    )
+
+
 def _range(start: str | None, end: str | None, interval: str | None) -> tuple[dt.date, dt.date, str]:
     first = params.required_date(FROM.name, start)
     last = params.required_date(TO.name, end)
@@ -197,12 +216,4 @@ async def summary_series(
             if by_customer is None:
                 raise customer_not_found(customer)
             found = by_customer
-        body = V1Series(
-            from_=first,
-            to=last,
-            interval=chosen,
-            series=[currency_series(s) for s in found],
-            customerId=customer,
-            knownAt=at,
-        )
-        return json_response(body, read)
+        return json_response(answer(first, last, chosen, found, customer, at), read)
