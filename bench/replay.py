@@ -10,6 +10,8 @@ runs from a full one, as in production."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import re
 import time
 
@@ -23,6 +25,7 @@ from bench.lab import Process
 from bench.procstat import CpuSampler, CpuShare, processes, stack_groups, status_kb
 from bench.stats import percentile
 
+SLOWEST_KEPT = 5
 SWITCH_LINE = re.compile(r"version (\d+) is active: (\d+) events applied during a ([\d.]+) ms switch")
 
 
@@ -33,6 +36,17 @@ class ReaderStats(msgspec.Struct, frozen=True):
     p99_ms: float
     max_ms: float
     failure_examples: list[str]
+    # The slowest reads: (Unix time when sent, ms), slowest first.
+    slowest: list[tuple[float, float]] = msgspec.field(default_factory=list)
+
+
+class SlowRead(msgspec.Struct, frozen=True):
+    """A slow read during a replay: when (seconds after the replay started),
+    how long, and the replay's step then (from its log)."""
+
+    at_seconds: float
+    ms: float
+    step: str
 
 
 class ReplayRun(msgspec.Struct, frozen=True):
@@ -47,6 +61,7 @@ class ReplayRun(msgspec.Struct, frozen=True):
     live_invoices_before: int
     reader: ReaderStats
     cpu: list[CpuShare]
+    slow_reads: list[SlowRead] = msgspec.field(default_factory=list)
 
 
 class ReplaySize(msgspec.Struct, frozen=True):
@@ -60,9 +75,11 @@ async def read_continuously(url: str, key: str, stop: asyncio.Event) -> ReaderSt
     """One client reading the unfiltered summary back to back: every pause of
     the API shows as one slow read."""
     latencies: list[float] = []
+    sent_at: list[float] = []
     failures: list[str] = []
     async with httpx.AsyncClient(timeout=30) as client:
         while not stop.is_set():
+            sent_at.append(time.time())
             started = time.perf_counter()
             try:
                 response = await client.get(url + "/invoices/summary", headers={"x-api-key": key})
@@ -79,7 +96,41 @@ async def read_continuously(url: str, key: str, stop: asyncio.Event) -> ReaderSt
         p99_ms=percentile(ms, 99),
         max_ms=max(ms),
         failure_examples=failures[:5],
+        slowest=sorted(zip(sent_at, latencies, strict=True), key=lambda read: -read[1])[:SLOWEST_KEPT],
     )
+
+
+def replay_steps(log: str) -> list[tuple[float, str]]:
+    """(Unix time, step) of each step the replay's log names, as each first
+    appears: its progress lines are JSON with the step after the version in
+    ``event`` ("replay v3: bulk"; the bulk's last line comes after its
+    summary step's)."""
+    steps: list[tuple[float, str]] = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        event = entry.get("event", "") if isinstance(entry, dict) else ""
+        step = event.partition(": ")[2]
+        if not step or any(step == seen for _, seen in steps):
+            continue
+        steps.append((dt.datetime.fromisoformat(entry["timestamp"]).timestamp(), step))
+    return steps
+
+
+def slow_reads(reader: ReaderStats, began: float, log: str) -> list[SlowRead]:
+    """The slowest reads, each with the replay step it was sent in (the last
+    one the log names before it; "start" before any)."""
+    steps = replay_steps(log)
+    found = []
+    for sent, ms in reader.slowest:
+        step = "start"
+        for at, name in steps:
+            if at <= sent:
+                step = name
+        found.append(SlowRead(at_seconds=sent - began, ms=ms, step=step))
+    return found
 
 
 def children(pid: int) -> list[int]:
@@ -153,7 +204,7 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
             reader = asyncio.create_task(read_continuously(api_url, key, stop))
             await asyncio.sleep(0.5)  # the reader is reading before the replay starts
             sampler.start()
-            began = time.monotonic()
+            began, wall_began = time.monotonic(), time.time()
             process = lab.billing(f"replay-{events}-{run + 1}", ["replay", "--promote"], settings, log_level="info")
             replaying.append(process)
             peaks: dict[int, int] = {}
@@ -183,6 +234,7 @@ async def replay_size(ctx: Context, events: int, runs: int) -> ReplaySize:
                     live_invoices_before=live_before,
                     reader=reader_stats,
                     cpu=cpu,
+                    slow_reads=slow_reads(reader_stats, wall_began, output),
                 )
             )
             ctx.say(

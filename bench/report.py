@@ -655,9 +655,16 @@ def _replay(results: Results) -> list[str]:
             ),
             "",
         ]
-        for run in size.runs:
+        for i, run in enumerate(size.runs):
             if run.reader.failure_examples:
                 out.append("Failed reads, e.g.: " + "; ".join(run.reader.failure_examples))
+            if run.slow_reads:
+                out.append(
+                    f"Run {i + 1}, slowest reads (seconds after the start: time, replay step): "
+                    + "; ".join(f"{r.at_seconds:.1f} s: {milliseconds(r.ms)}, {r.step}" for r in run.slow_reads)
+                )
+        if any(run.slow_reads for run in size.runs):
+            out.append("")
         if size.runs:
             middle = _median_run(size.runs, lambda r: r.events_per_second)
             out += ["CPU during the median run:", "", cpu_table(middle.cpu, cores), ""]

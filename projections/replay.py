@@ -231,12 +231,15 @@ async def bulk(
     progress: Progress | None = None,
     dsn: str | None = None,
     processes: int | None = None,
+    summarising: Progress | None = None,
 ) -> versions.Version:
     """Fold every event up to the watermark into an empty version: the
     per-invoice rows by COPY, without the secondary indexes; then every
     summary table once from those rows, and the indexes. With ``dsn``, the
     invoices are folded in shares, one per process (default: one per usable
-    core), each with its own connections; without, in this process."""
+    core), each with its own connections; without, in this process.
+    ``summarising`` gets 0 as the summary step starts, then the number of
+    its statements done (of SUMMARY_STATEMENTS)."""
     upto = await watermark(write)
     await versions.drop_indexes(write, version)
     if dsn is None:
@@ -244,32 +247,60 @@ async def bulk(
     else:
         count = processes or shares.usable_cores()
         await shares.run(_fold_share_alone, (dsn, version.schema_name, upto), count, progress)
-    await _summarise(read, write, version)
+    await _summarise(read, write, version, summarising)
     await write.execute(SET_APPLIED, version.version, upto)
     return msgspec.structs.replace(version, applied_seq=upto)
 
 
-async def _summarise(read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version) -> None:
+_STANDING_INDEXES = [i.statement for i in versions.INDEXES if i.table == "customer_standing"]
+_OTHER_INDEXES = [i.statement for i in versions.INDEXES if i.table != "customer_standing"]
+SUMMARY_STATEMENTS = len(versions.INDEXES) + len(ALL_SUM_TABLES) + 1
+"""The statements of a bulk phase's summary step: every secondary index,
+every summary table's fill and the customers' standing."""
+
+
+async def _summarise(
+    read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version, progress: Progress | None
+) -> None:
     """Every summary table from the per-invoice rows, and every secondary
     index, two statements at a time (on the two connections). The customers'
     standing comes after the customer sums (a row its grouped pass cannot
     keep is recomputed from them), and its own indexes after it."""
     schema = version.schema_name
-    standing_indexes = [i.statement for i in versions.INDEXES if i.table == "customer_standing"]
-    other_indexes = [i.statement for i in versions.INDEXES if i.table != "customer_standing"]
     fills = [aggregates.fill_sql(schema, table) for table in ALL_SUM_TABLES]
-    await _run_each((read, write), [s.replace("{schema}", schema) for s in other_indexes] + fills)
+    done = _Counter(progress)
+    done.start()
+    await _run_each((read, write), [s.replace("{schema}", schema) for s in _OTHER_INDEXES] + fills, done)
     await standing.rebuild(write, schema)
-    await _run_each((read, write), [s.replace("{schema}", schema) for s in standing_indexes])
+    done.step()
+    await _run_each((read, write), [s.replace("{schema}", schema) for s in _STANDING_INDEXES], done)
 
 
-async def _run_each(conns: Sequence[asyncpg.Connection], statements: list[str]) -> None:
+class _Counter:
+    """Statements done, reported to a progress callback."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.done = 0
+
+    def start(self) -> None:
+        if self.progress is not None:
+            self.progress(0)
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done)
+
+
+async def _run_each(conns: Sequence[asyncpg.Connection], statements: list[str], done: _Counter) -> None:
     """Run the statements, each connection taking the next one when free."""
     waiting = iter(statements)
 
     async def run(conn: asyncpg.Connection) -> None:
         for statement in waiting:
             await conn.execute(statement)
+            done.step()
 
     await asyncio.gather(*(run(conn) for conn in conns))
 

@@ -25,8 +25,12 @@ async def rebuild(read: asyncpg.Connection, write: asyncpg.Connection, promote: 
     if version.applied_seq == 0:
         upto = await replay.watermark(write)
         progress = Progress(f"replay v{version.version}: bulk", await replay.pending(write, version, upto))
-        version = await replay.bulk(read, write, version, progress, dsn)
+        summarising = Progress(
+            f"replay v{version.version}: summary tables and indexes", replay.SUMMARY_STATEMENTS, unit="statements"
+        )
+        version = await replay.bulk(read, write, version, progress, dsn, summarising=summarising)
         progress.finish()
+        summarising.finish()
     while True:
         upto = await replay.watermark(write)
         behind = await replay.pending(write, version, upto)

@@ -37,8 +37,12 @@ class Progress:
         return (self.total - self.done) / rate if rate > 0 and self.total >= self.done else None
 
     def __call__(self, done: int) -> None:
-        self.done = done
+        """``done`` so far; 0 starts the clock again (a step that begins
+        after the operation did)."""
         now = time.monotonic()
+        if done == 0:
+            self.started = now
+        self.done = done
         if now - self._last_shown >= (0.2 if self.tty else self.log_every):
             self._last_shown = now
             self._show()

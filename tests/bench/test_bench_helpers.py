@@ -15,6 +15,7 @@ from bench.ingest import IngestRun, Stream
 from bench.lab import parse_position_header
 from bench.machine import Machine
 from bench.procstat import IDLE, OTHERS, CpuShare
+from bench.replay import ReaderStats, slow_reads
 from bench.run import IngestSection, Results
 from bench.stats import figure, median, percentile, rate_between, ratio
 from contracts import CURRENCIES, InvoiceCreated, decode, event_type
@@ -214,3 +215,34 @@ def test_max_size_leaves_out_the_larger_data_sets() -> None:
     assert sizes.read_scaling_sizes == (100_000, 1_000_000)
     assert sizes.read_invoices == 1_000_000
     assert limit_sizes(FULL, None) is FULL
+
+
+def test_slow_reads_fall_in_the_replay_step_named_last_before_them() -> None:
+    log = "\n".join(
+        [
+            '{"event": "replay v3: bulk", "done": 0, "timestamp": "2026-12-01T10:00:01Z"}',
+            "a line that is not JSON",
+            '{"event": "replay v3: bulk", "done": 5, "timestamp": "2026-12-01T10:00:06Z"}',
+            '{"event": "replay v3: summary tables and indexes", "done": 0, "timestamp": "2026-12-01T10:00:10Z"}',
+            # The bulk's last line comes after its summary step: not a new step.
+            '{"event": "replay v3: bulk", "done": 9, "timestamp": "2026-12-01T10:00:20Z"}',
+            '{"event": "replay v3: catch up", "done": 0, "timestamp": "2026-12-01T10:00:21Z"}',
+        ]
+    )
+    began = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=dt.UTC).timestamp()
+    reader = ReaderStats(
+        reads=10,
+        failures=0,
+        p50_ms=1,
+        p99_ms=50,
+        max_ms=90,
+        failure_examples=[],
+        slowest=[(began + 15, 90.0), (began + 0.5, 40.0), (began + 22, 30.0), (began + 3, 20.0)],
+    )
+    found = [(round(r.at_seconds, 1), r.ms, r.step) for r in slow_reads(reader, began, log)]
+    assert found == [
+        (15.0, 90.0, "summary tables and indexes"),
+        (0.5, 40.0, "start"),
+        (22.0, 30.0, "catch up"),
+        (3.0, 20.0, "bulk"),
+    ]

@@ -56,10 +56,13 @@ async def test_events_appended_after_the_bulk_are_caught_up_before_the_switch(
     await project(conn, histories(30))
     version = await replay.start(conn)
     read = await asyncpg.connect(database_url)
+    summarised: list[int] = []
     try:
-        version = await replay.bulk(read, conn, version)
+        version = await replay.bulk(read, conn, version, summarising=summarised.append)
     finally:
         await read.close()
+    # The summary step reports its start, then each statement done.
+    assert summarised == list(range(replay.SUMMARY_STATEMENTS + 1))
     await project(conn, histories(20, start=30))  # live traffic into the active version
     report = await replay.promote(conn, version)
     assert report.events_in_switch > 0
