@@ -1,8 +1,9 @@
-"""The series' reads: per currency, the figures of FLOW_FIGURES as of the day
-before the range and as of each period's last day, with what was past due
-then (docs/figures.md#series). Two queries per request, whatever the number
-of periods: the timelines' sums over the range, summed per period in SQL and
-added up here.
+"""The series' reads: per currency and period, its flows and the figures at
+its close with what was past due then (docs/figures.md#series), summed by
+PostgreSQL in one query per request, whatever the number of periods: the
+timelines' sums over the range grouped per period (one row per currency and
+period's first day), added up per currency by window sums from the figures
+as of the day before the range.
 
 - Tenant: the current sums (known at T: minus the timeline rows recorded
   after T) minus the per-day sums from the range's first day on; the days
@@ -24,11 +25,12 @@ from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
 
+from projections.figures import is_count
 from projections.timeline import AGING_THRESHOLDS
 from services.api import figures
 from services.api.figures import sum_of
 from services.api.rows import Connection
-from services.api.v1.series.flows import FLOW_FIGURES, PAST_DUE_FIGURES, PeriodFlows, Sums, flows, minus, running
+from services.api.v1.series.flows import FLOW_FIGURES, PAST_DUE_FIGURES, PeriodFlows
 from services.api.v1.series.periods import Period
 
 _THRESHOLDS = f"unnest(ARRAY{list(AGING_THRESHOLDS)}) AS t(n)"
@@ -188,62 +190,130 @@ GROUP BY 1, 2, 3
 """
 
 
+# Each figure as of the day before the range, from rows by day grouped per
+# currency: the current sums (a null day) less every change from the range's
+# first day on; for a customer, its changes before the range ($2 - 1); else 0.
+def _opening(column: str) -> str:
+    return (
+        f"coalesce(sum({column}) FILTER (WHERE day IS NULL)"
+        f" - coalesce(sum({column}) FILTER (WHERE day >= $2::date), 0),"
+        f" sum({column}) FILTER (WHERE day < $2::date), 0) AS {column}"
+    )
+
+
+# The first day of each period ($6: the interval, as _period_start names it).
+_PERIODS = """SELECT greatest(s::date, $2::date) FROM generate_series(
+        date_trunc($6::text, $2::timestamp), $3::timestamp,
+        CASE $6::text WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || $6::text)::interval END) AS s"""
+
+# What is at least N days past due, one column per threshold and figure.
+_DUE = {n: tuple(f"due_{n}_{c.removeprefix('receivable_')}" for c in PAST_DUE_FIGURES) for n in AGING_THRESHOLDS}
+_DUE_COLUMNS = tuple(c for columns in _DUE.values() for c in columns)
+_CLOSING = ("invoice_count", "receivable_count", "receivable_balance")
+
+
+def _running(column: str, opening: str, changes: str) -> str:
+    """A figure as of the end of each period: its opening plus every change
+    to then (a currency without past-due rows has no opening of them)."""
+    sql = f"coalesce({opening}.{column}, 0) + sum(coalesce({changes}.{column}, 0)) OVER w"
+    return f"({sql})::bigint" if is_count(column) else sql
+
+
+def _aging() -> str:
+    """Each aging bucket: at least its threshold past due, less at least the next one's."""
+    newer = [*list(_DUE.values())[1:], None]
+    return ", ".join(
+        f"{older[i]} - {later[i]}" if later else older[i]
+        for older, later in zip(_DUE.values(), newer, strict=True)
+        for i in range(len(PAST_DUE_FIGURES))
+    )
+
+
+def _series_query(figures: str, past_due: str) -> str:
+    """One row per currency (of the figures' rows) and period, in order: its
+    flows, the figures at its close and its aging (as PeriodFlows holds them,
+    then the invoices at its close), summed by PostgreSQL from the rows by day
+    of a figures query and of its past-due query (as ``_opening`` reads them;
+    a change is dated on its period's first day)."""
+    pivot = ", ".join(
+        f"sum({figure}) FILTER (WHERE n = {n}) AS {column}"
+        for n, columns in _DUE.items()
+        for figure, column in zip(PAST_DUE_FIGURES, columns, strict=True)
+    )
+    return f"""
+WITH f AS ({figures}),
+d AS (SELECT currency, day, {pivot} FROM ({past_due}) AS by_threshold GROUP BY currency, day),
+f0 AS (SELECT currency, {", ".join(_opening(c) for c in _CLOSING)} FROM f GROUP BY currency),
+d0 AS (SELECT currency, {", ".join(_opening(c) for c in _DUE_COLUMNS)} FROM d GROUP BY currency),
+p(start) AS ({_PERIODS}),
+closed AS (
+    SELECT f0.currency, p.start,
+        coalesce(f.invoiced_count, 0) AS invoiced_count, coalesce(f.invoiced_gross, 0) AS invoiced_gross,
+        coalesce(f.received, 0) AS collected,
+        -- Invoices that stopped being SENT without stopping being invoiced.
+        coalesce(f.invoiced_count - f.sent_count, 0) AS voided_count,
+        coalesce(f.invoiced_gross - f.sent_gross, 0) AS voided_gross,
+        {", ".join(f"{_running(c, 'f0', 'f')} AS {c}" for c in _CLOSING)},
+        {", ".join(f"{_running(c, 'd0', 'd')} AS {c}" for c in _DUE_COLUMNS)}
+    FROM f0 CROSS JOIN p
+    LEFT JOIN d0 ON d0.currency = f0.currency
+    LEFT JOIN f ON f.currency = f0.currency AND f.day = p.start
+    LEFT JOIN d ON d.currency = f0.currency AND d.day = p.start
+    WINDOW w AS (PARTITION BY f0.currency ORDER BY p.start)
+)
+SELECT currency, start, invoiced_count, invoiced_gross, collected, voided_count, voided_gross,
+    receivable_count, receivable_balance, {", ".join(_DUE[AGING_THRESHOLDS[0]])}, {_aging()}, invoice_count
+FROM closed
+ORDER BY currency COLLATE "C", start
+"""
+
+
+TENANT_SERIES = _series_query(TENANT_FIGURES, TENANT_PAST_DUE)
+TENANT_SERIES_BY_MONTH = _series_query(TENANT_FIGURES_BY_MONTH, TENANT_PAST_DUE_BY_MONTH)
+CUSTOMER_SERIES = _series_query(CUSTOMER_FIGURES, CUSTOMER_PAST_DUE)
+
+# Where each aging bucket's (count, amount) is in a row of _series_query.
+_AGING_AT = range(11, 11 + 2 * len(AGING_THRESHOLDS), 2)
+
+
 class CurrencySeries(msgspec.Struct, frozen=True):
     currency: str
     periods: list[PeriodFlows]
 
 
 class Row(Protocol):
-    """A query's row: its columns by name (an asyncpg record, or a dict)."""
+    """A query's row: its columns by position (an asyncpg record, or a tuple)."""
 
-    def __getitem__(self, column: str, /) -> Any: ...
-
-
-Rows = dict[dt.date | None, Sums]
+    def __getitem__(self, index: int, /) -> Any: ...
 
 
-def _as_of_each(rows: Rows, width: int, before: dt.date, ends: Sequence[dt.date]) -> tuple[Sums, list[Sums]]:
-    """The sums as of ``before`` and as of each of ``ends`` from rows by day:
-    under None the current sums (the later changes are subtracted from them),
-    under ``before`` the sums as of then, under later days their changes."""
-    changes = {day: sums for day, sums in rows.items() if day is not None and day > before}
-    current = rows.get(None)
-    start = rows.get(before, (0,) * width)
-    if current is not None:
-        later = tuple(map(sum, zip(*changes.values(), strict=True)))
-        start = minus(current, later) if later else current
-    return start, running(start, changes, ends)
-
-
-def series_from(
-    figure_rows: Iterable[Row], past_due_rows: Iterable[Row], periods: Sequence[Period]
-) -> list[CurrencySeries]:
-    """Each currency's series from the rows of a figures query and of its
-    past-due query, by day as ``_as_of_each`` takes them (a change may be
-    dated on any day of its period); currencies without an invoice by the
-    range's end are left out."""
-    by_currency: dict[str, Rows] = defaultdict(dict)
-    for r in figure_rows:
-        by_currency[r["currency"]][r["day"]] = tuple(int(r[c]) for c in FLOW_FIGURES)
-    past_due: dict[str, dict[int, Rows]] = defaultdict(lambda: defaultdict(dict))
-    for r in past_due_rows:
-        past_due[r["currency"]][r["n"]][r["day"]] = (int(r["receivable_count"]), int(r["receivable_balance"]))
-    before = periods[0].start - dt.timedelta(days=1)
-    ends = [p.end for p in periods]
+def series_from(rows: Iterable[Row], periods: Sequence[Period]) -> list[CurrencySeries]:
+    """Each currency's series from the rows of a series query; currencies
+    without an invoice by the range's end are left out."""
+    by_currency: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        by_currency[r[0]].append(r)
     found = []
-    for currency in sorted(by_currency):
-        start, at_ends = _as_of_each(by_currency[currency], len(FLOW_FIGURES), before, ends)
-        if at_ends[-1][0] == 0:  # invoice_count: no invoice of it by the range's end
+    for currency, mine in by_currency.items():
+        if not mine[-1][-1]:  # invoice_count: no invoice of it by the range's end
             continue
-        thresholds = past_due[currency]
-        at_least = [
-            _as_of_each(thresholds[n], len(PAST_DUE_FIGURES), before, ends)[1]
-            if n in thresholds
-            else [(0, 0)] * len(ends)
-            for n in AGING_THRESHOLDS
+        flows = [
+            PeriodFlows(
+                p,
+                r[2],
+                int(r[3]),
+                int(r[4]),
+                r[5],
+                int(r[6]),
+                r[7],
+                int(r[8]),
+                r[9],
+                int(r[10]),
+                [(r[i], int(r[i + 1])) for i in _AGING_AT],
+            )
+            for p, r in zip(periods, mine, strict=True)
         ]
-        late = [[sums[i] for sums in at_least] for i in range(len(ends))]
-        found.append(CurrencySeries(currency, flows(periods, start, at_ends, late)))
+        found.append(CurrencySeries(currency, flows))
     return found
 
 
@@ -291,10 +361,8 @@ async def tenant_series(
     args: tuple[object, ...] = (tenant_id, periods[0].start, periods[-1].end, known_at, currency, interval)
     split = month_split(periods[0].start, periods[-1].end) if by_month and interval in BY_MONTH else None
     if split is None:
-        queries = (TENANT_FIGURES, TENANT_PAST_DUE)
-    else:
-        queries, args = (TENANT_FIGURES_BY_MONTH, TENANT_PAST_DUE_BY_MONTH), (*args, *split)
-    return series_from(await conn.fetch(queries[0], *args), await conn.fetch(queries[1], *args), periods)
+        return series_from(await conn.fetch(TENANT_SERIES, *args), periods)
+    return series_from(await conn.fetch(TENANT_SERIES_BY_MONTH, *args, *split), periods)
 
 
 async def customer_series(
@@ -308,7 +376,7 @@ async def customer_series(
 ) -> list[CurrencySeries] | None:
     """None when the tenant has no invoice for the customer (then or now)."""
     args = (tenant_id, periods[0].start, periods[-1].end, known_at, currency, interval, customer_id)
-    records = await conn.fetch(CUSTOMER_FIGURES, *args)
+    records = await conn.fetch(CUSTOMER_SERIES, *args)
     if not records and not await figures.customer_exists(conn, tenant_id, customer_id):
         return None
-    return series_from(records, await conn.fetch(CUSTOMER_PAST_DUE, *args), periods)
+    return series_from(records, periods)
