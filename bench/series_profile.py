@@ -10,7 +10,11 @@ bench/series.py. Per request, timed with the wall clock (median of N runs):
   round trips and asyncpg's decoding of the rows);
 - sums: the rest of ``queries.tenant_series`` (the rows -> each period's figures);
 - building: ``endpoints.answer`` (the figures -> the answer's objects);
-- encoding: ``reading.json_response`` (the answer -> its JSON bytes).
+- encoding: ``reading.json_response`` (the answer -> its JSON bytes);
+
+and the request's CPU, which contention for the cores leaves as it is: this
+process's (every stage, the driver's decoding of the rows included) and the
+PostgreSQL backend's (its queries).
 """
 
 from __future__ import annotations
@@ -40,22 +44,33 @@ from services.api.v1.series import endpoints, queries
 from services.api.v1.series.periods import periods
 
 STAGES = ("queries", "sums", "building", "encoding")
+CPU = ("API CPU", "PostgreSQL CPU")  # per request, on any core
 T = TypeVar("T")
 
 
+def backend_cpu_ns(pid: int) -> int:
+    """Nanoseconds the PostgreSQL backend has run on a CPU (schedstat's first
+    field): what the machine spends on a query, whoever else runs on it."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
 class TimedConnection:
-    """A connection whose fetches add their time to ``fetch_seconds``."""
+    """A connection whose fetches add their time to ``fetch_seconds`` and
+    their backend's CPU to ``backend_ns``."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self.backend = conn.get_server_pid()
         self.fetch_seconds = 0.0
+        self.backend_ns = 0
 
     async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), backend_cpu_ns(self.backend)
         try:
             return await self.conn.fetch(query, *args)
         finally:
             self.fetch_seconds += time.perf_counter() - started
+            self.backend_ns += backend_cpu_ns(self.backend) - cpu
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.conn, name)
@@ -74,7 +89,7 @@ async def one_request(conn: TimedConnection, path: str) -> dict[str, float]:
     first, last = dt.date.fromisoformat(query["from"]), dt.date.fromisoformat(query["to"])
     interval = query["interval"]
     spans = periods(first, last, interval)
-    conn.fetch_seconds = 0.0
+    conn.fetch_seconds, conn.backend_ns, cpu = 0.0, 0, time.thread_time()
     found, seconds = await _timed(
         lambda: queries.tenant_series(conn, streams.LARGEST_TENANT, spans, interval, None, None)  # type: ignore[arg-type]
     )
@@ -83,7 +98,10 @@ async def one_request(conn: TimedConnection, path: str) -> dict[str, float]:
     built = time.perf_counter()
     response = json_response(body, Read(conn.conn, streams.LARGEST_TENANT, Positions("profile", {}, None)))
     encoded = time.perf_counter()
+    cpu = time.thread_time() - cpu
     return {
+        "API CPU": cpu * 1000,
+        "PostgreSQL CPU": conn.backend_ns / 1e6,
         "queries": conn.fetch_seconds * 1000,
         "sums": (seconds - conn.fetch_seconds) * 1000,
         "building": (built - started) * 1000,
@@ -103,10 +121,11 @@ async def profile_database(url: str, runs: int, today: dt.date) -> str:
             found = [await one_request(conn, path) for _ in range(runs)]
             stages = [median(r[s] for r in found) for s in STAGES]
             total = median(sum(r[s] for s in STAGES) for r in found)
-            rows.append((name, *(f"{ms:.1f}" for ms in stages), f"{total:.1f}", f"{found[-1]['bytes']:,.0f}"))
+            cpu = [median(r[c] for r in found) for c in CPU]
+            rows.append((name, *(f"{ms:.1f}" for ms in (*stages, total, *cpu)), f"{found[-1]['bytes']:,.0f}"))
     finally:
         await conn.conn.close()
-    headers = ("series", *(f"{s} ms" for s in STAGES), "request ms", "body bytes")
+    headers = ("series", *(f"{s} ms" for s in (*STAGES, "request", *CPU)), "body bytes")
     return f"Series of tenant {streams.LARGEST_TENANT}, in process, median of {runs} runs per stage:\n\n" + table(
         headers, rows
     )
