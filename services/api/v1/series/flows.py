@@ -4,7 +4,7 @@ The figures as of the end of a day are cumulative in ``invoiced_*`` (invoices
 ever SENT) and ``received`` (every payment), so what was invoiced, voided and
 collected in a period [s, e] is the difference of the figures as of e and as
 of s - 1; what stands at its close (receivable, overdue) is the figures as of
-e. PostgreSQL adds them up (queries.py); this is what it answers per period.
+e. queries.py adds them up; this is what it answers per period.
 """
 
 from __future__ import annotations

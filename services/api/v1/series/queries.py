@@ -1,9 +1,9 @@
-"""The series' reads: per currency and period, its flows and the figures at
-its close with what was past due then (docs/figures.md#series), summed by
-PostgreSQL in one query per request, whatever the number of periods: the
-timelines' sums over the range grouped per period (one row per currency and
-period's first day), added up per currency by window sums from the figures
-as of the day before the range.
+"""The series' reads: per currency, the figures of FLOW_FIGURES as of the day
+before the range and as of each period's last day, with what was past due
+then (docs/figures.md#series). Two queries per request, whatever the number
+of periods: the timelines' sums over the range, summed per period in SQL
+(each change dated on its period's first day) and added up here, one pass
+over the periods.
 
 - Tenant: the current sums (known at T: minus the timeline rows recorded
   after T) minus the per-day sums from the range's first day on; the days
@@ -25,10 +25,10 @@ from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
 
-from projections.figures import is_count
 from projections.timeline import AGING_THRESHOLDS
 from services.api import figures
 from services.api.figures import sum_of
+from services.api.point_in_time import aging
 from services.api.rows import Connection
 from services.api.v1.series.flows import FLOW_FIGURES, PAST_DUE_FIGURES, PeriodFlows
 from services.api.v1.series.periods import Period
@@ -190,92 +190,6 @@ GROUP BY 1, 2, 3
 """
 
 
-# Each figure as of the day before the range, from rows by day grouped per
-# currency: the current sums (a null day) less every change from the range's
-# first day on; for a customer, its changes before the range ($2 - 1); else 0.
-def _opening(column: str) -> str:
-    return (
-        f"coalesce(sum({column}) FILTER (WHERE day IS NULL)"
-        f" - coalesce(sum({column}) FILTER (WHERE day >= $2::date), 0),"
-        f" sum({column}) FILTER (WHERE day < $2::date), 0) AS {column}"
-    )
-
-
-# The first day of each period ($6: the interval, as _period_start names it).
-_PERIODS = """SELECT greatest(s::date, $2::date) FROM generate_series(
-        date_trunc($6::text, $2::timestamp), $3::timestamp,
-        CASE $6::text WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || $6::text)::interval END) AS s"""
-
-# What is at least N days past due, one column per threshold and figure.
-_DUE = {n: tuple(f"due_{n}_{c.removeprefix('receivable_')}" for c in PAST_DUE_FIGURES) for n in AGING_THRESHOLDS}
-_DUE_COLUMNS = tuple(c for columns in _DUE.values() for c in columns)
-_CLOSING = ("invoice_count", "receivable_count", "receivable_balance")
-
-
-def _running(column: str, opening: str, changes: str) -> str:
-    """A figure as of the end of each period: its opening plus every change
-    to then (a currency without past-due rows has no opening of them)."""
-    sql = f"coalesce({opening}.{column}, 0) + sum(coalesce({changes}.{column}, 0)) OVER w"
-    return f"({sql})::bigint" if is_count(column) else sql
-
-
-def _aging() -> str:
-    """Each aging bucket: at least its threshold past due, less at least the next one's."""
-    newer = [*list(_DUE.values())[1:], None]
-    return ", ".join(
-        f"{older[i]} - {later[i]}" if later else older[i]
-        for older, later in zip(_DUE.values(), newer, strict=True)
-        for i in range(len(PAST_DUE_FIGURES))
-    )
-
-
-def _series_query(figures: str, past_due: str) -> str:
-    """One row per currency (of the figures' rows) and period, in order: its
-    flows, the figures at its close and its aging (as PeriodFlows holds them,
-    then the invoices at its close), summed by PostgreSQL from the rows by day
-    of a figures query and of its past-due query (as ``_opening`` reads them;
-    a change is dated on its period's first day)."""
-    pivot = ", ".join(
-        f"sum({figure}) FILTER (WHERE n = {n}) AS {column}"
-        for n, columns in _DUE.items()
-        for figure, column in zip(PAST_DUE_FIGURES, columns, strict=True)
-    )
-    return f"""
-WITH f AS ({figures}),
-d AS (SELECT currency, day, {pivot} FROM ({past_due}) AS by_threshold GROUP BY currency, day),
-f0 AS (SELECT currency, {", ".join(_opening(c) for c in _CLOSING)} FROM f GROUP BY currency),
-d0 AS (SELECT currency, {", ".join(_opening(c) for c in _DUE_COLUMNS)} FROM d GROUP BY currency),
-p(start) AS ({_PERIODS}),
-closed AS (
-    SELECT f0.currency, p.start,
-        coalesce(f.invoiced_count, 0) AS invoiced_count, coalesce(f.invoiced_gross, 0) AS invoiced_gross,
-        coalesce(f.received, 0) AS collected,
-        -- Invoices that stopped being SENT without stopping being invoiced.
-        coalesce(f.invoiced_count - f.sent_count, 0) AS voided_count,
-        coalesce(f.invoiced_gross - f.sent_gross, 0) AS voided_gross,
-        {", ".join(f"{_running(c, 'f0', 'f')} AS {c}" for c in _CLOSING)},
-        {", ".join(f"{_running(c, 'd0', 'd')} AS {c}" for c in _DUE_COLUMNS)}
-    FROM f0 CROSS JOIN p
-    LEFT JOIN d0 ON d0.currency = f0.currency
-    LEFT JOIN f ON f.currency = f0.currency AND f.day = p.start
-    LEFT JOIN d ON d.currency = f0.currency AND d.day = p.start
-    WINDOW w AS (PARTITION BY f0.currency ORDER BY p.start)
-)
-SELECT currency, start, invoiced_count, invoiced_gross, collected, voided_count, voided_gross,
-    receivable_count, receivable_balance, {", ".join(_DUE[AGING_THRESHOLDS[0]])}, {_aging()}, invoice_count
-FROM closed
-ORDER BY currency COLLATE "C", start
-"""
-
-
-TENANT_SERIES = _series_query(TENANT_FIGURES, TENANT_PAST_DUE)
-TENANT_SERIES_BY_MONTH = _series_query(TENANT_FIGURES_BY_MONTH, TENANT_PAST_DUE_BY_MONTH)
-CUSTOMER_SERIES = _series_query(CUSTOMER_FIGURES, CUSTOMER_PAST_DUE)
-
-# Where each aging bucket's (count, amount) is in a row of _series_query.
-_AGING_AT = range(11, 11 + 2 * len(AGING_THRESHOLDS), 2)
-
-
 class CurrencySeries(msgspec.Struct, frozen=True):
     currency: str
     periods: list[PeriodFlows]
@@ -284,36 +198,99 @@ class CurrencySeries(msgspec.Struct, frozen=True):
 class Row(Protocol):
     """A query's row: its columns by position (an asyncpg record, or a tuple)."""
 
-    def __getitem__(self, index: int, /) -> Any: ...
+    def __getitem__(self, index: Any, /) -> Any: ...
 
 
-def series_from(rows: Iterable[Row], periods: Sequence[Period]) -> list[CurrencySeries]:
-    """Each currency's series from the rows of a series query; currencies
-    without an invoice by the range's end are left out."""
-    by_currency: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        by_currency[r[0]].append(r)
-    found = []
-    for currency, mine in by_currency.items():
-        if not mine[-1][-1]:  # invoice_count: no invoice of it by the range's end
-            continue
-        flows = [
+Rows = dict[dt.date | None, list[int]]
+"""Sums by day: a figures query's (FLOW_FIGURES), or a past-due query's (per
+threshold of AGING_THRESHOLDS, its receivable count and balance)."""
+
+_FLOW = {name: i for i, name in enumerate(FLOW_FIGURES)}
+_INVOICED_COUNT, _INVOICED_GROSS, _RECEIVED = _FLOW["invoiced_count"], _FLOW["invoiced_gross"], _FLOW["received"]
+_SENT_COUNT, _SENT_GROSS = _FLOW["sent_count"], _FLOW["sent_gross"]
+_RECEIVABLE_COUNT, _RECEIVABLE_BALANCE = _FLOW["receivable_count"], _FLOW["receivable_balance"]
+_DUE_AT = {n: len(PAST_DUE_FIGURES) * i for i, n in enumerate(AGING_THRESHOLDS)}
+_NO_CHANGE: Final[list[int]] = [0] * len(FLOW_FIGURES)
+
+
+def _opening(rows: Rows, width: int, before: dt.date) -> list[int]:
+    """The sums as of ``before`` from rows by day: under None the current sums
+    (the later changes are subtracted from them), under ``before`` the sums as
+    of then (a customer's), under later days their changes; else nothing."""
+    current = rows.get(None)
+    if current is None:
+        return list(rows.get(before, [0] * width))
+    out = list(current)
+    for day, sums in rows.items():
+        if day is not None and day > before:
+            out = [a - b for a, b in zip(out, sums, strict=True)]
+    return out
+
+
+def _aging(due: list[int]) -> list[tuple[int, int]]:
+    """(count, balance) per aging bucket from what is at least N days past
+    due, for each N of AGING_THRESHOLDS."""
+    return aging([(due[i], due[i + 1]) for i in _DUE_AT.values()])
+
+
+def _flows(periods: Sequence[Period], changes: Rows, late: Rows) -> tuple[list[PeriodFlows], int]:
+    """A currency's periods, from its figures and its past-due sums by day
+    (each change dated on its period's first day); and its invoices by the
+    range's end."""
+    before = periods[0].start - dt.timedelta(days=1)
+    now = _opening(changes, len(FLOW_FIGURES), before)
+    due = _opening(late, len(_DUE_AT) * len(PAST_DUE_FIGURES), before)
+    aged = _aging(due)
+    out = []
+    for p in periods:
+        change = changes.get(p.start, _NO_CHANGE)
+        if change is not _NO_CHANGE:
+            now = [a + b for a, b in zip(now, change, strict=True)]
+        more_due = late.get(p.start)
+        if more_due is not None:
+            due = [a + b for a, b in zip(due, more_due, strict=True)]
+            aged = _aging(due)  # else the previous period's, unchanged
+        out.append(
             PeriodFlows(
                 p,
-                r[2],
-                int(r[3]),
-                int(r[4]),
-                r[5],
-                int(r[6]),
-                r[7],
-                int(r[8]),
-                r[9],
-                int(r[10]),
-                [(r[i], int(r[i + 1])) for i in _AGING_AT],
+                change[_INVOICED_COUNT],
+                change[_INVOICED_GROSS],
+                change[_RECEIVED],
+                # Invoices that stopped being SENT without stopping being invoiced.
+                change[_INVOICED_COUNT] - change[_SENT_COUNT],
+                change[_INVOICED_GROSS] - change[_SENT_GROSS],
+                now[_RECEIVABLE_COUNT],
+                now[_RECEIVABLE_BALANCE],
+                due[0],
+                due[1],
+                aged,
             )
-            for p, r in zip(periods, mine, strict=True)
-        ]
-        found.append(CurrencySeries(currency, flows))
+        )
+    return out, now[_FLOW["invoice_count"]]
+
+
+def series_from(
+    figure_rows: Iterable[Row], past_due_rows: Iterable[Row], periods: Sequence[Period]
+) -> list[CurrencySeries]:
+    """Each currency's series from the rows of a figures query (currency,
+    day, FLOW_FIGURES) and of its past-due query (currency, n, day,
+    PAST_DUE_FIGURES), their changes dated on their periods' first days;
+    currencies without an invoice by the range's end are left out."""
+    figures: dict[str, Rows] = defaultdict(dict)
+    for r in figure_rows:
+        figures[r[0]][r[1]] = [int(v) for v in r[2:]]
+    past_due: dict[str, Rows] = defaultdict(dict)
+    width = len(_DUE_AT) * len(PAST_DUE_FIGURES)
+    for r in past_due_rows:
+        # A currency's past-due rows by day, one slot per threshold (the
+        # current sums, a null day, have every threshold or none).
+        at = _DUE_AT[r[1]]
+        past_due[r[0]].setdefault(r[2], [0] * width)[at : at + len(PAST_DUE_FIGURES)] = [int(v) for v in r[3:]]
+    found = []
+    for currency in sorted(figures):
+        flows, invoices = _flows(periods, figures[currency], past_due[currency])
+        if invoices:
+            found.append(CurrencySeries(currency, flows))
     return found
 
 
@@ -361,8 +338,10 @@ async def tenant_series(
     args: tuple[object, ...] = (tenant_id, periods[0].start, periods[-1].end, known_at, currency, interval)
     split = month_split(periods[0].start, periods[-1].end) if by_month and interval in BY_MONTH else None
     if split is None:
-        return series_from(await conn.fetch(TENANT_SERIES, *args), periods)
-    return series_from(await conn.fetch(TENANT_SERIES_BY_MONTH, *args, *split), periods)
+        queries = (TENANT_FIGURES, TENANT_PAST_DUE)
+    else:
+        queries, args = (TENANT_FIGURES_BY_MONTH, TENANT_PAST_DUE_BY_MONTH), (*args, *split)
+    return series_from(await conn.fetch(queries[0], *args), await conn.fetch(queries[1], *args), periods)
 
 
 async def customer_series(
@@ -376,7 +355,7 @@ async def customer_series(
 ) -> list[CurrencySeries] | None:
     """None when the tenant has no invoice for the customer (then or now)."""
     args = (tenant_id, periods[0].start, periods[-1].end, known_at, currency, interval, customer_id)
-    records = await conn.fetch(CUSTOMER_SERIES, *args)
+    records = await conn.fetch(CUSTOMER_FIGURES, *args)
     if not records and not await figures.customer_exists(conn, tenant_id, customer_id):
         return None
-    return series_from(records, periods)
+    return series_from(records, await conn.fetch(CUSTOMER_PAST_DUE, *args), periods)
