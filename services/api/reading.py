@@ -85,5 +85,10 @@ class EncodedResponse(Response[Any]):
         await send({"type": "http.response.body", "body": self.content, "more_body": False})
 
 
+def encode(body: Any) -> bytes:
+    """An answer's JSON, as ``json_response`` sends it."""
+    return _ENCODER.encode(body)
+
+
 def json_response(body: Any, read: Read) -> Response[Any]:
-    return EncodedResponse(_ENCODER.encode(body), read.positions.encoded_headers)
+    return EncodedResponse(encode(body), read.positions.encoded_headers)

@@ -4,10 +4,10 @@ docs/figures.md#series."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, cast
 
+import msgspec
 from litestar import Request, Response, get
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
@@ -17,10 +17,10 @@ from services.api import money, params, point_in_time
 from services.api.params import CURRENCY_CODE, DATE, NON_EMPTY, MinPosition, Param
 from services.api.point_in_time import KnownAt
 from services.api.problems import BadParameter, customer_not_found, problem_responses
-from services.api.reading import json_response, reading
+from services.api.reading import encode, json_response, reading
 from services.api.v1.series import queries
 from services.api.v1.series.flows import PeriodFlows
-from services.api.v1.series.periods import INTERVALS, MAX_PERIODS, count, periods
+from services.api.v1.series.periods import INTERVALS, MAX_PERIODS, Period, count, periods
 from services.api.v1.series.queries import CurrencySeries
 from services.api.v1.series.schemas import (
     V1Closing,
@@ -106,6 +106,7 @@ EXAMPLE = {
 
 
 def period(p: PeriodFlows, amount: Callable[[int], str]) -> V1Period:
+    """A period's answer (the mapping that ``_PERIOD`` renders)."""
     aging = [
         V1AgingBucket(bucket=label, minDaysPastDue=low, maxDaysPastDue=high, count=aged_count, amount=amount(balance))
         for (label, low, high), (aged_count, balance) in zip(AGING, p.aging, strict=True)
@@ -124,13 +125,81 @@ def period(p: PeriodFlows, amount: Callable[[int], str]) -> V1Period:
     )
 
 
+def _values(p: PeriodFlows, amount: Callable[[int], str]) -> tuple[object, ...]:
+    """The values of ``period(p, amount)``, in the order its JSON has them
+    (the dso as its JSON text)."""
+    dso = p.dso
+    return (
+        p.period.start,
+        p.period.end,
+        p.invoiced_count,
+        amount(p.invoiced_gross),
+        amount(p.collected),
+        p.voided_count,
+        amount(p.voided_gross),
+        p.receivable_count,
+        amount(p.receivable_balance),
+        p.overdue_count,
+        amount(p.overdue_balance),
+        *[x for aged_count, balance in p.aging for x in (aged_count, amount(balance))],
+        "null" if dso is None else dso,
+    )
+
+
+def _template() -> str:
+    """A period's JSON as the encoder writes ``period``'s answer, with a %s
+    for each of ``_values``: the encoding of a period whose figures are
+    numbered markers (all of 16 digits, none inside another), each marker's
+    text replaced in turn. The answer's names and order are the schema's;
+    only the values are formatted per period, no object per field."""
+    mark = iter(range(10**15, 2 * 10**15)).__next__
+    sample = PeriodFlows(
+        Period(dt.date(1001, 1, 1), dt.date(1002, 1, 1)),
+        invoiced_count=mark(),
+        invoiced_gross=mark(),
+        collected=mark(),
+        voided_count=mark(),
+        voided_gross=mark(),
+        receivable_count=mark(),
+        receivable_balance=mark(),
+        overdue_count=mark(),
+        overdue_balance=mark(),
+        aging=[(mark(), mark()) for _ in AGING],
+    )
+    encoded = encode(period(sample, str)).decode().replace("%", "%%")
+    out, at = [], 0
+    for value in _values(sample, str):
+        text = str(value)
+        found = encoded.index(text, at)
+        out += [encoded[at:found], "%s"]
+        at = found + len(text)
+    return "".join([*out, encoded[at:]])
+
+
+_PERIOD: Final = _template()
+
+
+class _Amounts(dict[int, str]):
+    """Amounts of one currency as text, each formatted once: a series repeats
+    its amounts (zeros above all), and a hit is one dict lookup."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__()
+        self.currency = currency
+
+    def __missing__(self, minor: int) -> str:
+        text = self[minor] = money.text(minor, self.currency)
+        return text
+
+
 def currency_series(s: CurrencySeries) -> V1CurrencySeries:
-    # A series repeats its amounts (zeros above all): each is formatted once.
-    amount = functools.cache(functools.partial(money.text, currency=s.currency))
+    amount = _Amounts(s.currency).__getitem__
+    periods = ",".join([_PERIOD % _values(p, amount) for p in s.periods])
     return V1CurrencySeries(
         currency=s.currency,
         currencySymbol=CURRENCIES[s.currency].symbol,
-        periods=[period(p, amount) for p in s.periods],
+        # Encoded as it is: the JSON of a list[V1Period].
+        periods=cast(list[V1Period], msgspec.Raw(f"[{periods}]")),
     )
 
 
