@@ -246,8 +246,7 @@ async def profile(events: int, out: Path, batch_max_records: int | None = None) 
         ends = await loading.publish(bootstrap, topic, records)
         url = await lab.database("profile")
         batching = {} if batch_max_records is None else {"batch_max_records": batch_max_records}
-        # One lane: each stage's CPU and each statement's backend are then its own.
-        settings = lab.settings(url, topic, consumer_group=f"profile-{uuid.uuid4().hex[:8]}", batch_lanes=1, **batching)
+        settings = lab.settings(url, topic, consumer_group=f"profile-{uuid.uuid4().hex[:8]}", **batching)
         worker = ProfiledWorker(settings)
         instrument(worker)
         database = url.rpartition("/")[2]

@@ -90,11 +90,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # batch_wait_ms for a batch to fill.
     batch_max_records: int = 5000
     batch_wait_ms: int = 50
-    # A fetched batch is split by partition into up to this many lanes, each
-    # applied in its own transaction on its own session at the same time: one
-    # lane's statements run in PostgreSQL while another's rows are folded
-    # here, as two workers' would (services/worker/lanes.py).
-    batch_lanes: int = 2
     # Longest a worker statement may run before it is cancelled (and the batch
     # retried): a lock held elsewhere or a stuck server cannot wedge a worker.
     statement_timeout_ms: int = 60_000
@@ -186,7 +181,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("topic_partitions", 1),
             ("topic_replication_factor", 1),
             ("batch_max_records", 1),
-            ("batch_lanes", 1),
             ("held_max_per_tenant", 1),
             ("api_workers", 0),
             ("stream_token_seconds", 1),

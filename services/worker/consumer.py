@@ -37,7 +37,6 @@ from projections.store import ProjectionStore
 from services import kafka, metrics
 from services.logging import get_logger
 from services.settings import Settings
-from services.worker import lanes
 from services.worker.day_roll import roll_quietly
 from services.worker.dead_letters import DeadLetters
 from services.worker.lag import RecordTimes
@@ -135,8 +134,6 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conn: asyncpg.Connection | None = None
-        # The sessions of the batch lanes after the first (lanes.py).
-        self._lane_conns: list[asyncpg.Connection] = []
         self.projector: Projector = _Projector(settings.topic, settings.held_max_per_tenant)
         self.tracker = PartitionTracker()
         self.record_times = RecordTimes(settings.topic)
@@ -277,8 +274,6 @@ class Worker:
                 await upcoming
             await self.consumer.stop()
             await self.dlq.stop()
-            for conn in self._lane_conns:
-                await conn.close()
             await self.conn.close()
             log.info("worker stopped", batches=self.batches)
 
@@ -310,53 +305,22 @@ class Worker:
             )
 
     async def _process(self, decoded: list[Incoming]) -> None:
-        """Apply a batch, its partitions split into lanes (lanes.py) applied
-        at the same time, each in its own transaction. When a lane fails, the
-        others' commits stand and their bookkeeping is done; the failure is
-        raised, and the rewind finds every partition at its stored position."""
         items = self.tracker.to_apply(decoded)
         if not items:
             return
-        split = lanes.split(items, self.settings.batch_lanes)
-        sessions = await self._sessions(len(split))
         started = time.perf_counter()
-        outcomes = await asyncio.gather(
-            *(
-                self.projector.apply(conn, lane, self.tracker.expected, before_commit=self.dlq.copy)
-                for conn, lane in zip(sessions, split, strict=True)
-            ),
-            return_exceptions=True,
-        )
+        result = await self.projector.apply(self.conn, items, self.tracker.expected, before_commit=self.dlq.copy)
         elapsed = time.perf_counter() - started
-        next_offsets: dict[int, int] = {}
-        failure: BaseException | None = None
-        for lane, outcome in zip(split, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                failure = failure or outcome
-                continue
-            next_offsets.update(self._applied(lane, outcome))
-        self.batches += 1
-        metrics.BATCH_SIZE.observe(len(items))
-        metrics.BATCH_SECONDS.observe(elapsed)
-        self._record_lag()
-        log.debug("batch applied", records=len(items), lanes=len(split), seconds=round(elapsed, 4))
-        if next_offsets:
-            # For lag dashboards only (the stored positions are the truth), so it
-            # runs beside the next batch and its failures are not the batch's.
-            self._kafka_commit = asyncio.create_task(
-                self._commit_quietly({TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()})
-            )
-        if failure is not None:
-            raise failure
-
-    def _applied(self, items: list[Incoming], result: BatchResult) -> dict[int, int]:
-        """A committed lane's bookkeeping; returns its partitions' next offsets."""
         next_offsets = self.tracker.applied(items)
         for partition, position in next_offsets.items():
             self.record_times.applied(
                 partition, position, self.consumer.highwater(TopicPartition(self.settings.topic, partition))
             )
+        self.batches += 1
+        metrics.BATCH_SIZE.observe(len(items))
+        metrics.BATCH_SECONDS.observe(elapsed)
         metrics.count_outcomes(result.outcomes)
+        self._record_lag()
         for q in result.quarantined:
             log.warning(
                 "event quarantined",
@@ -367,19 +331,12 @@ class Worker:
                 reason=q.reason,
                 detail=q.detail,
             )
-        return next_offsets
-
-    async def _sessions(self, count: int) -> list[asyncpg.Connection]:
-        """``count`` database sessions: the worker's own and lanes' ones,
-        opened when first needed."""
-        while len(self._lane_conns) < count - 1:
-            self._lane_conns.append(await self._open())
-        return [self.conn, *self._lane_conns[: count - 1]]
-
-    def _drop_lane_sessions(self) -> None:
-        for conn in self._lane_conns:
-            conn.terminate()
-        self._lane_conns.clear()
+        log.debug("batch applied", records=len(items), seconds=round(elapsed, 4))
+        # For lag dashboards only (the stored positions are the truth), so it
+        # runs beside the next batch and its failures are not the batch's.
+        self._kafka_commit = asyncio.create_task(
+            self._commit_quietly({TopicPartition(self.settings.topic, p): o for p, o in next_offsets.items()})
+        )
 
     async def _commit_quietly(self, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -453,7 +410,6 @@ class Worker:
                 # A fresh session after any failure: nothing of a broken or
                 # misconfigured one (e.g. read-only, aborted) carries over.
                 self.conn.terminate()
-                self._drop_lane_sessions()
                 self._conn = await self._open()
                 self.tracker.rewinding()
                 await self.seek_to_stored(list(self.consumer.assignment()))
