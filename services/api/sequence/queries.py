@@ -1,7 +1,8 @@
 """Sequence's reads: invoice count and gross total per currency, from the
-per-currency summary table when unfiltered, from the filter cells when they
-can answer the filter (services/api/filter_cells.py), else one aggregate over
-the matching invoices. (The list reads pages of invoices: paging.invoice_page.)"""
+per-currency summary table when unfiltered, from the filter cells or the
+per-customer sums when they can answer the filter
+(services/api/filter_cells.py), else one aggregate over the matching
+invoices. (The list reads pages of invoices: paging.invoice_page.)"""
 
 from __future__ import annotations
 
@@ -42,8 +43,12 @@ async def currency_totals(conn: Connection, tenant_id: str, f: InvoiceFilter) ->
     if f.is_empty:
         return all_typed(CurrencyTotal, await conn.fetch(CURRENCY_TOTALS, tenant_id))
     cells = filter_cells.plan(f)
+    customer = filter_cells.customer_plan(f) if cells is None else None
     if cells is not None:
         query, args = filter_cells.cell_query(tenant_id, f, cells)
+        records = await conn.fetch(query, *args)
+    elif customer is not None:
+        query, args = filter_cells.customer_query(tenant_id, f, customer)
         records = await conn.fetch(query, *args)
     else:
         sql = Sql(tenant_id).invoice_filter(f)
