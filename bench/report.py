@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from bench import before
 from bench.procstat import IDLE, OTHER_DATABASES, OTHERS, CpuShare, cpu_per_event
 from bench.stats import median, ratio
 
 if TYPE_CHECKING:
     from bench.freshness import FreshnessResult
-    from bench.run import Results
+    from bench.run import IngestSection, Results
 
 # The targets of the issues (the write path's: one worker and a rebuild on
 # this 2-core machine).
@@ -174,31 +175,40 @@ def _endpoint(results: Results, endpoint: str, app: str) -> list[Any]:
     return next((e.runs for e in results.read.endpoints if e.endpoint == endpoint and e.app == app), [])
 
 
+def before_name(section: IngestSection) -> tuple[str, bool]:
+    """What the other commit of an ingest comparison is called, and whether
+    it is the default, the code before the timelines."""
+    timelines = section.before_rev is None or before.DEFAULT_REV in section.before_rev
+    return ("before the timelines" if timelines else f"commit {section.before_rev}"), timelines
+
+
 def ingest_before_lines(results: Results) -> list[Line]:
-    """Ingest now against the code before the timelines, same stream, runs
+    """Ingest now against another commit's code (by default the one before
+    the timelines, which the target is about), same stream, runs
     interleaved; a clear line when it could not be measured."""
     section = results.ingest
     if section is None or (section.before_rev is None and section.before_skipped is None):
         return []
-    target = f"≥ {INGEST_MIN_SHARE_OF_BEFORE:.2f}× (within {1 - INGEST_MIN_SHARE_OF_BEFORE:.0%})"
+    name, timelines = before_name(section)
+    target = f"≥ {INGEST_MIN_SHARE_OF_BEFORE:.2f}× (within {1 - INGEST_MIN_SHARE_OF_BEFORE:.0%})" if timelines else ""
     if not section.before:
         reason = section.before_skipped or "no run finished"
-        return [Line("Ingest now ÷ before the timelines", f"not measured: {reason}", "", target, None)]
-    before = _med([r.events_per_second for r in section.before])
+        return [Line(f"Ingest now ÷ {name}", f"not measured: {reason}", "", target, None)]
+    before_rate = _med([r.events_per_second for r in section.before])
     now = _med([r.events_per_second for r in section.runs])
-    r = ratio(now or 0, before or 0)
+    r = ratio(now or 0, before_rate or 0)
     return [
         Line(
-            f"Ingest before the timelines (commit {section.before_rev}), 1 worker (events/s)",
-            number(before),
+            f"Ingest {name}" + (f" (commit {section.before_rev})" if timelines else "") + ", 1 worker (events/s)",
+            number(before_rate),
             runs_text(len(section.before)),
         ),
         Line(
-            "Ingest now ÷ before the timelines (same stream, runs interleaved)",
+            f"Ingest now ÷ {name} (same stream, runs interleaved)",
             f"{r:.3f}×" if r is not None else "n/a",
             "ratio of the medians",
             target,
-            None if r is None else r >= INGEST_MIN_SHARE_OF_BEFORE,
+            None if r is None or not timelines else r >= INGEST_MIN_SHARE_OF_BEFORE,
         ),
     ]
 
@@ -540,9 +550,10 @@ def _ingest(results: Results) -> list[str]:
         for i, r in enumerate(section.runs)
     ]
     out += [table(("run", "events/s", "wall", "peak RSS (MB)", "invoices", "outcomes"), rows), ""]
+    name, _ = before_name(section)
     if section.before:
         out.append(
-            f"**Before the timelines**: the same stream, each run into a fresh database migrated by the code of "
+            f"**{name[0].upper()}{name[1:]}**: the same stream, each run into a fresh database migrated by the code of "
             f"commit {section.before_rev} (its `billing worker` and API run from that commit's tree, "
             "materialised with `git archive`, with the same virtualenv), runs interleaved with the ones above "
             "(before, now, before, now…):"
@@ -554,9 +565,9 @@ def _ingest(results: Results) -> list[str]:
         ]
         out += [table(("run", "events/s", "wall", "peak RSS (MB)", "invoices"), before_rows), ""]
         middle_before = _median_run(section.before, lambda r: r.events_per_second or 0)
-        out += ["CPU during the median run before the timelines:", "", cpu_table(middle_before.cpu, cores), ""]
+        out += [f"CPU during the median run of {name}:", "", cpu_table(middle_before.cpu, cores), ""]
     elif section.before_skipped:
-        out += [f"**Before the timelines**: not measured — {section.before_skipped}.", ""]
+        out += [f"**{name[0].upper()}{name[1:]}**: not measured — {section.before_skipped}.", ""]
     waiting = [r.outcomes.get("held", 0) - r.outcomes.get("released", 0) for r in section.runs]
     if any(waiting):
         out += [
