@@ -263,17 +263,36 @@ async def _summarise(
     read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version, progress: Progress | None
 ) -> None:
     """Every summary table from the per-invoice rows, and every secondary
-    index, two statements at a time (on the two connections). The customers'
-    standing comes after the customer sums (a row its grouped pass cannot
-    keep is recomputed from them), and its own indexes after it."""
+    index, on as many backend processes as summary_plan allows. The
+    customers' standing comes after the customer sums (a row its grouped
+    pass cannot keep is recomputed from them), and its own indexes after it."""
     schema = version.schema_name
     fills = [aggregates.fill_sql(schema, table) for table in ALL_SUM_TABLES]
+    sessions, helpers = summary_plan(shares.usable_cores())
+    conns = (write, read)[:sessions]
+    for conn in conns:
+        await conn.execute(f"SET max_parallel_maintenance_workers = {helpers}")
     done = _Counter(progress)
     done.start()
-    await _run_each((read, write), [s.replace("{schema}", schema) for s in _OTHER_INDEXES] + fills, done)
-    await standing.rebuild(write, schema)
-    done.step()
-    await _run_each((read, write), [s.replace("{schema}", schema) for s in _STANDING_INDEXES], done)
+    try:
+        await _run_each(conns, [s.replace("{schema}", schema) for s in _OTHER_INDEXES] + fills, done)
+        await standing.rebuild(write, schema)
+        done.step()
+        await _run_each(conns, [s.replace("{schema}", schema) for s in _STANDING_INDEXES], done)
+    finally:
+        for conn in conns:
+            await conn.execute("RESET max_parallel_maintenance_workers")
+
+
+def summary_plan(cores: int) -> tuple[int, int]:
+    """The summary step's sessions (one or two statements at a time) and the
+    parallel workers each index build may add: together at most one process
+    fewer than the cores, so the API's reads keep a core while a replay
+    builds (a database on the same machine: the local stack, a small
+    deployment). On two cores: one statement at a time, no parallel workers."""
+    budget = max(1, cores - 1)
+    sessions = min(2, budget)
+    return sessions, (budget - sessions) // sessions
 
 
 class _Counter:

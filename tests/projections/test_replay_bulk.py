@@ -181,3 +181,13 @@ def test_a_history_the_state_machine_rejects_stops_the_rebuild() -> None:
     events = [voided.created(), voided.voided(), voided.sent()]
     with pytest.raises(BrokenHistory, match="inv-voided"):
         fold_history([(0, decode(encode(e)), BASE_TIME) for e in events])
+
+
+@pytest.mark.parametrize(
+    ("cores", "plan"),
+    [(1, (1, 0)), (2, (1, 0)), (3, (2, 0)), (4, (2, 0)), (5, (2, 1)), (8, (2, 2)), (16, (2, 6))],
+)
+def test_the_summary_step_leaves_a_core_to_the_reads(cores: int, plan: tuple[int, int]) -> None:
+    sessions, helpers = replay.summary_plan(cores)
+    assert (sessions, helpers) == plan
+    assert sessions * (1 + helpers) <= max(1, cores - 1)
