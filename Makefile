@@ -24,6 +24,7 @@ help:
 	@echo "make bench      quick benchmarks (~6 min): ingest, replay, read, freshness, scaling -> bench-report/"
 	@echo "make bench-full the same at full sizes (1M-5M events, ~40 min); BENCH_ARGS=\"--only read,replay\""
 	@echo "make bench-profile  one worker's time per event by stage and SQL statement (PROFILE_EVENTS)"
+	@echo "make bench-sql-fold a set-based fold in SQL against the replay's Python fold, CPU per event (SQL_FOLD_EVENTS)"
 	@echo "make stack | status | stop   the local Kafka + PostgreSQL"
 	@echo "make clean      stop the stack and delete .stack and .venv"
 
@@ -98,6 +99,12 @@ PROFILE_EVENTS ?= 100000
 bench-profile: stack $(BENCH_STAMP)
 	@set -a; eval "$$($(STACK) env)"; set +a; \
 	$(PY) -m bench.profile --events $(PROFILE_EVENTS)
+
+SQL_FOLD_EVENTS ?= 1000000
+.PHONY: bench-sql-fold
+bench-sql-fold: stack $(BENCH_STAMP)
+	@set -a; eval "$$($(STACK) env)"; set +a; \
+	$(PY) -m bench.sql_fold --events $(SQL_FOLD_EVENTS)
 
 FUZZ_SECONDS ?= 600
 fuzz: install
