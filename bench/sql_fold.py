@@ -16,6 +16,8 @@ else the stage runs (this process; the fold's share processes) per event:
 - timeline steps: one row per event by window functions over the invoice's
   sequence: the status it moves from and to, the amount it adds to the paid
   sum, the business day and record time;
+- b + c from one parse: the events parsed once into an unlogged table, then
+  both passes over it (a fold of several tables shares its parse);
 - Python fold: the replay's bulk fold phase alone (a new version without its
   indexes, every share folded and its per-invoice rows COPYed, one process
   per core), without its summary step.
@@ -23,7 +25,9 @@ else the stage runs (this process; the fold's share processes) per event:
 The invoice states are then compared with the Python fold's invoice rows, and
 the timeline's last step of each invoice with the same rows. Prints the table
 (CPU per event against the 20 µs a replay of 100,000 events/s on two cores
-allows, and against the Python fold) and drops the scratch database."""
+allows, and against the Python fold) and drops the scratch database.
+``--setting name=value`` sets a session setting for the SQL stages (jit=off,
+max_parallel_workers_per_gather=0 ...)."""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -89,11 +93,16 @@ FROM ({EVENTS}) e
 """
 
 _CREATED = "FILTER (WHERE type = 'invoice.created')"
-# The status moves DRAFT -> SENT -> VOIDED or DRAFT -> VOIDED and never back
-# (projections/invoice.py), so the last status event is the one with the
-# highest sequence, and the status after any event the highest rank so far.
-INVOICE_STATES = f"""
-CREATE UNLOGGED TABLE {STATES_TABLE} AS
+_RANK = "CASE type WHEN 'invoice.sent' THEN 1 WHEN 'invoice.voided' THEN 2 ELSE 0 END"
+
+
+def invoice_states(events: str, table: str = STATES_TABLE) -> str:
+    """The grouped pass over ``events`` (a query in EVENTS' columns) into
+    ``table``. The status moves DRAFT -> SENT -> VOIDED or DRAFT -> VOIDED
+    and never back (projections/invoice.py): the last status event is the
+    one with the highest sequence."""
+    return f"""
+CREATE UNLOGGED TABLE {table} AS
 WITH {SCALES},
 folded AS (
     SELECT tenant_id, invoice_id,
@@ -105,7 +114,7 @@ folded AS (
            max(sequence) FILTER (WHERE type = 'invoice.voided') AS voided_sequence,
            max(sent_at) AS sent_at, max(voided_at) AS voided_at,
            coalesce(sum(amount), 0) AS paid, count(amount) AS payment_count, max(paid_at) AS last_paid_at
-    FROM ({EVENTS}) e
+    FROM ({events}) e
     GROUP BY tenant_id, invoice_id
 )
 SELECT f.tenant_id, f.invoice_id, f.customer_id, f.currency, f.issue_date, f.due_date,
@@ -118,10 +127,13 @@ SELECT f.tenant_id, f.invoice_id, f.customer_id, f.currency, f.issue_date, f.due
 FROM folded f JOIN scales s USING (currency)
 """
 
-_RANK = "CASE type WHEN 'invoice.sent' THEN 1 WHEN 'invoice.voided' THEN 2 ELSE 0 END"
-# One sort by invoice and sequence for every window (they share the ordering).
-TIMELINE_STEPS = f"""
-CREATE UNLOGGED TABLE {STEPS_TABLE} AS
+
+def timeline_steps(events: str, table: str = STEPS_TABLE) -> str:
+    """The window pass over ``events`` (a query in EVENTS' columns) into
+    ``table``: the status after an event is the highest rank so far (it never
+    moves back). One sort by invoice and sequence serves every window."""
+    return f"""
+CREATE UNLOGGED TABLE {table} AS
 WITH {SCALES},
 stepped AS (
     SELECT tenant_id, invoice_id, sequence, stored_at,
@@ -135,7 +147,7 @@ stepped AS (
            first_value(currency) OVER upto AS currency,
            first_value(due_date) OVER upto AS due_date,
            first_value(gross_total) OVER upto AS gross
-    FROM ({EVENTS}) e
+    FROM ({events}) e
     WINDOW upto AS (PARTITION BY tenant_id, invoice_id ORDER BY sequence),
            before AS (upto ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 )
@@ -147,6 +159,18 @@ SELECT t.tenant_id, t.invoice_id, t.sequence, t.customer_id, t.currency, t.due_d
        (t.gross * s.scale)::bigint AS gross
 FROM stepped t JOIN scales s USING (currency)
 """
+
+
+INVOICE_STATES = invoice_states(EVENTS)
+TIMELINE_STEPS = timeline_steps(EVENTS)
+# Both passes from one parse: the events parsed once into a table that each
+# pass reads (what a fold of several tables from one parse costs).
+PARSED_TABLE = "public.sql_fold_events"
+SHARED_PARSE = (
+    f"CREATE UNLOGGED TABLE {PARSED_TABLE} AS {EVENTS}",
+    invoice_states(f"SELECT * FROM {PARSED_TABLE}", "public.sql_fold_invoices_shared"),
+    timeline_steps(f"SELECT * FROM {PARSED_TABLE}", "public.sql_fold_steps_shared"),
+)
 
 # The columns the grouped pass shares with the invoice rows.
 COMPARED = (
@@ -243,7 +267,14 @@ def load_average() -> str:
     return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
-def render(runs: list[StageRun], events: int, invoices: int, found: dict[str, int], loads: tuple[str, str]) -> str:
+def render(
+    runs: list[StageRun],
+    events: int,
+    invoices: int,
+    found: dict[str, int],
+    loads: tuple[str, str],
+    settings: Sequence[str],
+) -> str:
     python = runs[-1].cpu_us
     rows = [
         (
@@ -260,8 +291,8 @@ def render(runs: list[StageRun], events: int, invoices: int, found: dict[str, in
     wrong = {column: count for column, count in found.items() if count}
     return "\n".join(
         [
-            f"SQL fold against the Python fold: {events:,} events, {invoices:,} invoices, work_mem {WORK_MEM} "
-            f"for the SQL stages, server settings otherwise",
+            f"SQL fold against the Python fold: {events:,} events, {invoices:,} invoices; the SQL stages' "
+            f"session settings: {', '.join(settings)} (the server's otherwise)",
             "",
             table(
                 (
@@ -283,7 +314,14 @@ def render(runs: list[StageRun], events: int, invoices: int, found: dict[str, in
     )
 
 
-async def run(events: int, out: Path) -> str:
+async def run_all(conn: asyncpg.Connection, statements: Sequence[str]) -> None:
+    for statement in statements:
+        await conn.execute(statement)
+
+
+async def run(events: int, out: Path, settings: Sequence[str] = ()) -> str:
+    """The stages on a store of ``events``; ``settings`` (``name=value``) are
+    the SQL stages' session settings beside work_mem."""
     admin_url = os.environ.get("BILLING_DATABASE_URL") or stack.database_url()
     bootstrap = os.environ.get("BILLING_KAFKA_BOOTSTRAP") or stack.kafka_bootstrap()
     async with Lab(admin_url, bootstrap, out / "logs") as lab:
@@ -293,24 +331,25 @@ async def run(events: int, out: Path) -> str:
         await loading.copy_event_store(url, events, SEED + events, TOPIC, dt.datetime.now(dt.UTC).date())
         conn = await asyncpg.connect(url)
         try:
-            invoices = int(
-                await conn.fetchval("SELECT count(DISTINCT (tenant_id, invoice_id)) FROM billing.event_store")
-            )
+            invoices = int(await conn.fetchval(INVOICE_COUNT))
             # The load's WAL flushed now, not during the first stage.
             await conn.execute("CHECKPOINT")
-            await conn.execute(f"SET work_mem = '{WORK_MEM}'")
+            for setting in (f"work_mem={WORK_MEM}", *settings):
+                name, _, value = setting.partition("=")
+                await conn.execute("SELECT set_config($1, $2, false)", name, value)
             loads = [load_average()]
             stages: list[tuple[str, Callable[[], Awaitable[object]]]] = [
                 ("read (bodies, not parsed)", lambda: conn.fetchrow(READ)),
                 ("a. parse (jsonb, fields extracted)", lambda: conn.fetchrow(PARSE)),
                 ("b. invoice states (one grouped pass)", lambda: conn.execute(INVOICE_STATES)),
                 ("c. timeline steps (window functions)", lambda: conn.execute(TIMELINE_STEPS)),
+                ("b + c from one parse (parsed to a table, then both passes)", lambda: run_all(conn, SHARED_PARSE)),
             ]
             runs = []
             for stage, work in stages:
                 runs.append(await measure(stage, events, database, work))
                 print(f"sql-fold: {stage}: {runs[-1].seconds:.1f} s", file=sys.stderr)
-            await conn.execute("RESET work_mem")
+            await conn.execute("RESET ALL")
             schema, upto = await new_version(conn)
             fold_args = (url, schema, upto)
             # The bulk phase's fold as replay.bulk runs it: a share per core.
@@ -327,15 +366,22 @@ async def run(events: int, out: Path) -> str:
             found = await mismatches(conn, schema)
         finally:
             await conn.close()
-        return render(runs, events, invoices, found, (loads[0], loads[1]))
+        return render(runs, events, invoices, found, (loads[0], loads[1]), (f"work_mem={WORK_MEM}", *settings))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sql_fold", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS, help="events in the event store")
     parser.add_argument("--out", type=Path, default=REPO / "bench-report", help="report folder (logs, sql-fold.md)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a session setting for the SQL stages (repeatable), e.g. jit=off",
+    )
     args = parser.parse_args(argv)
-    text = asyncio.run(run(args.events, args.out))
+    text = asyncio.run(run(args.events, args.out, args.setting))
     print(text)
     (args.out / "sql-fold.md").write_text(text + "\n")
     return 0
