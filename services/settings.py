@@ -86,6 +86,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A worker that finds its topics missing creates them (as `billing topics
     # ensure` would) when this is on; off, it refuses to start.
     topic_auto_create: bool = True
+    # Consumers a worker process runs, each its own member of the group with
+    # its own partitions and database session. A consumer's batch is a chain:
+    # its fold (the process's CPU), then its statements (PostgreSQL's); with
+    # two, one folds while the other's statements run (docs/scaling.md).
+    worker_consumers: int = 2
     # Worker batching: up to batch_max_records per transaction, waiting at most
     # batch_wait_ms for a batch to fill.
     batch_max_records: int = 5000
@@ -181,6 +186,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ("topic_partitions", 1),
             ("topic_replication_factor", 1),
             ("batch_max_records", 1),
+            ("worker_consumers", 1),
             ("held_max_per_tenant", 1),
             ("api_workers", 0),
             ("stream_token_seconds", 1),

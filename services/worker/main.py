@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import msgspec
 from prometheus_client import start_http_server
 
 from services.settings import Settings, SettingsError
@@ -33,4 +34,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                 f"the worker's metrics cannot listen on {settings.worker_metrics_host}:{settings.worker_metrics_port}"
                 f" (BILLING_WORKER_METRICS_HOST, BILLING_WORKER_METRICS_PORT; 0 turns them off): {error}"
             ) from None
-    await Worker(settings).run(stop)
+    async with asyncio.TaskGroup() as consumers:
+        for index in range(settings.worker_consumers):
+            consumers.create_task(Worker(consumer_settings(settings, index)).run(stop))
+
+
+def consumer_settings(settings: Settings, index: int) -> Settings:
+    """One consumer's settings: with static membership, an instance id of its
+    own (the group refuses two members with one id)."""
+    if settings.group_instance_id is None or settings.worker_consumers == 1:
+        return settings
+    return msgspec.structs.replace(settings, group_instance_id=f"{settings.group_instance_id}-{index}")
