@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.settings import Settings, SettingsError
+from services.worker.main import consumer_settings
 
 SASL = {"BILLING_KAFKA_SASL_USERNAME": "billing", "BILLING_KAFKA_SASL_PASSWORD": "s3cret"}
 
@@ -70,6 +71,7 @@ def test_security_settings_are_read_and_their_choices_accepted_in_any_case() -> 
         ),
         ({"BILLING_TOPIC_PARTITIONS": "four"}, "BILLING_TOPIC_PARTITIONS='four': expected an integer"),
         ({"BILLING_TOPIC_PARTITIONS": "0"}, "BILLING_TOPIC_PARTITIONS=0: expected an integer of at least 1"),
+        ({"BILLING_WORKER_CONSUMERS": "0"}, "BILLING_WORKER_CONSUMERS=0: expected an integer of at least 1"),
         (
             {"BILLING_TOPIC_RETENTION_MS": "0"},
             "BILLING_TOPIC_RETENTION_MS=0: expected milliseconds (> 0), or -1 for no time limit",
@@ -120,3 +122,13 @@ def test_secrets_stay_out_of_the_repr() -> None:
     shown = repr(settings)
     assert "db-secret" not in shown and "kafka-secret" not in shown
     assert "postgresql://billing:***@db/billing" in shown
+
+
+def test_each_consumer_of_a_worker_has_an_instance_id_of_its_own() -> None:
+    static = Settings.from_env({"BILLING_GROUP_INSTANCE_ID": "worker-a", "BILLING_WORKER_CONSUMERS": "3"})
+    ids = [consumer_settings(static, index).group_instance_id for index in range(3)]
+    assert ids == ["worker-a-0", "worker-a-1", "worker-a-2"]
+    alone = Settings.from_env({"BILLING_GROUP_INSTANCE_ID": "worker-a", "BILLING_WORKER_CONSUMERS": "1"})
+    assert consumer_settings(alone, 0).group_instance_id == "worker-a"
+    dynamic = Settings.from_env({})
+    assert [consumer_settings(dynamic, i).group_instance_id for i in range(2)] == [None, None]
