@@ -20,7 +20,10 @@ else the stage runs (this process; the fold's share processes) per event:
   both passes over it (a fold of several tables shares its parse);
 - Python fold: the replay's bulk fold phase alone (a new version without its
   indexes, every share folded and its per-invoice rows COPYed, one process
-  per core), without its summary step.
+  per core), without its summary step;
+- summary step: the replay's own after that fold (every summary table from
+  the per-invoice rows, the customers' standing, the secondary indexes), the
+  floor under any fold: a SQL fold would still need it, or its equivalent.
 
 The invoice states are then compared with the Python fold's invoice rows, and
 the timeline's last step of each invoice with the same rows. Prints the table
@@ -223,12 +226,12 @@ async def mismatches(conn: asyncpg.Connection, schema: str) -> dict[str, int]:
     return found
 
 
-async def new_version(conn: asyncpg.Connection) -> tuple[str, int]:
+async def new_version(conn: asyncpg.Connection) -> tuple[versions.Version, int]:
     """A new version to fold into, without its secondary indexes (as the
-    bulk phase starts); its schema and the watermark."""
+    bulk phase starts), and the watermark."""
     version = await replay.start(conn)
     await versions.drop_indexes(conn, version)
-    return version.schema_name, await replay.watermark(conn)
+    return version, await replay.watermark(conn)
 
 
 class StageRun(msgspec.Struct, frozen=True):
@@ -275,7 +278,7 @@ def render(
     loads: tuple[str, str],
     settings: Sequence[str],
 ) -> str:
-    python = runs[-1].cpu_us
+    python = next(r.cpu_us for r in runs if r.stage.startswith("d."))
     rows = [
         (
             r.stage,
@@ -350,8 +353,8 @@ async def run(events: int, out: Path, settings: Sequence[str] = ()) -> str:
                 runs.append(await measure(stage, events, database, work))
                 print(f"sql-fold: {stage}: {runs[-1].seconds:.1f} s", file=sys.stderr)
             await conn.execute("RESET ALL")
-            schema, upto = await new_version(conn)
-            fold_args = (url, schema, upto)
+            version, upto = await new_version(conn)
+            fold_args = (url, version.schema_name, upto)
             # The bulk phase's fold as replay.bulk runs it: a share per core.
             runs.append(
                 await measure(
@@ -362,8 +365,22 @@ async def run(events: int, out: Path, settings: Sequence[str] = ()) -> str:
                     lambda: shares.run(replay._fold_share_alone, fold_args, shares.usable_cores()),
                 )
             )
+            other = await asyncpg.connect(url)
+            try:
+                # What the replay does after its fold: every summary table,
+                # the customers' standing and the secondary indexes.
+                runs.append(
+                    await measure(
+                        "e. the replay's summary step after d",
+                        events,
+                        database,
+                        lambda: replay.summarise(other, conn, version),
+                    )
+                )
+            finally:
+                await other.close()
             loads.append(load_average())
-            found = await mismatches(conn, schema)
+            found = await mismatches(conn, version.schema_name)
         finally:
             await conn.close()
         return render(runs, events, invoices, found, (loads[0], loads[1]), (f"work_mem={WORK_MEM}", *settings))

@@ -247,7 +247,7 @@ async def bulk(
     else:
         count = processes or shares.usable_cores()
         await shares.run(_fold_share_alone, (dsn, version.schema_name, upto), count, progress)
-    await _summarise(read, write, version, summarising)
+    await summarise(read, write, version, summarising)
     await write.execute(SET_APPLIED, version.version, upto)
     return msgspec.structs.replace(version, applied_seq=upto)
 
@@ -259,8 +259,8 @@ SUMMARY_STATEMENTS = len(versions.INDEXES) + len(ALL_SUM_TABLES) + 1
 every summary table's fill and the customers' standing."""
 
 
-async def _summarise(
-    read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version, progress: Progress | None
+async def summarise(
+    read: asyncpg.Connection, write: asyncpg.Connection, version: versions.Version, progress: Progress | None = None
 ) -> None:
     """Every summary table from the per-invoice rows, and every secondary
     index, on as many backend processes as summary_plan allows. The

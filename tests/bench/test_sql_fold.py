@@ -19,7 +19,8 @@ async def _both_folds(database_url: str, conn: asyncpg.Connection, events: int, 
     """``events`` in the store, folded by the replay into a new version (its
     schema, returned) and by the SQL stages into their tables."""
     await loading.copy_event_store(database_url, events, seed, sql_fold.TOPIC, dt.date(2026, 11, 20))
-    schema, upto = await sql_fold.new_version(conn)
+    version, upto = await sql_fold.new_version(conn)
+    schema = version.schema_name
     write = await asyncpg.connect(database_url)
     try:
         await replay.fold_share(conn, write, schema, upto, Share(0, 1))
