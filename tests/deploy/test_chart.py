@@ -228,7 +228,11 @@ def test_workers_scale_by_consumer_lag_up_to_the_partition_count(render: Any, va
     scaled = one(manifests, "ScaledObject", "billing-invoice-summaries-worker")
     spec = scaled["spec"]
     assert spec["scaleTargetRef"]["name"] == worker["metadata"]["name"]
-    assert spec["maxReplicaCount"] == partitions == int(config["BILLING_TOPIC_PARTITIONS"])
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    consumers = int(next(e["value"] for e in container["env"] if e["name"] == "BILLING_WORKER_CONSUMERS"))
+    assert partitions == int(config["BILLING_TOPIC_PARTITIONS"])
+    # Every pod's consumers find partitions: at most partitions / consumers pods, rounded up.
+    assert spec["maxReplicaCount"] == -(-partitions // consumers)
     assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
     (trigger,) = spec["triggers"]
     assert trigger["type"] == "kafka"

@@ -232,7 +232,7 @@ checksum/secrets: {{ include (print .Template.BasePath "/secrets.yaml") . | sha2
 {{- if ne (empty $v.kafka.tls.certKey) (empty $v.kafka.tls.keyKey) }}
 {{- fail "kafka.tls.certKey and kafka.tls.keyKey go together" }}
 {{- end }}
-{{- $managed := list "BILLING_DATABASE_URL" "BILLING_KAFKA_BOOTSTRAP" "BILLING_TOPIC" "BILLING_DLQ_TOPIC" "BILLING_CONSUMER_GROUP" "BILLING_TOPIC_PARTITIONS" "BILLING_TOPIC_REPLICATION_FACTOR" "BILLING_TOPIC_RETENTION_MS" "BILLING_TOPIC_AUTO_CREATE" "BILLING_KAFKA_SECURITY_PROTOCOL" "BILLING_KAFKA_SASL_MECHANISM" "BILLING_KAFKA_SASL_USERNAME" "BILLING_KAFKA_SASL_PASSWORD" "BILLING_KAFKA_SSL_CAFILE" "BILLING_KAFKA_SSL_CERTFILE" "BILLING_KAFKA_SSL_KEYFILE" "BILLING_API_HOST" "BILLING_API_PORT" "BILLING_API_WORKERS" "BILLING_WORKER_METRICS_HOST" "BILLING_WORKER_METRICS_PORT" }}
+{{- $managed := list "BILLING_DATABASE_URL" "BILLING_KAFKA_BOOTSTRAP" "BILLING_TOPIC" "BILLING_DLQ_TOPIC" "BILLING_CONSUMER_GROUP" "BILLING_TOPIC_PARTITIONS" "BILLING_TOPIC_REPLICATION_FACTOR" "BILLING_TOPIC_RETENTION_MS" "BILLING_TOPIC_AUTO_CREATE" "BILLING_KAFKA_SECURITY_PROTOCOL" "BILLING_KAFKA_SASL_MECHANISM" "BILLING_KAFKA_SASL_USERNAME" "BILLING_KAFKA_SASL_PASSWORD" "BILLING_KAFKA_SSL_CAFILE" "BILLING_KAFKA_SSL_CERTFILE" "BILLING_KAFKA_SSL_KEYFILE" "BILLING_API_HOST" "BILLING_API_PORT" "BILLING_API_WORKERS" "BILLING_WORKER_METRICS_HOST" "BILLING_WORKER_METRICS_PORT" "BILLING_WORKER_CONSUMERS" }}
 {{- range $section, $config := dict "config" $v.config "api.config" $v.api.config "worker.config" $v.worker.config }}
 {{- range $name, $_ := $config }}
 {{- if has $name $managed }}
@@ -243,9 +243,10 @@ checksum/secrets: {{ include (print .Template.BasePath "/secrets.yaml") . | sha2
 {{- end }}
 {{- end }}
 {{- end }}
-{{- $max := default $v.kafka.partitions $v.worker.keda.maxReplicaCount | int }}
-{{- if gt $max (int $v.kafka.partitions) }}
-{{- fail (printf "worker.keda.maxReplicaCount %d is more than the topic's %d partitions: the extra workers would idle" $max (int $v.kafka.partitions)) }}
+{{- $pods := include "invoice-summaries.workerPods" $v | int }}
+{{- $max := default $pods $v.worker.keda.maxReplicaCount | int }}
+{{- if gt $max $pods }}
+{{- fail (printf "worker.keda.maxReplicaCount %d is more than the topic's %d partitions take at %d consumers a pod (%d): the extra workers would idle" $max (int $v.kafka.partitions) (int $v.worker.consumers) $pods) }}
 {{- end }}
 {{- if gt (int $v.worker.keda.minReplicaCount) $max }}
 {{- fail "worker.keda.minReplicaCount is more than maxReplicaCount" }}
@@ -320,4 +321,10 @@ spec:
         {{- with include "invoice-summaries.tlsVolume" $ctx | trim }}
         {{- . | nindent 8 }}
         {{- end }}
+{{- end }}
+
+{{/* The most worker pods with work: the partitions over the consumers of a pod, rounded up. */}}
+{{- define "invoice-summaries.workerPods" -}}
+{{- $consumers := int .worker.consumers }}
+{{- div (add (int .kafka.partitions) (sub $consumers 1)) $consumers }}
 {{- end }}
