@@ -209,6 +209,10 @@ def _postgres_command(paths: Layout, bindir: Path, port: int) -> list[str]:
         "unix_socket_directories": _pg_socket_setting(paths, port),
         "max_connections": "200",
         "shared_buffers": "256MB",
+        # A replay writes a whole version's WAL in minutes; at the default
+        # 1GB a checkpoint was forced every 13-25 s through its summary step,
+        # each flushing and syncing while the API read (docs/runbook.md).
+        "max_wal_size": "8GB",
         # Everything goes to stderr, which is the log file.
         "logging_collector": "off",
     }
