@@ -43,7 +43,7 @@ from bench import loading, streams
 from bench.config import QUICK, SEED
 from bench.lab import REPO, Lab
 from bench.procstat import CpuSampler, CpuShare, cpu_per_event, stack_groups
-from bench.report import table
+from bench.report import publish, table
 from deploy import local as stack
 from projections import batch, store
 from services import kafka
@@ -332,9 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     # per-batch lines would bury the table.
     configure(level="warning")
     text = asyncio.run(profile(args.events, args.out, args.batch_max_records))
-    print(text)
-    (args.out / "profile.md").write_text(text + "\n")
-    return 0
+    return publish(text, args.out / "profile.md")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ that show what bounds a missed target. Pure: results in, text out."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -95,6 +96,13 @@ def times(value: float | None) -> str:
 
 def verdict(met: bool | None) -> str:
     return {True: "met", False: "**not met**", None: "n/a"}[met]
+
+
+def publish(text: str, path: Path) -> int:
+    """A profile's table: printed, and kept in the report folder; exit code 0."""
+    print(text)
+    path.write_text(text + "\n")
+    return 0
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -51,7 +51,7 @@ from bench.config import SEED
 from bench.lab import REPO, Lab
 from bench.procstat import OTHER_DATABASES, CpuSampler, cpu_per_event, stack_groups
 from bench.replay import children
-from bench.report import table
+from bench.report import publish, table
 from contracts.currencies import ISO_4217
 from deploy import local as stack
 from projections import replay, shares, versions
@@ -399,9 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     text = asyncio.run(run(args.events, args.out, args.setting))
-    print(text)
-    (args.out / "sql-fold.md").write_text(text + "\n")
-    return 0
+    return publish(text, args.out / "sql-fold.md")
 
 
 if __name__ == "__main__":
